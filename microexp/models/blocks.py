@@ -1,0 +1,52 @@
+"""The spatiotemporal block every paper network is built from: Conv3d -> ReLU -> MaxPool3d.
+
+Layout is PyTorch's (N, C, T, H, W). The paper's "3x3x15" kernel is Keras (H, W, T) with time
+last, i.e. ``kernel=(15, 3, 3)`` here. ReLU and max-pool commute, so the order inside the
+block does not change the result.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class SpatioTemporalBlock(nn.Module):
+    """``relu(maxpool(conv3d(x)))`` with Keras-style glorot-uniform weights and zero bias."""
+
+    def __init__(self, in_channels: int, filters: int, kernel: tuple[int, int, int], pool: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(in_channels, filters, kernel_size=tuple(kernel))
+        self.pool = pool
+        nn.init.xavier_uniform_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def out_shape(self, frames: int, size: int) -> tuple[int, int, int, int]:
+        """(C, T, H, W) after conv ('valid') and pool (stride = size, 'valid')."""
+        kt, kh, kw = self.conv.kernel_size
+        t, h, w = frames - kt + 1, size - kh + 1, size - kw + 1
+        if min(t, h, w) < self.pool:
+            raise ValueError(f"input {frames}x{size}x{size} too small for kernel {self.conv.kernel_size} and pool {self.pool}")
+        return (self.conv.out_channels, t // self.pool, h // self.pool, w // self.pool)
+
+    def out_features(self, frames: int, size: int) -> int:
+        return math.prod(self.out_shape(frames, size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(nn.functional.max_pool3d(self.conv(x), self.pool))
+
+
+def keras_normal_(layer: nn.Linear, std: float = 0.05) -> nn.Linear:
+    """Keras ``RandomNormal(0, 0.05)`` weights and zero bias, as the original dense layers."""
+    nn.init.normal_(layer.weight, 0.0, std)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def keras_glorot_(layer: nn.Linear) -> nn.Linear:
+    """Keras default dense initialisation: glorot-uniform weights, zero bias."""
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer

@@ -1,0 +1,96 @@
+"""The input contract between preprocessing and a model.
+
+An :class:`InputSpec` is stored in every model's ``config.json`` (under ``input_spec``) so that
+inference reproduces exactly the tensors the model was trained on, with nothing else to know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+MEGC_LABELS = ("negative", "positive", "surprise")
+REGIONS = ("face", "eyes", "mouth")
+NORMALIZATIONS = ("temporal_mean_zscore", "zscore", "dataset", "unit")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Everything needed to turn aligned crops into a model input.
+
+    Attributes:
+        labels: class names, in logit order.
+        frames: T, the number of frames each window is resampled to.
+        window_seconds: duration of one analysis window in the source clip.
+        regions: crops fed to the model, in ``forward`` argument order.
+        face_size: side of the square face crop in pixels.
+        region_size: side of the square eyes and mouth crops in pixels.
+        channels: 1 for grey, 3 for RGB.
+        normalization: ``temporal_mean_zscore`` subtracts each window's mean frame (identity
+            removed, motion kept) then scales to unit variance; ``zscore`` only standardises the
+            window; ``dataset`` uses the fixed ``mean``/``std``; ``unit`` divides by 255.
+        mean, std: constants for ``dataset`` normalisation (grey levels 0-255).
+        eye_y, inter_ocular: canonical face geometry as fractions of the face crop side: eye
+            centres lie on the horizontal line ``eye_y`` at distance ``inter_ocular`` apart.
+        reference: which frame of a window defines the alignment (``first`` = onset).
+    """
+
+    labels: tuple[str, ...] = MEGC_LABELS
+    frames: int = 18
+    window_seconds: float = 0.6
+    regions: tuple[str, ...] = ("face",)
+    face_size: int = 64
+    region_size: int = 32
+    channels: int = 1
+    normalization: str = "temporal_mean_zscore"
+    mean: float = 0.0
+    std: float = 1.0
+    eye_y: float = 0.38
+    inter_ocular: float = 0.36
+    reference: str = "first"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # JSON round trips turn tuples into lists; keep the frozen dataclass hashable-ish and exact.
+        object.__setattr__(self, "labels", tuple(self.labels))
+        object.__setattr__(self, "regions", tuple(self.regions))
+        if not self.labels:
+            raise ValueError("InputSpec.labels must name at least one class")
+        if self.frames < 1:
+            raise ValueError("InputSpec.frames must be >= 1")
+        if self.window_seconds <= 0:
+            raise ValueError("InputSpec.window_seconds must be > 0")
+        unknown = set(self.regions) - set(REGIONS)
+        if unknown or not self.regions:
+            raise ValueError(f"InputSpec.regions must be a non-empty subset of {REGIONS}, got {self.regions}")
+        if self.channels not in (1, 3):
+            raise ValueError("InputSpec.channels must be 1 (grey) or 3 (RGB)")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"InputSpec.normalization must be one of {NORMALIZATIONS}")
+        if self.reference != "first":
+            raise ValueError("InputSpec.reference supports only 'first'")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def size_of(self, region: str) -> int:
+        """Side in pixels of the square crop for ``region``."""
+        return self.face_size if region == "face" else self.region_size
+
+    def input_shapes(self) -> list[tuple[int, int, int, int]]:
+        """Per-region tensor shapes without batch: (C, T, H, W)."""
+        return [(self.channels, self.frames, self.size_of(r), self.size_of(r)) for r in self.regions]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | InputSpec) -> InputSpec:
+        if isinstance(data, InputSpec):
+            return data
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def replace(self, **changes: Any) -> InputSpec:
+        return replace(self, **changes)
