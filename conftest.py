@@ -1,0 +1,3 @@
+"""Root pytest configuration: shared fixtures live in tests/fixtures/ (one module per concern)."""
+
+pytest_plugins = []

@@ -1,0 +1,1 @@
+"""Training package: datasets, protocols, metrics, training, model cards and Hub publishing."""
