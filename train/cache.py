@@ -1,0 +1,242 @@
+"""Preprocessing cache: every clip goes through the microexp face pipeline once, tensors kept on disk.
+
+Training must see exactly what inference sees, so this module calls the same functions as
+``microexp.pipeline.Predictor`` (``load_clip``/``clip_from_frames`` -> ``FaceLandmarker.track`` ->
+``window_at`` -> ``preprocess_clip`` -> ``to_tensors``). One window of the model's duration is cut per
+clip, centred on the annotated apex (the middle of onset..offset when the apex is missing).
+
+Each clip is stored as ``<cache_dir>/<key>.safetensors`` where the key hashes the record (files, frame
+numbers, fps, labels' source) and every preprocessing parameter of the spec plus ``PIPELINE_VERSION``:
+changing any of them makes new entries, never reuses stale ones. Existing entries are skipped, so an
+interrupted run resumes where it stopped. Workers each own a FaceLandmarker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from microexp.errors import MicroExpError
+from microexp.spec import InputSpec
+
+from .tensorset import TensorSet
+
+# Bump when the meaning of preprocessing changes in code (not in spec parameters, which are hashed).
+PIPELINE_VERSION = "1"
+
+
+@dataclass
+class CacheReport:
+    """What happened to each clip: cached before, processed now, or skipped with a reason."""
+
+    reused: int = 0
+    processed: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"{self.reused} clip(s) from cache, {self.processed} preprocessed, {len(self.skipped)} skipped"]
+        lines += [f"  skipped {clip}: {why}" for clip, why in self.skipped]
+        return "\n".join(lines)
+
+
+def _label_of(record: Any, spec: InputSpec) -> str | None:
+    for label in (getattr(record, "label3", None), getattr(record, "label", None)):
+        if label in spec.labels:
+            return label
+    return None
+
+
+def clip_id(record: Any) -> str:
+    return f"{record.dataset}/{record.subject.split('/')[-1]}/{record.clip}"
+
+
+def cache_key(record: Any, spec: InputSpec) -> str:
+    """Hash of the record's source files and annotations and of every preprocessing parameter."""
+    preprocessing = {k: v for k, v in spec.to_dict().items() if k != "labels"}
+    files = [str(p) for p in record.frames] if record.frames else [str(record.video)]
+    stat = []
+    for f in (files[0], files[-1]):
+        try:
+            st = os.stat(f)
+            stat.append([st.st_size, int(st.st_mtime)])
+        except OSError:
+            stat.append(None)
+    payload = {
+        "version": PIPELINE_VERSION,
+        "spec": preprocessing,
+        "files": [len(files), files[0], files[-1], stat],
+        "fps": record.fps,
+        "onset": record.onset,
+        "apex": record.apex,
+        "offset": record.offset,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def centre_index(record: Any, n_frames: int) -> float:
+    """Apex frame index, else the middle of onset..offset, else the middle of the clip."""
+    if record.apex is not None:
+        return float(record.apex)
+    if record.onset is not None and record.offset is not None:
+        return (record.onset + record.offset) / 2.0
+    return (n_frames - 1) / 2.0
+
+
+def _frame_range(record: Any, n_frames: int, spec: InputSpec) -> tuple[int, int]:
+    """Frames [start, stop) covering the window centred on the apex, with a margin of one frame."""
+    half = spec.window_seconds / 2.0 * record.fps
+    centre = centre_index(record, n_frames)
+    start = max(0, int(np.floor(centre - half)) - 1)
+    stop = min(n_frames, int(np.ceil(centre + half)) + 2)
+    return start, stop
+
+
+def _read_frames(record: Any, spec: InputSpec) -> tuple[np.ndarray, float]:
+    """RGB frames around the apex and the time of the apex relative to the first returned frame."""
+    from PIL import Image
+
+    from microexp.video import load_clip
+
+    if record.frames:
+        start, stop = _frame_range(record, len(record.frames), spec)
+        frames = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in record.frames[start:stop]])
+        return frames, (centre_index(record, len(record.frames)) - start) / record.fps
+    clip = load_clip(record.video)
+    start, stop = _frame_range(record, len(clip.frames), spec)
+    return clip.frames[start:stop], (centre_index(record, len(clip.frames)) - start) / record.fps
+
+
+_LANDMARKER = None
+
+
+def _landmarker():
+    global _LANDMARKER
+    if _LANDMARKER is None:
+        from microexp.face import FaceLandmarker
+
+        _LANDMARKER = FaceLandmarker()
+    return _LANDMARKER
+
+
+def preprocess_record(record: Any, spec: InputSpec) -> dict[str, torch.Tensor]:
+    """One clip -> {region: (C, T, S, S) float32 tensor}, through the inference code path."""
+    from microexp.align import to_tensors
+    from microexp.pipeline import preprocess_clip
+    from microexp.video import clip_from_frames
+    from microexp.windows import window_at
+
+    frames, apex_time = _read_frames(record, spec)
+    clip = clip_from_frames(frames, record.fps, source=clip_id(record))
+    track = _landmarker().track(clip.frames, clip.timestamps)
+    window = window_at(clip.timestamps, spec, apex_time)
+    aligned = preprocess_clip(clip, track, spec, [window])
+    if not aligned:
+        raise MicroExpError("the face was not detected in enough frames around the apex")
+    tensors = to_tensors(aligned, spec)
+    return {region: t[0].contiguous() for region, t in zip(spec.regions, tensors)}
+
+
+def _work(args: tuple[Any, InputSpec, str]) -> tuple[str, str | None]:
+    record, spec, path = args
+    try:
+        tensors = preprocess_record(record, spec)
+    except (MicroExpError, OSError, ValueError) as exc:
+        return clip_id(record), str(exc) or exc.__class__.__name__
+    target = Path(path)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as tmp:
+        pass
+    save_file(tensors, tmp.name, metadata={"clip": clip_id(record)})
+    os.replace(tmp.name, target)  # a killed worker never leaves a half-written entry
+    return clip_id(record), None
+
+
+def default_cache_dir() -> Path:
+    from microexp.face import cache_dir
+
+    return cache_dir() / "tensors"
+
+
+def build_tensor_set(
+    records: Sequence[Any],
+    spec: InputSpec,
+    cache_dir: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    report: CacheReport | None = None,
+) -> TensorSet:
+    """Preprocess (or reuse) every record and stack the results into a :class:`TensorSet`.
+
+    Records whose label is not in ``spec.labels`` (e.g. MEGC "others") or whose face cannot be tracked
+    are skipped and listed in ``report`` (printed to stderr when none is passed); the run never stops
+    on one bad clip.
+    """
+    own_report = report is None
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    report = report if report is not None else CacheReport()
+    usable, todo = [], []
+    for record in records:
+        label = _label_of(record, spec)
+        if label is None:
+            report.skipped.append((clip_id(record), f"label {record.label!r} is not one of {list(spec.labels)}"))
+            continue
+        path = root / f"{cache_key(record, spec)}.safetensors"
+        usable.append((record, label, path))
+        if path.exists():
+            report.reused += 1
+        else:
+            todo.append((record, spec, str(path)))
+    failed: dict[str, str] = {}
+    bar = tqdm(total=len(todo), desc="preprocess", unit="clip", disable=not progress or not todo)
+    if workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for cid, error in pool.map(_work, todo):
+                bar.update()
+                if error:
+                    failed[cid] = error
+    else:
+        for item in todo:
+            cid, error = _work(item)
+            bar.update()
+            if error:
+                failed[cid] = error
+    bar.close()
+    report.processed = len(todo) - len(failed)
+    inputs: list[list[torch.Tensor]] = [[] for _ in spec.regions]
+    labels, subjects, clips = [], [], []
+    for record, label, path in usable:
+        cid = clip_id(record)
+        if cid in failed:
+            report.skipped.append((cid, failed[cid]))
+            continue
+        tensors = load_file(str(path))
+        for i, region in enumerate(spec.regions):
+            inputs[i].append(tensors[region])
+        labels.append(spec.labels.index(label))
+        subjects.append(record.subject)
+        clips.append(cid)
+    if not labels:
+        raise MicroExpError("no clip could be preprocessed:\n" + report.summary())
+    tensor_set = TensorSet(
+        inputs=tuple(torch.stack(x) for x in inputs),
+        labels=torch.tensor(labels, dtype=torch.long),
+        subjects=tuple(subjects),
+        clips=tuple(clips),
+        spec=spec,
+    )
+    if own_report and report.skipped:
+        print(report.summary(), file=sys.stderr)
+    return tensor_set
