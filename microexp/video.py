@@ -1,0 +1,417 @@
+"""Clip decoding and H.264 writing: the first and last stage of the pipeline.
+
+:func:`load_clip` turns whatever a user supplies (a video file in any container FFmpeg reads, or a
+folder of frame images such as CASME II's ``img46.jpg ...``) into a :class:`Clip`: RGB frames with
+real timestamps, display rotation applied, downscaled to a working size. Files are validated by
+decoding them, never by their extension, and every way a user's file can be unusable raises a
+typed error from :mod:`microexp.errors` whose message names the file and the limit.
+
+:func:`write_video` writes browser-playable H.264 (yuv420p, ``+faststart``) with PyAV's bundled
+libx264, so neither the product nor the Space needs an ``ffmpeg`` binary.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageOps
+
+from microexp.errors import (
+    EmptyFileError,
+    NotAVideoError,
+    NoVideoStreamError,
+    TooFewFramesError,
+    VideoTooLargeError,
+    VideoTooLongError,
+)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+DEFAULT_FOLDER_FPS = 30.0
+# Demuxers that read one picture file; a "video" from them is a still image.
+_STILL_FORMATS = re.compile(r"^(image2|image2pipe|\w+_pipe)$")
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """What :func:`load_clip` accepts; anything beyond raises before (or instead of) decoding.
+
+    Attributes:
+        max_bytes: largest file accepted.
+        max_seconds: longest clip; checked from container metadata before decoding, and
+            again while decoding when the metadata has no duration.
+        max_frames: most frames decoded.
+        max_side: frames whose longer side exceeds this are downscaled on decode (aspect kept).
+        min_frames: fewest frames; a still image or a 1-frame video is refused.
+        max_pixels: largest source frame area (width * height).
+    """
+
+    max_bytes: int = 500 * 2**20
+    max_seconds: float = 60.0
+    max_frames: int = 3600
+    max_side: int = 640
+    min_frames: int = 3
+    max_pixels: int = 8192 * 8192
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Decoded frames of one clip.
+
+    Attributes:
+        frames: ``(N, H, W, 3)`` uint8 RGB, upright (rotation applied), downscaled per limits.
+        timestamps: ``(N,)`` float64 seconds from the first frame (0.0), strictly increasing;
+            real presentation times, so variable frame rate is kept.
+        fps: average rate ``(N - 1) / duration``; the nominal rate when that is undefined.
+        source: where the frames came from (path or a label).
+        original_size: ``(W, H)`` of the upright source frames before downscaling.
+        scale: decoded pixels = original pixels * scale (1.0 when not downscaled).
+        rotation: degrees clockwise applied to the stored pictures (0, 90, 180 or 270).
+    """
+
+    frames: np.ndarray
+    timestamps: np.ndarray
+    fps: float
+    source: str
+    original_size: tuple[int, int]
+    scale: float = 1.0
+    rotation: int = 0
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first to the last frame (0.0 for a single frame)."""
+        return float(self.timestamps[-1]) if len(self.timestamps) else 0.0
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+# ----------------------------------------------------------------------------- frame folders
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders embedded numbers by value: ``img2`` before ``img10``.
+
+    Splitting on digit runs always yields text at even positions and numbers at odd ones, so
+    keys of any two names compare without mixing types.
+    """
+    parts = re.split(r"(\d+)", str(name).lower())
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+
+def list_frame_files(folder: str | Path) -> list[Path]:
+    """Image files directly inside ``folder`` (``IMAGE_SUFFIXES``), in natural order."""
+    folder = Path(folder)
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def clip_from_frames(frames: np.ndarray, fps: float, source: str = "<array>") -> Clip:
+    """Wrap an in-memory ``(N, H, W, 3)`` uint8 RGB array sampled at a constant ``fps``."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (N, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    n, h, w, _ = frames.shape
+    return Clip(
+        frames=frames,
+        timestamps=np.arange(n, dtype=np.float64) / fps,
+        fps=float(fps),
+        source=source,
+        original_size=(w, h),
+    )
+
+
+def load_clip(
+    source: str | Path, limits: VideoLimits = VideoLimits(), fps: float | None = None
+) -> Clip:
+    """Decode a video file or a folder of frame images into a :class:`Clip`.
+
+    Args:
+        source: a video file in any container and codec FFmpeg decodes, or a folder of frame
+            images (naturally sorted, e.g. CASME II's ``img46.jpg ...``).
+        limits: size, duration and frame-count limits; see :class:`VideoLimits`.
+        fps: frame rate of a folder of images (default 30). Ignored for video files, whose
+            timestamps come from the container.
+
+    Raises:
+        NotAVideoError: missing, unreadable, corrupt or truncated beyond use.
+        EmptyFileError, NoVideoStreamError, TooFewFramesError, VideoTooLargeError,
+        VideoTooLongError: as their names say.
+    """
+    path = Path(source)
+    if path.is_dir():
+        return _load_folder(path, limits, DEFAULT_FOLDER_FPS if fps is None else fps)
+    if not path.exists():
+        raise NotAVideoError(f"File not found: {path}. Check the path and try again.")
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyFileError(f"{path.name} is empty (0 bytes); please upload the video again.")
+    if size > limits.max_bytes:
+        raise VideoTooLargeError(
+            f"{path.name} is {size / 2**20:.0f} MB, over the {limits.max_bytes / 2**20:.0f} MB "
+            "limit; please trim or compress the video."
+        )
+    return _load_video(path, limits)
+
+
+def write_video(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: float,
+    crf: int = 23,
+    timestamps: np.ndarray | None = None,
+    preset: str = "veryfast",
+) -> Path:
+    """Write frames as browser-playable H.264 MP4 (yuv420p, moov atom first).
+
+    Odd widths or heights are padded by one replicated edge pixel (yuv420p needs even sizes).
+    The file appears atomically: it is written beside ``path`` and renamed into place.
+
+    Args:
+        path: output ``.mp4`` path.
+        frames: ``(N, H, W, 3)`` uint8 RGB.
+        fps: nominal frame rate (also the timing when ``timestamps`` is None).
+        crf: x264 constant rate factor (lower is better quality, 18-28 is sensible).
+        timestamps: optional ``(N,)`` increasing seconds per frame, for variable frame rate.
+        preset: x264 speed preset.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        raise ValueError(f"frames must be (N>0, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}")
+    if timestamps is not None and len(timestamps) != len(frames):
+        raise ValueError("timestamps must have one entry per frame")
+    n, h, w, _ = frames.shape
+    pad_h, pad_w = h % 2, w % 2
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".mp4")
+    os.close(fd)
+    rate = Fraction(fps).limit_denominator(1001)
+    try:
+        with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            stream = out.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = w + pad_w, h + pad_h, "yuv420p"
+            stream.options = {"crf": str(crf), "preset": preset}
+            if timestamps is not None:
+                # Millisecond ticks carry arbitrary (variable) frame times.
+                stream.codec_context.time_base = Fraction(1, 1000)
+            for i, rgb in enumerate(frames):
+                if pad_h or pad_w:
+                    rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                if timestamps is not None:
+                    frame.pts = round(float(timestamps[i] - timestamps[0]) * 1000)
+                    frame.time_base = Fraction(1, 1000)
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ----------------------------------------------------------------------------- internals
+
+
+def _scaled_size(width: int, height: int, max_side: int) -> tuple[int, int, float]:
+    """Target size (longer side at most ``max_side``, aspect kept) and the scale factor."""
+    longer = max(width, height)
+    if longer <= max_side:
+        return width, height, 1.0
+    scale = max_side / longer
+    return max(1, round(width * scale)), max(1, round(height * scale)), scale
+
+
+def _too_few(path: Path, n: int, limits: VideoLimits, still: bool) -> TooFewFramesError:
+    if still:
+        return TooFewFramesError(
+            f"{path.name} is a still image, but micro-expressions are motion: please provide a "
+            f"video or a folder of at least {limits.min_frames} frame images."
+        )
+    return TooFewFramesError(
+        f"{path.name} has only {n} frame(s); micro-expression analysis needs a video or image "
+        f"sequence of at least {limits.min_frames} frames."
+    )
+
+
+def _too_long(path: Path, seconds: float | None, limits: VideoLimits) -> VideoTooLongError:
+    what = f"is {seconds:.1f} s long" if seconds is not None else "has too many frames"
+    return VideoTooLongError(
+        f"{path.name} {what}, over the limit of {limits.max_seconds:g} s "
+        f"({limits.max_frames} frames); please trim it to the moment of interest."
+    )
+
+
+def _load_video(path: Path, limits: VideoLimits) -> Clip:
+    try:
+        # "file:" stops FFmpeg reading a colon in the name as a protocol ("a:b.mp4").
+        container = av.open("file:" + str(path.resolve()), "r")
+    except av.FFmpegError as e:
+        raise NotAVideoError(
+            f"{path.name} is not a video FFmpeg can read (unknown format, corrupt or truncated)."
+        ) from e
+    with container:
+        if not container.streams.video:
+            raise NoVideoStreamError(
+                f"{path.name} contains no video track (audio only?); please provide a video."
+            )
+        stream = container.streams.video[0]
+        still = bool(_STILL_FORMATS.match(container.format.name))
+        _check_metadata(path, container, stream, limits)
+        stream.thread_type = "AUTO"
+        frames, times, rotation, size, scale = _decode(path, container, stream, limits)
+
+    if len(frames) < limits.min_frames:
+        if not frames and not still:
+            raise NotAVideoError(
+                f"{path.name} holds no decodable video frames (corrupt or truncated file)."
+            )
+        raise _too_few(path, len(frames), limits, still)
+
+    timestamps = np.asarray(times, dtype=np.float64)
+    timestamps -= timestamps[0]
+    nominal = float(stream.average_rate or stream.guessed_rate or 0) or DEFAULT_FOLDER_FPS
+    fps = (len(frames) - 1) / timestamps[-1] if timestamps[-1] > 0 else nominal
+    return Clip(
+        frames=np.stack(frames),
+        timestamps=timestamps,
+        fps=float(fps),
+        source=str(path),
+        original_size=size,
+        scale=scale,
+        rotation=rotation,
+    )
+
+
+def _check_metadata(path: Path, container, stream, limits: VideoLimits) -> None:
+    """Refuse from the header alone what is plainly too long or too large."""
+    seconds = None
+    if stream.duration is not None and stream.time_base is not None:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / av.time_base
+    if seconds is not None and seconds > limits.max_seconds:
+        raise _too_long(path, seconds, limits)
+    if stream.frames and stream.frames > limits.max_frames:
+        raise _too_long(path, seconds, limits)
+    cc = stream.codec_context
+    if cc.width and cc.height and cc.width * cc.height > limits.max_pixels:
+        raise _too_large_frame(path, cc.width, cc.height, limits)
+
+
+def _too_large_frame(path: Path, w: int, h: int, limits: VideoLimits) -> VideoTooLargeError:
+    side = int(math.sqrt(limits.max_pixels))
+    return VideoTooLargeError(
+        f"{path.name} has {w}x{h} frames, larger than the {side}x{side} pixel limit; "
+        "please provide a smaller video."
+    )
+
+
+def _decode(path: Path, container, stream, limits: VideoLimits):
+    """Decode frames to upright RGB arrays; stop on limits, keep what a truncated file gives."""
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    rotation, size, target, scale = 0, (0, 0), None, 1.0
+    nominal = float(stream.average_rate or stream.guessed_rate or 0) or DEFAULT_FOLDER_FPS
+    try:
+        for frame in container.decode(stream):
+            if target is None:
+                if frame.width * frame.height > limits.max_pixels:
+                    raise _too_large_frame(path, frame.width, frame.height, limits)
+                # frame.rotation is the display matrix angle, counter-clockwise; players (and
+                # ffmpeg's autorotate) turn the picture by it, i.e. clockwise by its negative.
+                rotation = (-round((frame.rotation or 0) / 90) * 90) % 360
+                width = frame.width
+                sar = stream.sample_aspect_ratio
+                if sar is not None and sar > 0 and sar != 1:
+                    width = max(1, round(frame.width * float(sar)))  # anamorphic: square pixels
+                tw, th, scale = _scaled_size(width, frame.height, limits.max_side)
+                target = (tw, th)
+                size = (frame.height, width) if rotation in (90, 270) else (width, frame.height)
+            t = frame.time
+            if t is None:
+                t = (times[-1] + 1 / nominal) if times else 0.0
+            if times and t <= times[-1]:
+                continue  # duplicate or out-of-order timestamp: keep times strictly increasing
+            if times and t - times[0] > limits.max_seconds:
+                raise _too_long(path, None if not times else t - times[0], limits)
+            if len(frames) >= limits.max_frames:
+                raise _too_long(path, None, limits)
+            kwargs = {}
+            if target != (frame.width, frame.height):
+                kwargs = {"width": target[0], "height": target[1], "interpolation": "AREA"}
+            rgb = frame.to_ndarray(format="rgb24", **kwargs)
+            if rotation:
+                # np.rot90 turns counter-clockwise for positive k; we need clockwise turns.
+                rgb = np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90))
+            frames.append(rgb)
+            times.append(t)
+    except av.FFmpegError:
+        # Truncated or damaged data: whatever decoded so far is judged by min_frames.
+        pass
+    return frames, times, rotation, size, scale
+
+
+def _load_folder(folder: Path, limits: VideoLimits, fps: float) -> Clip:
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    files = list_frame_files(folder)
+    name = folder.name or str(folder)
+    if not files:
+        raise NotAVideoError(
+            f"Folder {name} contains no frame images ({', '.join(IMAGE_SUFFIXES)})."
+        )
+    if len(files) < limits.min_frames:
+        raise TooFewFramesError(
+            f"Folder {name} has only {len(files)} image(s); micro-expression analysis needs a "
+            f"video or image sequence of at least {limits.min_frames} frames."
+        )
+    seconds = (len(files) - 1) / fps
+    if len(files) > limits.max_frames or seconds > limits.max_seconds:
+        raise VideoTooLongError(
+            f"Folder {name} has {len(files)} frames ({seconds:.1f} s at {fps:g} fps), over the "
+            f"limit of {limits.max_frames} frames or {limits.max_seconds:g} s; please use fewer frames."
+        )
+    frames, size, target = [], None, None
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im = ImageOps.exif_transpose(im).convert("RGB")
+                if size is None:
+                    if im.width * im.height > limits.max_pixels:
+                        raise _too_large_frame(f, im.width, im.height, limits)
+                    size = im.size
+                    target = _scaled_size(*size, limits.max_side)
+                elif im.size != size:
+                    raise NotAVideoError(
+                        f"{f.name} is {im.width}x{im.height} but earlier frames in {name} are "
+                        f"{size[0]}x{size[1]}; all frames of a sequence must have the same size."
+                    )
+                if target[2] != 1.0:
+                    im = im.resize(target[:2], Image.Resampling.BOX)
+                frames.append(np.asarray(im))
+        except (OSError, Image.DecompressionBombError) as e:
+            raise NotAVideoError(f"{f.name} in {name} is not a readable image.") from e
+    n = len(frames)
+    return Clip(
+        frames=np.stack(frames),
+        timestamps=np.arange(n, dtype=np.float64) / fps,
+        fps=float(fps),
+        source=str(folder),
+        original_size=size,
+        scale=target[2],
+        rotation=0,
+    )

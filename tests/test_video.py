@@ -1,0 +1,318 @@
+"""microexp.video: decoding real files of every kind a user may bring, limits, errors, writing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import av
+import numpy as np
+import pytest
+
+from microexp.errors import (
+    EmptyFileError,
+    MicroExpError,
+    NotAVideoError,
+    NoVideoStreamError,
+    TooFewFramesError,
+    VideoTooLargeError,
+    VideoTooLongError,
+)
+from microexp.video import (
+    Clip,
+    VideoLimits,
+    clip_from_frames,
+    list_frame_files,
+    load_clip,
+    natural_key,
+    write_video,
+)
+from tests import media
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def test_face_mp4_decodes_to_rgb_frames_with_real_timing(face_mp4):
+    clip = load_clip(face_mp4)
+    assert isinstance(clip, Clip)
+    assert clip.frames.shape == (90, 360, 640, 3) and clip.frames.dtype == np.uint8
+    assert clip.timestamps.dtype == np.float64 and clip.timestamps[0] == 0.0
+    assert np.all(np.diff(clip.timestamps) > 0)
+    np.testing.assert_allclose(np.diff(clip.timestamps), 1 / 30, atol=1e-6)
+    assert clip.fps == pytest.approx(30.0)
+    assert clip.duration == pytest.approx(89 / 30)
+    assert clip.original_size == (640, 360) and clip.scale == 1.0 and clip.rotation == 0
+    assert clip.source == str(face_mp4)
+    # RGB order and content: the decoded frame matches what was encoded.
+    expected = media.face_frames("grace_hopper.jpg", 1)[0]
+    assert _psnr(clip.frames[0], expected) > 30
+
+
+@pytest.mark.parametrize("ext", ["mp4", "mov", "mkv", "webm", "avi"])
+def test_every_container_decodes(face_clips, ext):
+    clip = load_clip(face_clips[ext])
+    assert clip.frames.shape == (30, 360, 640, 3)
+    assert clip.fps == pytest.approx(30.0, rel=1e-3)
+    assert _psnr(clip.frames[0], media.face_frames("grace_hopper.jpg", 1)[0]) > 28
+
+
+def test_container_is_detected_by_content_not_extension(face_clips, tmp_path):
+    disguised = tmp_path / "clip.avi"
+    shutil.copy(face_clips["webm"], disguised)
+    assert load_clip(disguised).frames.shape == (30, 360, 640, 3)
+
+
+def test_rotation_metadata_gives_upright_portrait_frames(rotated_mp4):
+    with av.open(str(rotated_mp4)) as c:
+        stored = c.streams.video[0].codec_context
+        assert (stored.width, stored.height) == (640, 360)  # landscape pixels on disk
+    clip = load_clip(rotated_mp4)
+    assert clip.rotation == 90
+    assert clip.frames.shape[1:] == (640, 360, 3)
+    assert clip.original_size == (360, 640)
+    upright = media.face_frames("grace_hopper.jpg", 1, size=(360, 640), face_frac=0.4)[0]
+    assert _psnr(clip.frames[0], upright) > 28
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg CLI not installed")
+def test_rotation_matches_ffmpeg_autorotate(rotated_mp4, tmp_path):
+    """The ffmpeg player (autorotate) is the reference for what 'upright' means."""
+    raw = tmp_path / "frame.rgb"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(rotated_mp4), "-frames:v", "1", "-f", "rawvideo",
+         "-pix_fmt", "rgb24", str(raw)],
+        check=True,
+    )
+    reference = np.frombuffer(raw.read_bytes(), np.uint8).reshape(640, 360, 3)
+    assert _psnr(load_clip(rotated_mp4).frames[0], reference) > 30
+
+
+@pytest.mark.parametrize("rotation", [180, 270])
+def test_other_rotations(tmp_path, rotation):
+    clip = load_clip(media.rotated_clip(tmp_path / f"r{rotation}.mp4", rotation=rotation, seconds=0.2))
+    assert clip.rotation == rotation
+    upright = media.face_frames("grace_hopper.jpg", 1, size=(360, 640), face_frac=0.4)[0]
+    assert _psnr(clip.frames[0], upright) > 28
+
+
+def test_variable_frame_rate_keeps_real_timestamps(vfr_mp4):
+    clip = load_clip(vfr_mp4)
+    expected = media.vfr_timestamps()
+    assert len(clip) == len(expected)
+    np.testing.assert_allclose(clip.timestamps, expected, atol=1e-3)
+    gaps = np.diff(clip.timestamps)
+    assert gaps.min() < 0.03 and gaps.max() > 0.07  # genuinely irregular
+    assert clip.fps == pytest.approx((len(expected) - 1) / expected[-1])
+
+
+def test_truncated_faststart_file_keeps_the_frames_before_the_cut(tmp_path):
+    path = media.truncated_mp4(tmp_path / "cut.mp4", fraction=0.5, faststart=True)
+    clip = load_clip(path)
+    assert 3 <= len(clip) < 90
+    assert np.all(np.diff(clip.timestamps) > 0)
+
+
+# ----------------------------------------------------------------------------- frame folders
+
+
+def test_natural_sort():
+    names = ["img10.jpg", "img2.jpg", "img1.jpg", "IMG3.jpg", "img100.jpg", "img46.jpg"]
+    assert sorted(names, key=natural_key) == [
+        "img1.jpg", "img2.jpg", "IMG3.jpg", "img10.jpg", "img46.jpg", "img100.jpg"
+    ]
+    assert natural_key("006_05562.jpg") < natural_key("006_05563.jpg")
+    assert sorted(["2.png", "a.png", "10.png"], key=natural_key) == ["2.png", "10.png", "a.png"]
+
+
+def test_list_frame_files_filters_and_sorts(tmp_path):
+    for name in ["img10.jpg", "img9.JPG", "reg_img11.png", "notes.txt", "img8.bmp", "x.tif"]:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "img7.jpg").mkdir()
+    assert [p.name for p in list_frame_files(tmp_path)] == [
+        "img8.bmp", "img9.JPG", "img10.jpg", "reg_img11.png", "x.tif"
+    ]
+
+
+def test_casme_like_folder_loads_in_natural_order(casme_folder):
+    clip = load_clip(casme_folder, fps=200)
+    assert clip.frames.shape == (20, 480, 640, 3)
+    np.testing.assert_allclose(clip.timestamps, np.arange(20) / 200)
+    assert clip.fps == 200.0 and clip.source == str(casme_folder)
+    # img46..img65 must be in numeric order: frame k matches the k-th generated frame.
+    truth = media.face_frames("grace_hopper.jpg", 20, 200.0, (640, 480))
+    for k in (0, 4, 9, 19):
+        errors = [np.mean(np.abs(clip.frames[k].astype(int) - t.astype(int))) for t in truth]
+        assert int(np.argmin(errors)) == k
+
+
+def test_folder_order_is_numeric_across_digit_counts(tmp_path):
+    folder = media.frames_folder(tmp_path / "seq", n=8, start=5, size=(64, 48))  # img5 .. img12
+    clip = load_clip(folder)
+    truth = media.face_frames("grace_hopper.jpg", 8, 200.0, (64, 48))
+    order = [int(np.argmin([np.abs(f.astype(int) - t.astype(int)).mean() for t in truth])) for f in clip.frames]
+    assert order == list(range(8))
+
+
+def test_folder_default_fps_and_downscale(casme_folder):
+    clip = load_clip(casme_folder, VideoLimits(max_side=320))
+    assert clip.fps == 30.0
+    assert clip.frames.shape == (20, 240, 320, 3) and clip.scale == 0.5
+    assert clip.original_size == (640, 480)
+
+
+def test_folder_errors(tmp_path, casme_folder):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    with pytest.raises(NotAVideoError, match="no frame images"):
+        load_clip(empty)
+    two = media.frames_folder(tmp_path / "two", n=2, size=(64, 48))
+    with pytest.raises(TooFewFramesError, match="at least 3"):
+        load_clip(two)
+    with pytest.raises(VideoTooLongError, match="over the limit"):
+        load_clip(casme_folder, VideoLimits(max_frames=10))
+    broken = media.frames_folder(tmp_path / "broken", n=4, size=(64, 48))
+    (broken / "img47.jpg").write_text("not an image")
+    with pytest.raises(NotAVideoError, match="img47.jpg"):
+        load_clip(broken)
+
+
+def test_clip_from_frames():
+    frames = np.zeros((5, 8, 10, 3), np.uint8)
+    clip = clip_from_frames(frames, 25.0)
+    assert clip.original_size == (10, 8) and clip.fps == 25.0
+    np.testing.assert_allclose(clip.timestamps, [0, 0.04, 0.08, 0.12, 0.16])
+    assert clip.duration == pytest.approx(0.16)
+    with pytest.raises(ValueError):
+        clip_from_frames(np.zeros((5, 8, 10), np.uint8), 25.0)
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def test_large_frames_are_downscaled_keeping_aspect(face_mp4):
+    clip = load_clip(face_mp4, VideoLimits(max_side=320))
+    assert clip.frames.shape == (90, 180, 320, 3)
+    assert clip.scale == 0.5 and clip.original_size == (640, 360)
+    small = media.face_frames("grace_hopper.jpg", 1)[0][::2, ::2]  # rough reference
+    assert _psnr(clip.frames[0], small) > 22
+
+
+def test_rotated_clip_downscales_after_rotation(rotated_mp4):
+    clip = load_clip(rotated_mp4, VideoLimits(max_side=320))
+    assert clip.frames.shape[1:] == (320, 180, 3) and clip.original_size == (360, 640)
+
+
+def test_ten_minute_video_is_refused_from_metadata_without_decoding(long_mp4):
+    t0 = time.perf_counter()
+    with pytest.raises(VideoTooLongError) as err:
+        load_clip(long_mp4)
+    refused = time.perf_counter() - t0
+    message = str(err.value)
+    assert "600" in message and "60 s" in message and "ten_minutes.mp4" in message
+    # Refusal must not cost a decode: compare with actually decoding the same 600 frames.
+    t0 = time.perf_counter()
+    assert len(load_clip(long_mp4, VideoLimits(max_seconds=1e4, max_frames=10**5))) == 600
+    decoded = time.perf_counter() - t0
+    assert refused < 0.2 * decoded and refused < 1.0
+
+
+def test_duration_limit_without_metadata_stops_decoding(tmp_path):
+    """A raw H.264 stream has no duration in its header: the limit is enforced while decoding."""
+    frames = np.repeat(np.random.default_rng(0).integers(0, 256, (1, 36, 64, 3), np.uint8), 100, 0)
+    raw = media.encode(tmp_path / "stream.h264", frames, 10.0, codec="libx264")
+    with av.open(str(raw)) as c:
+        assert c.streams.video[0].duration is None
+    with pytest.raises(VideoTooLongError, match="stream.h264"):
+        load_clip(raw, VideoLimits(max_seconds=2.0))
+
+
+def test_frame_count_limit(face_mp4):
+    with pytest.raises(VideoTooLongError):
+        load_clip(face_mp4, VideoLimits(max_frames=50))
+
+
+def test_too_many_pixels_and_too_many_bytes(face_mp4):
+    with pytest.raises(VideoTooLargeError, match="640x360"):
+        load_clip(face_mp4, VideoLimits(max_pixels=320 * 240))
+    with pytest.raises(VideoTooLargeError, match="MB"):
+        load_clip(face_mp4, VideoLimits(max_bytes=1000))
+
+
+# ----------------------------------------------------------------------------- bad inputs
+
+
+@pytest.mark.parametrize(
+    "kind, error, words",
+    [
+        ("empty", EmptyFileError, "empty"),
+        ("text", NotAVideoError, "not a video"),
+        ("truncated", NotAVideoError, "truncated"),
+        ("audio", NoVideoStreamError, "no video"),
+        ("still_jpg", TooFewFramesError, "still image"),
+        ("still_png", TooFewFramesError, "still image"),
+        ("one_frame", TooFewFramesError, "only 1 frame"),
+    ],
+)
+def test_bad_inputs_raise_typed_errors_with_helpful_messages(bad_media, kind, error, words):
+    path = bad_media[kind]
+    with pytest.raises(error) as err:
+        load_clip(path)
+    message = str(err.value)
+    assert path.name in message and words in message
+    assert message.count("\n") == 0 and len(message) < 200
+    if error is TooFewFramesError:
+        assert "video" in message and "3" in message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(MicroExpError, match="not found"):
+        load_clip(tmp_path / "nope.mp4")
+
+
+def test_random_bytes_are_not_a_video(tmp_path):
+    path = tmp_path / "noise.mov"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 100_000, np.uint8).tobytes())
+    with pytest.raises(MicroExpError):
+        load_clip(path)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def test_write_video_round_trip_is_browser_playable_h264(tmp_path):
+    frames = media.face_frames("obama_speaking.jpg", 20, size=(321, 181))  # odd sizes
+    path = write_video(tmp_path / "out" / "overlay.mp4", frames, fps=25.0, crf=18)
+    assert path.exists() and not list(path.parent.glob(".*"))  # no temp file left behind
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264" and s.codec_context.pix_fmt == "yuv420p"
+        assert (s.codec_context.width, s.codec_context.height) == (322, 182)
+    with open(path, "rb") as f:  # +faststart: the index precedes the media data
+        head = f.read(4096)
+    assert head.find(b"moov") != -1 and (head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat"))
+    clip = load_clip(path)
+    assert len(clip) == 20 and clip.fps == pytest.approx(25.0)
+    assert _psnr(clip.frames[:, :181, :321], frames) > 30
+
+
+def test_write_video_variable_timestamps(tmp_path):
+    ts = media.vfr_timestamps(12)
+    frames = media.face_frames("grace_hopper.jpg", 12, size=(160, 90))
+    clip = load_clip(write_video(tmp_path / "vfr.mp4", frames, 30.0, timestamps=ts))
+    np.testing.assert_allclose(clip.timestamps, ts, atol=1e-3)
+
+
+def test_write_video_replaces_atomically_and_rejects_bad_arrays(tmp_path):
+    target = tmp_path / "v.mp4"
+    target.write_bytes(b"old")
+    write_video(target, np.zeros((3, 16, 16, 3), np.uint8), 10.0)
+    assert load_clip(target).frames.shape == (3, 16, 16, 3)
+    with pytest.raises(ValueError):
+        write_video(tmp_path / "bad.mp4", np.zeros((3, 16, 16), np.float32), 10.0)
