@@ -1,0 +1,125 @@
+"""Publish a training run to the Hugging Face Hub: ``python -m train push RUN_DIR --repo-id NS/NAME``.
+
+A run directory (written by :mod:`train.fit`) holds::
+
+    RUN_DIR/release/{model.safetensors, config.json, README.md}   -> repo root
+    RUN_DIR/figures/*.png                                          -> figures/
+    RUN_DIR/metrics.json                                           -> metrics.json
+
+Everything goes up in one commit (``HfApi.create_commit``), so a repo never shows weights without
+their card or metrics. Pickle files are refused outright: MicroExp models load from safetensors
+only, and a pickle on the Hub would be an invitation to run code on download.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, HfApi, get_token
+from huggingface_hub.errors import HfHubHTTPError
+
+from microexp.errors import MicroExpError
+
+RELEASE = "release"
+REQUIRED = ("model.safetensors", "config.json", "README.md")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+class PushError(MicroExpError):
+    """The run directory cannot be published as it is, or the Hub refused it; the message says why."""
+
+
+def collect_files(run_dir: str | Path) -> dict[str, Path]:
+    """Map repo paths to local files for a run directory, after checking it is publishable.
+
+    Raises:
+        PushError: ``release/`` is missing, lacks a required file, or anything to upload is a pickle.
+    """
+    run_dir = Path(run_dir)
+    release = run_dir / RELEASE
+    if not release.is_dir():
+        raise PushError(f"{run_dir} has no {RELEASE}/ directory; train with `python -m train fit` first")
+    missing = [name for name in REQUIRED if not (release / name).is_file()]
+    if missing:
+        raise PushError(f"{release} lacks {', '.join(missing)}; a release needs {', '.join(REQUIRED)}")
+    files = {p.relative_to(release).as_posix(): p for p in sorted(release.rglob("*")) if p.is_file()}
+    files.update({f"figures/{p.name}": p for p in sorted((run_dir / "figures").glob("*.png")) if p.is_file()})
+    if (run_dir / "metrics.json").is_file():
+        files["metrics.json"] = run_dir / "metrics.json"
+    pickles = [repo_path for repo_path in files if repo_path.lower().endswith(PICKLE_SUFFIXES)]
+    if pickles:
+        raise PushError(f"refusing to push pickle files ({', '.join(pickles)}); MicroExp publishes safetensors only. "
+                        "Remove them from the run directory.")
+    return files
+
+
+def push_run(
+    run_dir: str | Path,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> str:
+    """Upload a run's release model, card, figures and metrics to ``repo_id`` in one commit.
+
+    Args:
+        run_dir: the run directory.
+        repo_id: ``namespace/name``; created if it does not exist (an existing repo keeps its visibility).
+        private: create the repo private.
+        revision: a branch to commit to (created from ``main`` if missing); default ``main``.
+        token: a write token; default ``HF_TOKEN``, then the token stored by ``hf auth login``.
+        commit_message: default "Upload <model> (microexp)".
+
+    Returns:
+        The URL of the new commit.
+
+    Raises:
+        PushError: unpublishable run directory, no token, or an error answer from the Hub.
+    """
+    files = collect_files(run_dir)
+    token = token or get_token()  # get_token reads HF_TOKEN first, then the `hf auth login` file
+    if not token:
+        raise PushError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access)")
+    api = HfApi(token=token)
+    operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(local)) for path, local in files.items()]
+    message = commit_message or f"Upload {Path(run_dir).resolve().name} (microexp)"
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision is not None and revision != "main":
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.create_commit(repo_id, operations=operations, commit_message=message, revision=revision)
+    except (HfHubHTTPError, ValueError) as exc:  # ValueError: README.md metadata rejected by validate-yaml
+        # The client's message names the URL and status, never the token.
+        raise PushError(f"the Hub refused the push to {repo_id}: {exc}") from exc
+    return info.commit_url
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: ``python -m train push RUN_DIR --repo-id NS/NAME [--private] [--revision B] [--message M]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m train push",
+        description="Publish RUN_DIR/release (weights, config, card) plus figures/ and metrics.json to the Hub in "
+        "one commit. The token comes from HF_TOKEN or `hf auth login`.",
+    )
+    parser.add_argument("run_dir", type=Path, help="a run directory written by `python -m train fit`")
+    parser.add_argument("--repo-id", required=True, help="target model repo, namespace/name")
+    parser.add_argument("--private", action="store_true", help="create the repo private")
+    parser.add_argument("--revision", default=None, help="branch to commit to (created if missing)")
+    parser.add_argument("--message", default=None, help="commit message")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        url = push_run(args.run_dir, args.repo_id, private=args.private, revision=args.revision,
+                       commit_message=args.message)
+    except MicroExpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
