@@ -61,7 +61,7 @@ class VideoLimits:
     max_pixels: int = 8192 * 8192
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Clip:
     """Decoded frames of one clip.
 
@@ -275,7 +275,7 @@ def _load_video(path: Path, limits: VideoLimits) -> Clip:
         frames, times, rotation, size, scale = _decode(path, container, stream, limits)
 
     if len(frames) < limits.min_frames:
-        if not frames and not still:
+        if len(frames) == 0 and not still:
             raise NotAVideoError(
                 f"{path.name} holds no decodable video frames (corrupt or truncated file)."
             )
@@ -286,7 +286,7 @@ def _load_video(path: Path, limits: VideoLimits) -> Clip:
     nominal = float(stream.average_rate or stream.guessed_rate or 0) or DEFAULT_FOLDER_FPS
     fps = (len(frames) - 1) / timestamps[-1] if timestamps[-1] > 0 else nominal
     return Clip(
-        frames=np.stack(frames),
+        frames=frames,
         timestamps=timestamps,
         fps=float(fps),
         source=str(path),
@@ -322,7 +322,7 @@ def _too_large_frame(path: Path, w: int, h: int, limits: VideoLimits) -> VideoTo
 
 def _decode(path: Path, container, stream, limits: VideoLimits):
     """Decode frames to upright RGB arrays; stop on limits, keep what a truncated file gives."""
-    frames: list[np.ndarray] = []
+    frames = _FrameBuffer(_expected_frames(container, stream, limits))
     times: list[float] = []
     rotation, size, target, scale = 0, (0, 0), None, 1.0
     nominal = float(stream.average_rate or stream.guessed_rate or 0) or DEFAULT_FOLDER_FPS
@@ -351,6 +351,8 @@ def _decode(path: Path, container, stream, limits: VideoLimits):
             if len(frames) >= limits.max_frames:
                 raise _too_long(path, None, limits)
             kwargs = {}
+            # Every frame goes to the first frame's target size, so a stream that changes
+            # resolution midway (browser webcam recordings do) still stacks into one array.
             if target != (frame.width, frame.height):
                 kwargs = {"width": target[0], "height": target[1], "interpolation": "AREA"}
             rgb = frame.to_ndarray(format="rgb24", **kwargs)
@@ -362,7 +364,50 @@ def _decode(path: Path, container, stream, limits: VideoLimits):
     except av.FFmpegError:
         # Truncated or damaged data: whatever decoded so far is judged by min_frames.
         pass
-    return frames, times, rotation, size, scale
+    return frames.array(), times, rotation, size, scale
+
+
+def _expected_frames(container, stream, limits: VideoLimits) -> int:
+    """Frame count from the header (for preallocation), capped by the limits; 0 if unknown."""
+    if stream.frames:
+        return min(stream.frames, limits.max_frames)
+    rate = stream.average_rate or stream.guessed_rate
+    if container.duration and rate:
+        return min(int(container.duration / av.time_base * float(rate)) + 2, limits.max_frames)
+    return 0
+
+
+class _FrameBuffer:
+    """Append-only ``(N, H, W, 3)`` uint8 array, preallocated from the expected frame count.
+
+    Stacking a list of frames at the end would double peak memory (a 60 s clip is ~1.5 GB).
+    """
+
+    def __init__(self, expected: int) -> None:
+        self._expected = max(expected, 1)
+        self._data: np.ndarray | None = None
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, rgb: np.ndarray) -> None:
+        if self._data is None:
+            self._data = np.empty((self._expected, *rgb.shape), np.uint8)
+        elif self._n == len(self._data):
+            grown = np.empty((2 * len(self._data), *self._data.shape[1:]), np.uint8)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n] = rgb
+        self._n += 1
+
+    def array(self) -> np.ndarray:
+        if self._data is None:
+            return np.empty((0, 0, 0, 3), np.uint8)
+        if self._n < len(self._data):
+            # A view would pin the whole allocation; copy only when much is unused.
+            return self._data[: self._n].copy() if self._n < 0.9 * len(self._data) else self._data[: self._n]
+        return self._data
 
 
 def _load_folder(folder: Path, limits: VideoLimits, fps: float) -> Clip:
@@ -385,7 +430,7 @@ def _load_folder(folder: Path, limits: VideoLimits, fps: float) -> Clip:
             f"Folder {name} has {len(files)} frames ({seconds:.1f} s at {fps:g} fps), over the "
             f"limit of {limits.max_frames} frames or {limits.max_seconds:g} s; please use fewer frames."
         )
-    frames, size, target = [], None, None
+    frames, size, target = _FrameBuffer(len(files)), None, None
     for f in files:
         try:
             with Image.open(f) as im:
@@ -407,7 +452,7 @@ def _load_folder(folder: Path, limits: VideoLimits, fps: float) -> Clip:
             raise NotAVideoError(f"{f.name} in {name} is not a readable image.") from e
     n = len(frames)
     return Clip(
-        frames=np.stack(frames),
+        frames=frames.array(),
         timestamps=np.arange(n, dtype=np.float64) / fps,
         fps=float(fps),
         source=str(folder),

@@ -316,3 +316,21 @@ def test_write_video_replaces_atomically_and_rejects_bad_arrays(tmp_path):
     assert load_clip(target).frames.shape == (3, 16, 16, 3)
     with pytest.raises(ValueError):
         write_video(tmp_path / "bad.mp4", np.zeros((3, 16, 16), np.float32), 10.0)
+
+
+def test_resolution_change_midstream_keeps_first_size(tmp_path):
+    """Browser webcam recordings may switch resolution midway; frames still stack."""
+    a = media.encode(tmp_path / "a.h264", media.face_frames("grace_hopper.jpg", 10, size=(320, 180)), 10.0, codec="libx264")
+    b = media.encode(tmp_path / "b.h264", media.face_frames("grace_hopper.jpg", 10, size=(160, 90)), 10.0, codec="libx264")
+    joined = tmp_path / "joined.h264"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())  # Annex B streams concatenate
+    clip = load_clip(joined)
+    assert clip.frames.shape == (20, 180, 320, 3)
+    assert np.all(np.diff(clip.timestamps) > 0)
+
+
+@pytest.mark.parametrize("name", ["take:1.mp4", "100%.mp4", "naïve clip.mp4"])
+def test_awkward_file_names(face_clips, tmp_path, name):
+    path = tmp_path / name
+    shutil.copy(face_clips["mp4"], path)
+    assert len(load_clip(path)) == 30
