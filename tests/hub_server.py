@@ -32,7 +32,6 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -488,7 +487,8 @@ class HubServer:
     def _validate_yaml(self, h: Handler) -> int:
         content = h.json_body().get("content") or ""
         if not content.startswith("---"):
-            return h._send_json({"errors": [], "warnings": [{"message": "empty or missing yaml metadata in repo card"}]})
+            warning = {"message": "empty or missing yaml metadata in repo card"}
+            return h._send_json({"errors": [], "warnings": [warning]})
         parts = content.split("---", 2)
         errors: list[str] = []
         try:

@@ -110,11 +110,14 @@ def test_push_then_hf_download_and_load_through_the_hub(hub_env, run_and_model, 
     done = _hf(["download", repo_id, "--local-dir", str(local)], hub_env.env)
     assert done.returncode == 0, done.stderr
     sources = {"model.safetensors": "release/model.safetensors", "config.json": "release/config.json",
-               "README.md": "release/README.md", "metrics.json": "metrics.json",
+               "metrics.json": "metrics.json",
                "figures/curves.png": "figures/curves.png"}
     for name, source in sources.items():
         assert (local / name).read_bytes() == (run_dir / source).read_bytes()
     assert json.loads((local / "metrics.json").read_text()) == METRICS
+    card = (local / "README.md").read_text()  # the usage examples now name the real repo
+    assert card == (run_dir / "release/README.md").read_text().replace("NAMESPACE/MODEL", repo_id)
+    assert f'load_model("{repo_id}")' in card and "NAMESPACE/MODEL" not in card
 
     expected = _logits(model)
     assert torch.equal(_logits(load_model(str(local))), expected)

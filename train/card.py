@@ -30,6 +30,7 @@ SYNTHETIC_STATEMENT = (
     "FACS-inspired micro-movements. This is not a model of real human micro-expressions; use it to "
     "try the pipeline, not to draw conclusions about people.**"
 )
+REPO_PLACEHOLDER = "NAMESPACE/MODEL"  # replaced by the real repo id when `train.push` uploads the card
 LEAK_WARNING = (
     "**Warning: identity leak.** The paper split is a random clip-level split: clips of the same "
     "person appear in training and test data, so the model can recognise the person instead of the "
@@ -47,7 +48,8 @@ def render_card(config: Mapping[str, Any], metrics: Mapping[str, Any] | None, ru
             optionally ``folds``, ``subjects``, ``clips``), or None when the model was not evaluated.
         run: ``data``, ``dataset_name``, ``synthetic``, ``protocol`` (``loso`` | ``paper-split``),
             ``preset``, ``hyperparameters``, ``num_parameters``, ``model_name``, ``created``,
-            ``microexp_version``.
+            ``microexp_version``; optionally ``repo_id`` (else usage shows ``NAMESPACE/MODEL``, which
+            :func:`train.push.push_run` fills in on upload).
 
     Returns:
         README.md text: YAML front matter then Markdown. It loads with ``huggingface_hub.ModelCard``.
@@ -218,7 +220,7 @@ def _input_spec(spec: Mapping[str, Any]) -> str:
 
 
 def _usage(run: Mapping[str, Any]) -> str:
-    repo = run.get("repo_id") or f"NAMESPACE/{run.get('model_name') or 'MODEL'}"
+    repo = run.get("repo_id") or REPO_PLACEHOLDER
     return (
         "## How to use\n\n"
         "```python\n"

@@ -23,6 +23,8 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from microexp.errors import MicroExpError
 
+from .card import REPO_PLACEHOLDER
+
 RELEASE = "release"
 REQUIRED = ("model.safetensors", "config.json", "README.md")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -85,7 +87,11 @@ def push_run(
     if not token:
         raise PushError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access)")
     api = HfApi(token=token)
-    operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(local)) for path, local in files.items()]
+    operations = [
+        CommitOperationAdd(path_in_repo=path, path_or_fileobj=_card_for(local, repo_id) if path == "README.md"
+                           else str(local))
+        for path, local in files.items()
+    ]
     message = commit_message or f"Upload {Path(run_dir).resolve().name} (microexp)"
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
@@ -96,6 +102,11 @@ def push_run(
         # The client's message names the URL and status, never the token.
         raise PushError(f"the Hub refused the push to {repo_id}: {exc}") from exc
     return info.commit_url
+
+
+def _card_for(readme: Path, repo_id: str) -> bytes:
+    """The card as uploaded: its usage examples name the repo it is pushed to."""
+    return readme.read_text(encoding="utf-8").replace(REPO_PLACEHOLDER, repo_id).encode("utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
