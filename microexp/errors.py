@@ -55,3 +55,7 @@ class FaceModelError(MicroExpError):
 
 class ModelError(MicroExpError):
     """A model directory or Hub repo could not be loaded (missing files, wrong format)."""
+
+
+class DatasetError(MicroExpError):
+    """A dataset folder or annotation file is missing or not in the documented layout."""

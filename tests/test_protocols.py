@@ -1,0 +1,77 @@
+"""Protocols: LOSO never shares a subject across train/test; the paper split is reproducible."""
+
+from __future__ import annotations
+
+import pytest
+
+from train.protocols import inner_split, loso, make_folds, paper_split
+
+# A composite-like subject list: prefixed ids, natural order sub2 < sub10, interleaved clips.
+SUBJECTS = [
+    "casme2/sub10", "casme2/sub2", "samm/006", "casme2/sub2", "smic/s1",
+    "samm/006", "casme2/sub10", "smic/s1", "samm/007",
+]
+
+
+def test_loso_one_fold_per_subject_disjoint_and_complete() -> None:
+    folds = loso(SUBJECTS)
+    assert [f.test_subjects[0] for f in folds] == ["casme2/sub2", "casme2/sub10", "samm/006", "samm/007", "smic/s1"]
+    covered = []
+    for fold in folds:
+        train_subjects = {SUBJECTS[i] for i in fold.train}
+        test_subjects = {SUBJECTS[i] for i in fold.test}
+        assert train_subjects.isdisjoint(test_subjects)
+        assert test_subjects == set(fold.test_subjects)
+        assert sorted(fold.train + fold.test) == list(range(len(SUBJECTS)))
+        assert not fold.identity_leak
+        covered += fold.test
+    assert sorted(covered) == list(range(len(SUBJECTS)))  # every clip tested exactly once
+    assert folds[0].name == "loso:casme2/sub2"
+    assert loso(SUBJECTS) == folds
+
+
+def test_paper_split_reproduces_seed_4() -> None:
+    fold = paper_split(10)
+    assert fold.test == (3, 8)  # sklearn train_test_split(range(10), test_size=0.2, random_state=4)
+    assert fold.train == (0, 1, 2, 4, 5, 6, 7, 9)
+    assert fold.identity_leak
+    big = paper_split(203)
+    assert len(big.test) == 41  # the original's 41 CAS(ME)^2 validation clips
+    assert big.test[:8] == (1, 6, 11, 14, 18, 33, 34, 45)
+    assert paper_split(203) == big
+    assert paper_split(203, seed=5).test != big.test
+    assert "not subject-independent" in paper_split.__doc__
+
+
+def test_paper_split_leaks_identity_when_subjects_given() -> None:
+    subjects = [f"s{i % 3}" for i in range(30)]
+    fold = paper_split(30, subjects=subjects)
+    assert set(fold.test_subjects) & {subjects[i] for i in fold.train}
+
+
+def test_inner_split_holds_out_whole_training_subjects() -> None:
+    outer = loso(SUBJECTS)[0]
+    inner = inner_split(SUBJECTS, fraction=0.5, seed=1, within=outer.train)
+    assert set(inner.train) | set(inner.test) == set(outer.train)
+    assert set(inner.train).isdisjoint(inner.test)
+    assert {SUBJECTS[i] for i in inner.train}.isdisjoint(SUBJECTS[i] for i in inner.test)
+    assert set(inner.test_subjects) == {SUBJECTS[i] for i in inner.test}
+    assert "casme2/sub2" not in {SUBJECTS[i] for i in inner.train + inner.test}  # outer test untouched
+    assert len(inner.test_subjects) == 2  # half of 4 training subjects
+    assert inner_split(SUBJECTS, fraction=0.5, seed=1, within=outer.train) == inner
+
+
+def test_inner_split_keeps_at_least_one_subject_each_side() -> None:
+    inner = inner_split(["a", "a", "b"], fraction=0.99)
+    assert len(inner.test_subjects) == 1 and inner.train
+    inner = inner_split(["a", "b", "c", "d"], fraction=0.0)
+    assert len(inner.test_subjects) == 1
+    with pytest.raises(ValueError):
+        inner_split(["a", "a"])
+
+
+def test_make_folds_dispatch() -> None:
+    assert make_folds("loso", SUBJECTS) == loso(SUBJECTS)
+    assert make_folds("paper", SUBJECTS)[0].identity_leak
+    with pytest.raises(ValueError):
+        make_folds("kfold", SUBJECTS)

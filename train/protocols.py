@@ -1,0 +1,128 @@
+"""Evaluation protocols: which clips train and which test, as index folds.
+
+LOSO (leave one subject out) is the field's standard and the default here: no person is ever
+in both the training and the test side of a fold. ``paper_split`` exists only to reproduce the
+original paper's numbers and is flagged as leaking identity. ``inner_split`` carves a validation
+set out of a fold's *training* subjects, so epochs can be chosen without looking at test data.
+Composites need nothing special: their subjects are dataset-prefixed (``samm/006``), so LOSO
+over them is LOSO over people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from train.datasets import natural_key
+
+PROTOCOLS = ("loso", "paper")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/test partition, as indices into the dataset's clip list.
+
+    Attributes:
+        name: ``loso:<subject>``, ``paper:seed<seed>`` or ``inner``.
+        train, test: sorted clip indices; disjoint.
+        test_subjects: subjects whose clips are in ``test``.
+        identity_leak: True when a subject can be on both sides (the paper's random split).
+    """
+
+    name: str
+    train: tuple[int, ...]
+    test: tuple[int, ...]
+    test_subjects: tuple[str, ...]
+    identity_leak: bool = False
+
+
+def _unique(subjects: Sequence[str]) -> list[str]:
+    return sorted(set(subjects), key=natural_key)
+
+
+def loso(subjects: Sequence[str]) -> list[Fold]:
+    """Leave-one-subject-out folds, one per subject in natural order of the subject ids.
+
+    Args:
+        subjects: subject id of each clip (``records[i].subject``).
+    """
+    folds = []
+    for held in _unique(subjects):
+        test = tuple(i for i, s in enumerate(subjects) if s == held)
+        train = tuple(i for i, s in enumerate(subjects) if s != held)
+        folds.append(Fold(name=f"loso:{held}", train=train, test=test, test_subjects=(held,)))
+    return folds
+
+
+def paper_split(
+    n: int, seed: int = 4, test_fraction: float = 0.2, subjects: Sequence[str] | None = None
+) -> Fold:
+    """The original code's single random clip-level 80/20 split (``random_state=4``).
+
+    It reproduces the original's ``train_test_split(..., test_size=0.2, random_state=4)`` over
+    ``n`` clips in loading order. The split is **not subject-independent**: the same person
+    appears in training and test, so its scores overstate generalisation to new people. Use it
+    only to compare with the paper; report LOSO otherwise.
+
+    Args:
+        n: number of clips.
+        seed: the random state (4 in the original).
+        test_fraction: share of clips held out.
+        subjects: optional subject per clip, to fill ``test_subjects``.
+    """
+    if n < 2:
+        raise ValueError("paper_split needs at least 2 clips")
+    train, test = train_test_split(np.arange(n), test_size=test_fraction, random_state=seed)
+    test_subjects = tuple(_unique([subjects[i] for i in test])) if subjects is not None else ()
+    return Fold(
+        name=f"paper:seed{seed}",
+        train=tuple(sorted(int(i) for i in train)),
+        test=tuple(sorted(int(i) for i in test)),
+        test_subjects=test_subjects,
+        identity_leak=True,
+    )
+
+
+def inner_split(
+    subjects: Sequence[str],
+    fraction: float = 0.2,
+    seed: int = 0,
+    within: Sequence[int] | None = None,
+) -> Fold:
+    """Hold out whole subjects of a training set as a validation set.
+
+    Args:
+        subjects: subject id of every clip in the dataset.
+        fraction: share of the training subjects to hold out (at least one, never all).
+        seed: picks which subjects, reproducibly.
+        within: the clip indices to split (a fold's ``train``); all clips when omitted.
+
+    Returns:
+        A fold whose ``train`` are the clips to fit on and ``test`` the validation clips, both
+        indices into ``subjects`` and both subsets of ``within``.
+    """
+    pool = list(range(len(subjects))) if within is None else list(within)
+    people = _unique([subjects[i] for i in pool])
+    if len(people) < 2:
+        raise ValueError("inner_split needs clips of at least 2 training subjects")
+    k = min(len(people) - 1, max(1, round(fraction * len(people))))
+    order = np.random.default_rng(seed).permutation(len(people))
+    held = {people[j] for j in order[:k]}
+    return Fold(
+        name="inner",
+        train=tuple(sorted(i for i in pool if subjects[i] not in held)),
+        test=tuple(sorted(i for i in pool if subjects[i] in held)),
+        test_subjects=tuple(sorted(held, key=natural_key)),
+    )
+
+
+def make_folds(protocol: str, subjects: Sequence[str], seed: int = 4) -> list[Fold]:
+    """Folds for a protocol name: ``loso`` (one fold per subject) or ``paper`` (one leaky fold)."""
+    if protocol == "loso":
+        return loso(subjects)
+    if protocol == "paper":
+        return [paper_split(len(subjects), seed=seed, subjects=subjects)]
+    raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
