@@ -133,9 +133,7 @@ def clip_from_frames(frames: np.ndarray, fps: float, source: str = "<array>") ->
     )
 
 
-def load_clip(
-    source: str | Path, limits: VideoLimits = VideoLimits(), fps: float | None = None
-) -> Clip:
+def load_clip(source: str | Path, limits: VideoLimits = VideoLimits(), fps: float | None = None) -> Clip:
     """Decode a video file or a folder of frame images into a :class:`Clip`.
 
     Args:
@@ -192,7 +190,7 @@ def write_video(
         raise ValueError(f"frames must be (N>0, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}")
     if timestamps is not None and len(timestamps) != len(frames):
         raise ValueError("timestamps must have one entry per frame")
-    n, h, w, _ = frames.shape
+    h, w = frames.shape[1:3]
     pad_h, pad_w = h % 2, w % 2
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,12 +245,17 @@ def _too_few(path: Path, n: int, limits: VideoLimits, still: bool) -> TooFewFram
     )
 
 
-def _too_long(path: Path, seconds: float | None, limits: VideoLimits) -> VideoTooLongError:
-    what = f"is {seconds:.1f} s long" if seconds is not None else "has too many frames"
-    return VideoTooLongError(
-        f"{path.name} {what}, over the limit of {limits.max_seconds:g} s "
-        f"({limits.max_frames} frames); please trim it to the moment of interest."
-    )
+def _too_long(
+    path: Path, limits: VideoLimits, seconds: float | None = None, partial: bool = False
+) -> VideoTooLongError:
+    """``seconds`` from the header, ``partial`` when decoding ran past the limit, else frames."""
+    if seconds is not None:
+        what = f"is {seconds:.0f} s long, over the {limits.max_seconds:g} s limit"
+    elif partial:
+        what = f"runs longer than the {limits.max_seconds:g} s limit"
+    else:
+        what = f"has more than {limits.max_frames} frames, over the frame limit"
+    return VideoTooLongError(f"{path.name} {what}; please trim it to the moment of interest.")
 
 
 def _load_video(path: Path, limits: VideoLimits) -> Clip:
@@ -265,9 +268,7 @@ def _load_video(path: Path, limits: VideoLimits) -> Clip:
         ) from e
     with container:
         if not container.streams.video:
-            raise NoVideoStreamError(
-                f"{path.name} contains no video track (audio only?); please provide a video."
-            )
+            raise NoVideoStreamError(f"{path.name} contains no video track (audio only?); please provide a video.")
         stream = container.streams.video[0]
         still = bool(_STILL_FORMATS.match(container.format.name))
         _check_metadata(path, container, stream, limits)
@@ -276,9 +277,7 @@ def _load_video(path: Path, limits: VideoLimits) -> Clip:
 
     if len(frames) < limits.min_frames:
         if len(frames) == 0 and not still:
-            raise NotAVideoError(
-                f"{path.name} holds no decodable video frames (corrupt or truncated file)."
-            )
+            raise NotAVideoError(f"{path.name} holds no decodable video frames (corrupt or truncated file).")
         raise _too_few(path, len(frames), limits, still)
 
     timestamps = np.asarray(times, dtype=np.float64)
@@ -304,9 +303,9 @@ def _check_metadata(path: Path, container, stream, limits: VideoLimits) -> None:
     elif container.duration is not None:
         seconds = container.duration / av.time_base
     if seconds is not None and seconds > limits.max_seconds:
-        raise _too_long(path, seconds, limits)
+        raise _too_long(path, limits, seconds)
     if stream.frames and stream.frames > limits.max_frames:
-        raise _too_long(path, seconds, limits)
+        raise _too_long(path, limits)
     cc = stream.codec_context
     if cc.width and cc.height and cc.width * cc.height > limits.max_pixels:
         raise _too_large_frame(path, cc.width, cc.height, limits)
@@ -315,8 +314,7 @@ def _check_metadata(path: Path, container, stream, limits: VideoLimits) -> None:
 def _too_large_frame(path: Path, w: int, h: int, limits: VideoLimits) -> VideoTooLargeError:
     side = int(math.sqrt(limits.max_pixels))
     return VideoTooLargeError(
-        f"{path.name} has {w}x{h} frames, larger than the {side}x{side} pixel limit; "
-        "please provide a smaller video."
+        f"{path.name} has {w}x{h} frames, larger than the {side}x{side} pixel limit; please provide a smaller video."
     )
 
 
@@ -347,9 +345,9 @@ def _decode(path: Path, container, stream, limits: VideoLimits):
             if times and t <= times[-1]:
                 continue  # duplicate or out-of-order timestamp: keep times strictly increasing
             if times and t - times[0] > limits.max_seconds:
-                raise _too_long(path, None if not times else t - times[0], limits)
+                raise _too_long(path, limits, partial=True)
             if len(frames) >= limits.max_frames:
-                raise _too_long(path, None, limits)
+                raise _too_long(path, limits)
             kwargs = {}
             # Every frame goes to the first frame's target size, so a stream that changes
             # resolution midway (browser webcam recordings do) still stacks into one array.
@@ -416,9 +414,7 @@ def _load_folder(folder: Path, limits: VideoLimits, fps: float) -> Clip:
     files = list_frame_files(folder)
     name = folder.name or str(folder)
     if not files:
-        raise NotAVideoError(
-            f"Folder {name} contains no frame images ({', '.join(IMAGE_SUFFIXES)})."
-        )
+        raise NotAVideoError(f"Folder {name} contains no frame images ({', '.join(IMAGE_SUFFIXES)}).")
     if len(files) < limits.min_frames:
         raise TooFewFramesError(
             f"Folder {name} has only {len(files)} image(s); micro-expression analysis needs a "

@@ -13,7 +13,7 @@ fractions of the photo's width and height); :func:`face_frames` scales the photo
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import av
@@ -53,7 +53,7 @@ _FAST_OPTIONS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def photo(name: str) -> np.ndarray:
     """A face photo as a read-only ``(H, W, 3)`` uint8 RGB array."""
     rgb = np.asarray(Image.open(FACES_DIR / name).convert("RGB"))
@@ -262,7 +262,9 @@ def audio_only(path: str | Path, seconds: float = 1.0) -> Path:
         t = np.arange(round(seconds * rate)) / rate
         samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
         for chunk in range(0, samples.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, chunk : chunk + 1024]), format="fltp", layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(samples[:, chunk : chunk + 1024]), format="fltp", layout="mono"
+            )
             frame.sample_rate, frame.pts = rate, chunk
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
@@ -282,7 +284,7 @@ def empty_file(path: str | Path) -> Path:
 
 
 def truncated_mp4(path: str | Path, fraction: float = 0.3, faststart: bool = False) -> Path:
-    """A valid face MP4 cut to ``fraction`` of its bytes, like an interrupted upload.
+    """A valid 1 s face MP4 cut to ``fraction`` of its bytes, like an interrupted upload.
 
     Without ``faststart`` the index (moov atom) sits at the end and is lost, so nothing decodes;
     with it the index survives and the frames before the cut still decode.
@@ -290,7 +292,7 @@ def truncated_mp4(path: str | Path, fraction: float = 0.3, faststart: bool = Fal
     path = Path(path)
     options = {"movflags": "+faststart"} if faststart else None
     full = path.with_name(f".{path.stem}.full.mp4")
-    encode(full, face_frames("grace_hopper.jpg", 90), 30.0, container_options=options)
+    encode(full, face_frames("grace_hopper.jpg", 30), 30.0, container_options=options)
     data = full.read_bytes()
     full.unlink()
     path.write_bytes(data[: int(len(data) * fraction)])

@@ -86,8 +86,20 @@ def test_rotation_matches_ffmpeg_autorotate(rotated_mp4, tmp_path):
     """The ffmpeg player (autorotate) is the reference for what 'upright' means."""
     raw = tmp_path / "frame.rgb"
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-i", str(rotated_mp4), "-frames:v", "1", "-f", "rawvideo",
-         "-pix_fmt", "rgb24", str(raw)],
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-i",
+            str(rotated_mp4),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            str(raw),
+        ],
         check=True,
     )
     reference = np.frombuffer(raw.read_bytes(), np.uint8).reshape(640, 360, 3)
@@ -115,7 +127,7 @@ def test_variable_frame_rate_keeps_real_timestamps(vfr_mp4):
 def test_truncated_faststart_file_keeps_the_frames_before_the_cut(tmp_path):
     path = media.truncated_mp4(tmp_path / "cut.mp4", fraction=0.5, faststart=True)
     clip = load_clip(path)
-    assert 3 <= len(clip) < 90
+    assert 3 <= len(clip) < 30
     assert np.all(np.diff(clip.timestamps) > 0)
 
 
@@ -125,7 +137,12 @@ def test_truncated_faststart_file_keeps_the_frames_before_the_cut(tmp_path):
 def test_natural_sort():
     names = ["img10.jpg", "img2.jpg", "img1.jpg", "IMG3.jpg", "img100.jpg", "img46.jpg"]
     assert sorted(names, key=natural_key) == [
-        "img1.jpg", "img2.jpg", "IMG3.jpg", "img10.jpg", "img46.jpg", "img100.jpg"
+        "img1.jpg",
+        "img2.jpg",
+        "IMG3.jpg",
+        "img10.jpg",
+        "img46.jpg",
+        "img100.jpg",
     ]
     assert natural_key("006_05562.jpg") < natural_key("006_05563.jpg")
     assert sorted(["2.png", "a.png", "10.png"], key=natural_key) == ["2.png", "10.png", "a.png"]
@@ -136,7 +153,11 @@ def test_list_frame_files_filters_and_sorts(tmp_path):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "img7.jpg").mkdir()
     assert [p.name for p in list_frame_files(tmp_path)] == [
-        "img8.bmp", "img9.JPG", "img10.jpg", "reg_img11.png", "x.tif"
+        "img8.bmp",
+        "img9.JPG",
+        "img10.jpg",
+        "reg_img11.png",
+        "x.tif",
     ]
 
 
@@ -320,8 +341,12 @@ def test_write_video_replaces_atomically_and_rejects_bad_arrays(tmp_path):
 
 def test_resolution_change_midstream_keeps_first_size(tmp_path):
     """Browser webcam recordings may switch resolution midway; frames still stack."""
-    a = media.encode(tmp_path / "a.h264", media.face_frames("grace_hopper.jpg", 10, size=(320, 180)), 10.0, codec="libx264")
-    b = media.encode(tmp_path / "b.h264", media.face_frames("grace_hopper.jpg", 10, size=(160, 90)), 10.0, codec="libx264")
+    a = media.encode(
+        tmp_path / "a.h264", media.face_frames("grace_hopper.jpg", 10, size=(320, 180)), 10.0, codec="libx264"
+    )
+    b = media.encode(
+        tmp_path / "b.h264", media.face_frames("grace_hopper.jpg", 10, size=(160, 90)), 10.0, codec="libx264"
+    )
     joined = tmp_path / "joined.h264"
     joined.write_bytes(a.read_bytes() + b.read_bytes())  # Annex B streams concatenate
     clip = load_clip(joined)
