@@ -122,6 +122,7 @@ def load_casme_sq(
     seen: set[tuple[str, str]] = set()  # annotated (subject, clip), usable or not
     used_dirs: set[Path] = set()
     n_macro = 0
+    frame_cache: dict[Path, tuple[Path, ...]] = {}  # one video folder serves several expressions
     for n, row in iter_nonblank(coding):
         participant, name = cell_int(_cell(row, 0)), cell_str(_cell(row, 1))
         if participant is None:
@@ -146,7 +147,9 @@ def load_casme_sq(
             col.add("duplicate", subject, name, "second annotation row ignored", True)
             continue
         seen.add((subject, name))
-        frames = list_frames(video_dirs[0]) if video_dirs else ()
+        if video_dirs and video_dirs[0] not in frame_cache:
+            frame_cache[video_dirs[0]] = list_frames(video_dirs[0])
+        frames = frame_cache[video_dirs[0]] if video_dirs else ()
         video = None
         if not frames:
             videos_found = [
