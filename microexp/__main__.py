@@ -1,0 +1,132 @@
+"""Command line: ``python -m microexp predict CLIP --model DIR_OR_REPO_ID [--json]`` and ``fetch-face-model``.
+
+A user's mistake (bad file, no face, unknown model) prints one line ``error: ...`` on stderr and exits
+with status 2; nothing else reaches stderr, not even MediaPipe's native log lines, which are silenced
+at the file-descriptor level while the pipeline runs. ``MICROEXP_DEBUG=1`` shows full tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Send file descriptor 2 (C++ logs of MediaPipe/TFLite) to /dev/null; Python's sys.stderr keeps working."""
+    if os.environ.get("MICROEXP_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    original = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = original
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m microexp", description="Facial micro-expression recognition.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="classify the micro-expressions in a clip, window by window")
+    p.add_argument("clip", help="video file or folder of frame images")
+    p.add_argument("--model", required=True, help="save_pretrained directory or Hugging Face repo id")
+    p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--stride", type=float, default=None, metavar="SECONDS", help="step between windows")
+    p.add_argument("--max-seconds", type=float, default=None, help="longest clip accepted (default 60)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of a folder of images (default 30)")
+    p.add_argument("--min-coverage", type=float, default=0.6, help="least fraction of detected frames per window")
+    sub.add_parser("fetch-face-model", help="find or download the MediaPipe face model and print its path")
+    return parser
+
+
+def _limits(max_seconds: float | None):
+    from .video import VideoLimits
+
+    if max_seconds is None:
+        return VideoLimits()
+    if not max_seconds > 0:
+        raise ValueError("--max-seconds must be positive")
+    base = VideoLimits()
+    return VideoLimits(max_seconds=max_seconds, max_frames=max(base.max_frames, int(max_seconds * 60) + 1))
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .pipeline import Predictor
+    from .video import load_clip
+
+    if args.stride is not None and not args.stride > 0:
+        raise ValueError("--stride must be positive")
+    limits = _limits(args.max_seconds)
+    with Predictor.from_pretrained(
+        args.model, revision=args.revision, limits=limits, stride_seconds=args.stride, min_coverage=args.min_coverage
+    ) as predictor:
+        source = load_clip(args.clip, limits, fps=args.fps) if args.fps else args.clip
+        result = predictor.predict(source)
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    best = result.windows[result.best_window]
+    print(f"{result.prediction}  ({float(result.probs.max()):.1%}, window {best.window.start:.2f}-{best.window.end:.2f} s)")
+    print("window            " + "  ".join(f"{label:>9}" for label in result.labels))
+    for r in result.windows:
+        span = f"{r.window.start:6.2f}-{r.window.end:6.2f} s"
+        cells = "  ".join(f"{v:9.3f}" for v in r.probs) if r.probs is not None else f"skipped: {r.skipped}"
+        print(f"{span:<18}{cells}")
+    for note in result.notices:
+        print(f"note: {note}")
+    print("timings: " + ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items()))
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from .face import fetch_face_model
+
+    print(fetch_face_model())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    from .errors import MicroExpError
+
+    run = {"predict": _predict, "fetch-face-model": _fetch}[args.command]
+    with _quiet_native_stderr():
+        try:
+            return run(args)
+        except (MicroExpError, ValueError) as exc:
+            if os.environ.get("MICROEXP_DEBUG"):
+                raise
+            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # noqa: BLE001 - one line for the user, details with MICROEXP_DEBUG=1
+            if os.environ.get("MICROEXP_DEBUG"):
+                raise
+            print(f"error: internal error ({type(exc).__name__}: {exc}); rerun with MICROEXP_DEBUG=1 for details",
+                  file=sys.stderr)
+            return EXIT_INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

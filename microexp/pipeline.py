@@ -1,0 +1,279 @@
+"""Clip -> prediction: the :class:`Predictor` that chains decode, landmarks, windows, alignment and model.
+
+One Predictor holds one model and one MediaPipe landmarker (creating it costs about a second, so it is
+reused across calls). :func:`preprocess_clip` is the single place where tracked frames become aligned
+windows; the training cache calls it too, so a model sees at inference exactly what it saw in training.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .align import AlignedWindow, align_window, to_tensors
+from .errors import ModelError, NoFaceError
+from .face import FaceLandmarker, FaceTrack
+from .models import MicroExpModel, load_model
+from .spec import InputSpec
+from .video import Clip, VideoLimits, load_clip
+from .windows import Window, make_windows
+
+Progress = Callable[[float, str], None]
+BATCH = 64  # windows per forward pass; bounds memory on long clips
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """Outcome for one window.
+
+    Attributes:
+        window: where it lies in the clip.
+        probs: (classes,) float32 probabilities, or None when the window was skipped.
+        coverage: fraction of the window's frames where the face was really detected.
+        skipped: why the window was not classified (None if it was).
+    """
+
+    window: Window
+    probs: np.ndarray | None
+    coverage: float
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Everything one :meth:`Predictor.predict` call produced.
+
+    Attributes:
+        labels: class names, in ``probs`` order.
+        windows: one result per window of the clip, in time order.
+        best_window: index into ``windows`` of the most confident classified window.
+        prediction: label of the best window.
+        probs: (classes,) probabilities of the best window.
+        timings_ms: milliseconds per stage (decode, landmarks, windows, align, model, total).
+        notices: remarks for the user (short clip, gaps interpolated, windows skipped, ...).
+        clip, track: the decoded clip and the tracked face.
+        aligned: aligned crops of the classified windows, in the order of their WindowResult.
+        inputs: normalised model inputs of the classified windows, one (N, C, T, S, S) per region.
+        model: a short description of the model (architecture and its source).
+    """
+
+    labels: tuple[str, ...]
+    windows: tuple[WindowResult, ...]
+    best_window: int
+    prediction: str
+    probs: np.ndarray
+    timings_ms: dict[str, float]
+    notices: tuple[str, ...]
+    clip: Clip
+    track: FaceTrack
+    aligned: tuple[AlignedWindow, ...]
+    inputs: tuple[torch.Tensor, ...]
+    model: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable summary (no frames, no tensors)."""
+
+        def probs(p: np.ndarray | None) -> list[float] | None:  # in ``labels`` order
+            return None if p is None else [round(float(v), 6) for v in p]
+
+        return {
+            "labels": list(self.labels),
+            "windows": [
+                {
+                    "start": round(r.window.start, 4),
+                    "end": round(r.window.end, 4),
+                    "probs": probs(r.probs),
+                    "coverage": round(r.coverage, 4),
+                    "skipped": r.skipped,
+                }
+                for r in self.windows
+            ],
+            "prediction": self.prediction,
+            "best_window": self.best_window,
+            "probs": probs(self.probs),
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "notices": list(self.notices),
+            "model": self.model,
+            "clip": {
+                "source": self.clip.source,
+                "frames": len(self.clip),
+                "fps": round(self.clip.fps, 3),
+                "seconds": round(self.clip.duration, 3),
+                "size": list(self.clip.frames.shape[2:0:-1]),
+            },
+        }
+
+
+def preprocess_clip(
+    clip: Clip, track: FaceTrack, spec: InputSpec, windows: Sequence[Window], min_coverage: float = 0.0
+) -> list[AlignedWindow]:
+    """Align every window whose face coverage reaches ``min_coverage``; others are left out.
+
+    Args:
+        clip: decoded frames.
+        track: the face tracked through ``clip``.
+        spec: the model's input spec.
+        windows: windows of ``clip`` (:func:`~microexp.windows.make_windows` or ``window_at``).
+        min_coverage: least fraction of really detected frames a window needs.
+
+    Returns:
+        Aligned windows in the order given, without those below ``min_coverage`` or with no usable
+        landmarks at all (check ``aligned.window.index`` to see which are present).
+    """
+    out = []
+    for window in windows:
+        first, stop = window.frame_range()
+        if not track.valid[first:stop].any() or track.coverage(first, stop) < min_coverage:
+            continue
+        out.append(align_window(clip.frames, track, window, spec))
+    return out
+
+
+class Predictor:
+    """Classify the micro-expressions of a clip, window by window.
+
+    Args:
+        model: a MicroExp model (its ``spec`` drives all preprocessing).
+        landmarker: a FaceLandmarker to share; one is created on first use otherwise.
+        limits: what clips are accepted (size, duration).
+        stride_seconds: step between windows (default: a third of the model's window).
+        min_coverage: windows whose face was really detected in fewer frames are skipped.
+    """
+
+    def __init__(
+        self,
+        model: MicroExpModel,
+        landmarker: FaceLandmarker | None = None,
+        limits: VideoLimits = VideoLimits(),
+        stride_seconds: float | None = None,
+        min_coverage: float = 0.6,
+        name: str | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.spec: InputSpec = model.spec
+        self.limits = limits
+        self.stride_seconds = stride_seconds
+        self.min_coverage = min_coverage
+        self.name = name or getattr(model, "arch", type(model).__name__)
+        self._landmarker = landmarker
+        self._owns_landmarker = landmarker is None
+
+    @classmethod
+    def from_pretrained(
+        cls, model_id_or_dir: str | os.PathLike[str], revision: str | None = None, **kwargs: Any
+    ) -> Predictor:
+        """Load a model from a ``save_pretrained`` directory or a Hub repo id and wrap it."""
+        name = str(model_id_or_dir)
+        looks_local = Path(name).is_absolute() or name.startswith((".", "~")) or name.count("/") > 1
+        if looks_local and not Path(name).expanduser().is_dir():
+            raise ModelError(f"model directory {name} does not exist")
+        model = load_model(Path(name).expanduser() if looks_local else name, revision=revision)
+        kwargs.setdefault("name", f"{model.arch} ({model_id_or_dir})")
+        return cls(model, **kwargs)
+
+    @property
+    def landmarker(self) -> FaceLandmarker:
+        if self._landmarker is None:
+            self._landmarker = FaceLandmarker()
+        return self._landmarker
+
+    def close(self) -> None:
+        """Release the landmarker if this Predictor created it."""
+        if self._owns_landmarker and self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def predict(self, source: str | Path | Clip, progress: Progress | None = None) -> Prediction:
+        """Run the whole pipeline on a file, a frame folder or an already decoded :class:`Clip`.
+
+        Raises:
+            MicroExpError subclasses: unusable file, no face, several faces, no window with enough
+            detected frames (NoFaceError).
+        """
+        report = progress or (lambda fraction, stage: None)
+        timings: dict[str, float] = {}
+        start = clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = (now - clock) * 1000.0
+            clock = now
+
+        report(0.0, "decoding")
+        clip = source if isinstance(source, Clip) else load_clip(source, self.limits)
+        lap("decode")
+        report(0.1, "face landmarks")
+        track = self.landmarker.track(clip.frames, clip.timestamps)
+        lap("landmarks")
+        windows, notices = make_windows(clip.timestamps, self.spec, self.stride_seconds)
+        lap("windows")
+        report(0.6, "alignment")
+        aligned = preprocess_clip(clip, track, self.spec, windows, self.min_coverage)
+        lap("align")
+        if not aligned:
+            raise NoFaceError(
+                f"the face was detected in too few frames (less than {self.min_coverage:.0%} of every window); "
+                "film one person facing the camera, well lit, without covering the face"
+            )
+        report(0.8, "model")
+        inputs = to_tensors(aligned, self.spec)
+        probs = self._infer(inputs)
+        lap("model")
+
+        by_index = {a.window.index: p for a, p in zip(aligned, probs)}
+        results = []
+        for w in windows:
+            first, stop = w.frame_range()
+            cov = track.coverage(first, stop)
+            p = by_index.get(w.index)
+            reason = None if p is not None else f"face detected in {cov:.0%} of frames"
+            results.append(WindowResult(w, p, cov, reason))
+        classified = [i for i, r in enumerate(results) if r.probs is not None]
+        best = max(classified, key=lambda i: float(results[i].probs.max()))
+        skipped = len(results) - len(classified)
+        notes = list(notices) + list(track.notices)
+        if skipped:
+            notes.append(f"{skipped} of {len(results)} window(s) skipped: the face was not detected in enough frames")
+        timings["total"] = (time.perf_counter() - start) * 1000.0
+        report(1.0, "done")
+        return Prediction(
+            labels=self.spec.labels,
+            windows=tuple(results),
+            best_window=best,
+            prediction=self.spec.labels[int(np.argmax(results[best].probs))],
+            probs=results[best].probs,
+            timings_ms=timings,
+            notices=tuple(notes),
+            clip=clip,
+            track=track,
+            aligned=tuple(aligned),
+            inputs=inputs,
+            model=self.name,
+        )
+
+    def _infer(self, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
+        """Softmax probabilities (N, classes) for batched inputs, BATCH windows per forward pass."""
+        n = inputs[0].shape[0]
+        out = []
+        with torch.inference_mode():
+            for i in range(0, n, BATCH):
+                logits = self.model(*(x[i : i + BATCH] for x in inputs))
+                out.append(torch.softmax(logits.float(), dim=1))
+        return torch.cat(out).numpy()
+
+
+__all__ = ["Prediction", "Predictor", "WindowResult", "preprocess_clip"]

@@ -1,0 +1,106 @@
+"""Analysis windows: where in a clip the model looks, and which source frames it samples.
+
+A model sees ``spec.frames`` (T) frames spanning ``spec.window_seconds``. A clip of any length and
+frame rate is cut into windows of that duration every ``stride`` seconds; each window samples its T
+frames uniformly *in time* (so variable frame rate clips are handled), expressed as fractional
+source-frame indices that the aligner interpolates between. Training uses :func:`window_at` to centre
+one window on an annotated apex, so it sees exactly the sampling that inference uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .spec import InputSpec
+
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Window:
+    """One analysis window.
+
+    Attributes:
+        index: position of the window in the clip's window list.
+        start, end: seconds in the clip (clip timestamps start at 0).
+        positions: (T,) float64 fractional source-frame indices the T model frames are sampled at.
+    """
+
+    index: int
+    start: float
+    end: float
+    positions: np.ndarray
+
+    @property
+    def center(self) -> float:
+        return 0.5 * (self.start + self.end)
+
+    def frame_range(self) -> tuple[int, int]:
+        """Half-open ``[first, stop)`` range of the source frames this window reads."""
+        return int(np.floor(self.positions[0])), int(np.ceil(self.positions[-1])) + 1
+
+
+def _positions(timestamps: np.ndarray, start: float, end: float, frames: int) -> np.ndarray:
+    """Fractional frame indices of ``frames`` instants spread evenly over ``[start, end]``."""
+    times = np.linspace(start, end, frames) if frames > 1 else np.array([0.5 * (start + end)])
+    return np.interp(times, timestamps, np.arange(len(timestamps), dtype=np.float64))
+
+
+def _timestamps(timestamps: np.ndarray) -> np.ndarray:
+    t = np.asarray(timestamps, dtype=np.float64)
+    if t.ndim != 1 or len(t) == 0:
+        raise ValueError("timestamps must be a non-empty 1-D array")
+    if len(t) > 1 and np.any(np.diff(t) <= 0):
+        raise ValueError("timestamps must be strictly increasing")
+    return t
+
+
+def make_windows(
+    timestamps: np.ndarray, spec: InputSpec, stride_seconds: float | None = None
+) -> tuple[list[Window], tuple[str, ...]]:
+    """Cut a clip into windows of ``spec.window_seconds`` every ``stride_seconds``.
+
+    Args:
+        timestamps: (N,) strictly increasing seconds of the clip's frames.
+        spec: the model's input spec (window duration and frame count).
+        stride_seconds: step between window starts; default a third of the window. When the
+            strides do not end exactly on the clip's end, one more window ends at the last frame,
+            so the tail of the clip is always analysed.
+
+    Returns:
+        The windows in time order, and notices for the user (e.g. clip shorter than one window).
+    """
+    t = _timestamps(timestamps)
+    length = float(spec.window_seconds)
+    stride = length / 3.0 if stride_seconds is None else float(stride_seconds)
+    if not stride > 0:
+        raise ValueError(f"stride must be positive, got {stride_seconds}")
+    t0, t1 = float(t[0]), float(t[-1])
+    if t1 - t0 < length - _EPS:
+        notice = (
+            f"the clip ({t1 - t0:.2f} s) is shorter than the model's {length:g} s window: "
+            f"the whole clip was resampled to {spec.frames} frames"
+        )
+        return [Window(0, t0, t1, _positions(t, t0, t1, spec.frames))], (notice,)
+    count = int(np.floor((t1 - t0 - length) / stride + _EPS)) + 1
+    starts = [t0 + k * stride for k in range(count)]
+    if starts[-1] + length < t1 - _EPS:
+        starts.append(t1 - length)
+    windows = [Window(i, s, s + length, _positions(t, s, s + length, spec.frames)) for i, s in enumerate(starts)]
+    return windows, ()
+
+
+def window_at(timestamps: np.ndarray, spec: InputSpec, center_seconds: float) -> Window:
+    """One window centred on ``center_seconds`` (e.g. an annotated apex), shifted to lie inside the clip.
+
+    A clip shorter than one window gives the whole clip, resampled, as :func:`make_windows` does.
+    """
+    t = _timestamps(timestamps)
+    length = float(spec.window_seconds)
+    t0, t1 = float(t[0]), float(t[-1])
+    if t1 - t0 < length - _EPS:
+        return Window(0, t0, t1, _positions(t, t0, t1, spec.frames))
+    start = min(max(float(center_seconds) - 0.5 * length, t0), t1 - length)
+    return Window(0, start, start + length, _positions(t, start, start + length, spec.frames))
