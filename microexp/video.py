@@ -325,7 +325,7 @@ def _decode(path: Path, container, stream, limits: VideoLimits):
     rotation, size, target, scale = 0, (0, 0), None, 1.0
     nominal = float(stream.average_rate or stream.guessed_rate or 0) or DEFAULT_FOLDER_FPS
     try:
-        for frame in container.decode(stream):
+        for frame in _frames(container, stream):
             if target is None:
                 if frame.width * frame.height > limits.max_pixels:
                     raise _too_large_frame(path, frame.width, frame.height, limits)
@@ -360,9 +360,19 @@ def _decode(path: Path, container, stream, limits: VideoLimits):
             frames.append(rgb)
             times.append(t)
     except av.FFmpegError:
-        # Truncated or damaged data: whatever decoded so far is judged by min_frames.
-        pass
+        pass  # undecodable data: whatever decoded so far is judged by min_frames
     return frames.array(), times, rotation, size, scale
+
+
+def _frames(container, stream):
+    """Decoded frames in presentation order; a read error ends the stream instead of losing
+    the frames still held inside the (frame-threaded, reordering) decoder."""
+    try:
+        for packet in container.demux(stream):
+            yield from stream.decode(packet)
+    except av.FFmpegError:
+        pass  # truncated or damaged: stop reading, then drain the decoder below
+    yield from stream.decode(None)
 
 
 def _expected_frames(container, stream, limits: VideoLimits) -> int:
