@@ -1,0 +1,243 @@
+"""Training loop: learning, LOSO folds, resume after SIGKILL, DDP, run-directory layout, determinism.
+
+The data is procedural: a small bright blob moves across a per-subject textured background, and
+the class decides where it moves (upper band to the right, lower band to the left, centre downwards).
+Models are shrunk through ``arch_kwargs`` so the whole file stays fast on two busy cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from microexp.models import load_model
+from microexp.spec import InputSpec
+from train import fit
+from train.fit import FitConfig, TrainingError, augment, load_tensor_set, make_folds, run_fit, save_tensor_set
+from train.presets import PRESETS, get_preset
+from train.tensorset import TensorSet
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"filters": 4, "hidden": 16, "dropout": 0.2}
+SUBJECTS = ("s1", "s2", "s3", "s4")
+
+
+def blob_set(per_class: int = 5, frames: int = 18, size: int = 64, seed: int = 0) -> TensorSet:
+    """3 classes x ``per_class`` clips x 4 subjects of (1, T, size, size) temporal-mean-removed clips."""
+    g = torch.Generator().manual_seed(seed)
+    spec = InputSpec(frames=frames, face_size=size)
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
+    clips, labels, subjects, names = [], [], [], []
+    for s, subject in enumerate(SUBJECTS):
+        background = torch.rand(size, size, generator=g) * 0.5 + s * 0.1  # identity
+        for label in range(3):
+            for k in range(per_class):
+                jitter = (torch.rand(2, generator=g) - 0.5) * 6
+                p = torch.linspace(0, 1, frames).view(-1, 1, 1)
+                cy, cx = [(20 + 0 * p, 16 + 32 * p), (44 + 0 * p, 48 - 32 * p), (12 + 40 * p, 32 + 0 * p)][label]
+                cy, cx = cy + jitter[0], cx + jitter[1]
+                blob = torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0)  # (T, H, W)
+                noise = 0.05 * torch.randn(frames, size, size, generator=g)
+                x = (background + 0.6 * blob + noise)[None]  # (C=1, T, H, W)
+                x = x - x.mean(dim=1, keepdim=True)  # temporal-mean normalisation: motion kept
+                clips.append(x / (x.std() + 1e-6))
+                labels.append(label)
+                subjects.append(subject)
+                names.append(f"{subject}/c{label}_{k}")
+    return TensorSet(inputs=(torch.stack(clips),), labels=torch.tensor(labels), subjects=tuple(subjects),
+                     clips=tuple(names), spec=spec)
+
+
+@pytest.fixture(scope="module")
+def data() -> TensorSet:
+    return blob_set()
+
+
+@pytest.fixture(scope="module")
+def tensors_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small saved set (32x32) for the command-line runs, which pay process start-up on top."""
+    small = blob_set(per_class=3, size=32)
+    return save_tensor_set(small, tmp_path_factory.mktemp("tensors") / "blobs.safetensors", dataset_name="blobs",
+                           synthetic=True)
+
+
+def small_config(epochs: int = 8, **changes) -> FitConfig:
+    kw = dict(arch="stcnn", preset=get_preset("default", epochs=epochs), seed=3, threads=1, arch_kwargs=SMALL,
+              data="tensors=blobs", dataset_name="blobs", synthetic=True, release=False, quiet=True)
+    kw.update(changes)
+    return FitConfig(**kw)
+
+
+def cli(*args: str, launcher: list[str] | None = None) -> list[str]:
+    return [*(launcher or [sys.executable, "-m", "train"]), *args]
+
+
+def fit_args(tensors: Path, out: Path, epochs: int = 4, *extra: str) -> list[str]:
+    return ["fit", "--data", f"tensors={tensors}", "--out", str(out), "--epochs", str(epochs), "--seed", "5",
+            "--threads", "1", "--arch-kwargs", json.dumps(SMALL), "--quiet", *extra]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_learns_under_loso(data: TensorSet, tmp_path: Path) -> None:
+    metrics = run_fit(data, small_config(epochs=10), tmp_path / "run")
+    assert metrics["protocol"] == "loso" and metrics["folds"] == 4 and metrics["n"] == len(data)
+    assert metrics["accuracy"] > 0.7, metrics  # chance is 1/3
+    assert metrics["uf1"] > 0.6, metrics
+
+
+def test_loso_folds_never_share_subjects(data: TensorSet) -> None:
+    folds = make_folds(data, "loso")
+    assert len(folds) == len(SUBJECTS)
+    tested = []
+    for fold in folds:
+        train = {data.subjects[i] for i in fold.train}
+        test = {data.subjects[i] for i in fold.test}
+        assert len(test) == 1 and not train & test
+        assert len(fold.train) + len(fold.test) == len(data)
+        tested += list(fold.test)
+    assert sorted(tested) == list(range(len(data)))  # every clip tested exactly once
+
+
+def test_deterministic_same_seed_and_seed_matters(tmp_path: Path) -> None:
+    small = blob_set(per_class=2)
+    cfg = small_config(epochs=2)
+    a = run_fit(small, cfg, tmp_path / "a")
+    b = run_fit(small, cfg, tmp_path / "b")
+    assert a == b
+    assert (tmp_path / "a" / "predictions.csv").read_text() == (tmp_path / "b" / "predictions.csv").read_text()
+    c = run_fit(small, small_config(epochs=2, seed=4), tmp_path / "c")
+    assert (tmp_path / "a" / "predictions.csv").read_text() != (tmp_path / "c" / "predictions.csv").read_text()
+    del c
+
+
+def test_run_dir_layout_and_atomic_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = blob_set(per_class=2)
+    cfg = small_config(epochs=2, release=True)
+    run = tmp_path / "run"
+    import train.card
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed while writing the card")
+
+    monkeypatch.setattr(train.card, "render_card", crash)
+    with pytest.raises(RuntimeError):
+        run_fit(small, cfg, run)
+    assert not (run / "release").exists()  # the half-made model never appears under release/
+    assert (run / "metrics.json").exists()
+    monkeypatch.undo()
+
+    metrics = run_fit(small, cfg, run, resume=True)
+    for name in ("release/model.safetensors", "release/config.json", "release/README.md", "metrics.json",
+                 "run.json", "figures/curves.png", "figures/confusion.png", "predictions.csv"):
+        assert (run / name).is_file(), name
+    assert not [p for p in run.rglob("*") if ".tmp" in p.name]
+    assert json.loads((run / "metrics.json").read_text()) == metrics
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "complete" and record["config"]["seed"] == 3 and record["data"]["synthetic"] is True
+    assert record["versions"]["torch"] == torch.__version__
+    model = load_model(run / "release")
+    assert model.spec == small.spec
+    assert model(small.inputs[0][:2]).shape == (2, 3)
+    rows = (run / "predictions.csv").read_text().splitlines()
+    assert rows[0].split(",")[:5] == ["clip", "subject", "fold", "true", "pred"] and len(rows) == len(small) + 1
+    with pytest.raises(TrainingError, match="--resume"):
+        run_fit(small, cfg, run)
+
+
+def test_resume_after_sigkill_matches_uninterrupted(tensors_file: Path, tmp_path: Path) -> None:
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    proc = subprocess.Popen(cli(*fit_args(tensors_file, killed)), env=env(), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list((killed / "checkpoints").glob("fold-*-e*.safetensors")):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    assert not (killed / "metrics.json").exists()  # really interrupted mid-run
+    assert list((killed / "checkpoints").glob("*.json"))
+
+    resumed = subprocess.run(cli(*fit_args(tensors_file, killed), "--resume"), env=env(), cwd=ROOT,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert fit.main(fit_args(tensors_file, full)[1:]) == 0  # same code path and threads, in this process
+    assert (killed / "metrics.json").read_text() == (full / "metrics.json").read_text()
+    assert (killed / "predictions.csv").read_text() == (full / "predictions.csv").read_text()
+    assert json.loads((killed / "run.json").read_text())["resumes"] == 1
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(killed / "release/model.safetensors")), load_file(str(full / "release/model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ddp_two_processes(tensors_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "train"]
+    proc = subprocess.run(cli(*fit_args(tensors_file, out, 2), launcher=torchrun), env=env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 36 and metrics["folds"] == 4
+    record = json.loads((out / "run.json").read_text())
+    assert record["ddp"] == {"world_size": 2, "weights_identical_across_ranks": True}
+    assert (out / "release" / "model.safetensors").is_file()
+
+
+def test_cli_user_errors_are_one_line(tensors_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from train.__main__ import main as train_main
+
+    cases = [
+        (["fit", "--data", "nonsense", "--out", str(tmp_path / "x")], "KIND=PATH"),
+        (["fit", "--data", f"tensors={tmp_path / 'missing.safetensors'}", "--out", str(tmp_path / "x")], "not found"),
+        (["fit", "--data", f"tensors={tensors_file}", "--out", str(tmp_path / "x"), "--arch-kwargs", "[1"], "JSON"),
+        (["fit", "--data", f"tensors={tensors_file}", "--out", str(tmp_path / "x"), "--frames", "30"], "frames"),
+        (["fit", "--data", f"tensors={tensors_file}", "--out", str(tmp_path / "x"), "--epochs", "0"], "epochs"),
+        (["bogus"], "unknown subcommand"),
+    ]
+    for argv, needle in cases:
+        assert train_main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_paper_split_warns_and_marks_leak(tensors_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = fit_args(tensors_file, tmp_path / "paper", 1, "--protocol", "paper-split", "--preset", "paper", "--no-release")
+    assert fit.main(argv[1:]) == 0
+    assert "leak" in capsys.readouterr().err
+    metrics = json.loads((tmp_path / "paper" / "metrics.json").read_text())
+    assert metrics["protocol"] == "paper-split" and metrics["identity_leak"] is True and metrics["folds"] == 1
+    record = json.loads((tmp_path / "paper" / "run.json").read_text())
+    assert record["config"]["preset"] | {"epochs": 100} == PRESETS["paper"].to_dict()
+
+
+def test_tensor_set_file_round_trip(data: TensorSet, tmp_path: Path) -> None:
+    loaded, meta = load_tensor_set(save_tensor_set(data, tmp_path / "t.safetensors", dataset_name="blobs", synthetic=True))
+    assert torch.equal(loaded.inputs[0], data.inputs[0]) and torch.equal(loaded.labels, data.labels)
+    assert loaded.subjects == data.subjects and loaded.clips == data.clips and loaded.spec == data.spec
+    assert meta["synthetic"] is True and meta["dataset_name"] == "blobs"
+
+
+def test_augment_moves_whole_clips_only() -> None:
+    x = torch.arange(2 * 1 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 1, 3, 8, 8)
+    flipped = augment((x,), get_preset("default").__class__(**{**PRESETS["default"].to_dict(), "hflip": 1.0,
+                                                              "max_shift": 0}), torch.Generator().manual_seed(0))[0]
+    assert torch.equal(flipped, x.flip(-1))
+    still = x[:, :, :1].expand(2, 1, 3, 8, 8).contiguous()  # a clip without motion stays without motion
+    moved = augment((still,), PRESETS["default"], torch.Generator().manual_seed(1))[0]
+    assert moved.shape == still.shape and torch.equal(moved[:, :, 0], moved[:, :, 2])

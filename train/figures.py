@@ -1,0 +1,43 @@
+"""Training-curve figures for a run directory (matplotlib, headless, written atomically)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: training runs on servers without a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], path: str | os.PathLike[str]) -> Path:
+    """Plot training loss and accuracy per epoch, one line per fold.
+
+    Args:
+        curves: ``{fold_name: {"loss": [...], "accuracy": [...]}}``, one value per epoch.
+        path: target PNG; written to a temporary file first and renamed into place.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for fold, series in curves.items():
+        epochs = range(1, len(series.get("loss", [])) + 1)
+        ax_loss.plot(epochs, series.get("loss", []), label=fold, linewidth=1)
+        ax_acc.plot(range(1, len(series.get("accuracy", [])) + 1), series.get("accuracy", []), linewidth=1)
+    ax_loss.set(title="training loss", xlabel="epoch", ylabel="cross-entropy")
+    ax_acc.set(title="training accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
+    if 0 < len(curves) <= 12:
+        ax_loss.legend(fontsize="small")
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keep the .png suffix for matplotlib
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
