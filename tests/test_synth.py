@@ -1,0 +1,256 @@
+"""Synthetic micro-expression generator: timing, amplitude, where each recipe moves the face,
+nuisances, determinism, the on-disk layout and its atomic writing."""
+
+from __future__ import annotations
+
+import csv
+
+import av
+import numpy as np
+import pytest
+
+from microexp.face import FaceLandmarker, eye_centres, landmark_groups
+from train import synth
+
+FAST = dict(seconds=(0.8, 1.0), size=(160, 120))
+
+
+@pytest.fixture(scope="module")
+def landmarker():
+    with FaceLandmarker() as lm:
+        yield lm
+
+
+@pytest.fixture(scope="module")
+def photos(landmarker):
+    return synth.load_faces(landmarker=landmarker)
+
+
+@pytest.fixture(scope="module")
+def face(photos):
+    """Barack Obama's official portrait framed at 320x240, with its landmarks."""
+    photo = next(p for p in photos if p.name == "obama_2012_official")
+    return synth.frame_face(photo, (320, 240))
+
+
+def _box(landmarks, names, pad):
+    g = landmark_groups()
+    pts = landmarks[[i for n in names for i in g[n]], :2]
+    (x0, y0), (x1, y1) = pts.min(0) - pad, pts.max(0) + pad
+    return slice(max(int(y0), 0), int(y1) + 1), slice(max(int(x0), 0), int(x1) + 1)
+
+
+def _diff(a, b):
+    return np.abs(a.astype(np.float64) - b.astype(np.float64)).sum(-1)
+
+
+def test_photos_and_persons(photos):
+    assert len(photos) == 5
+    assert sorted({p.person for p in photos}) == ["barack_obama", "eileen_collins", "grace_hopper", "joe_biden"]
+    assert all(p.landmarks.shape == (478, 3) for p in photos)
+
+
+def test_same_seed_same_clip_and_other_seed_differs(face):
+    rgb, lm = face
+    a = synth.make_clip(rgb, lm, "negative", 7)
+    b = synth.make_clip(rgb, lm, "negative", 7)
+    c = synth.make_clip(rgb, lm, "negative", 8)
+    assert np.array_equal(a.frames, b.frames) and (a.onset, a.apex, a.offset, a.aus) == (b.onset, b.apex, b.offset, b.aus)
+    assert a.frames.shape != c.frames.shape or not np.array_equal(a.frames, c.frames)
+
+
+@pytest.mark.parametrize("fps", [30.0, 200.0])
+def test_onset_apex_offset_and_duration(face, fps):
+    rgb, lm = face
+    for seed in range(4):
+        frames, onset, apex, offset = synth.make_clip(rgb, lm, "AU12", seed, fps=fps, seconds=1.2, nuisances=False)
+        assert frames.shape == (round(1.2 * fps), 240, 320, 3) and frames.dtype == np.uint8
+        assert 0 < onset < apex < offset < len(frames) - 1
+        assert 0.2 - 1e-9 <= (offset - onset) / fps <= 0.5 + 1e-9
+        # Nuisance-free: outside the micro-expression the frames are the photo itself.
+        assert np.array_equal(frames[onset], rgb) and np.array_equal(frames[offset], rgb)
+        assert _diff(frames[apex], rgb).max() > 0
+
+
+@pytest.mark.parametrize("expression", ["AU12", "AU1+AU2+AU5+AU26", "AU4+AU7", "AU9+AU10", "AU15+AU17"])
+def test_amplitude_bound_measured_by_mediapipe(face, landmarker, expression):
+    rgb, lm = face
+    clip = synth.make_clip(rgb, lm, expression, 0, amplitude=0.07, nuisances=False)
+    before = landmarker.detect(clip.frames[clip.onset])[0]
+    after = landmarker.detect(clip.frames[clip.apex])[0]
+    a, b = eye_centres(before)
+    iod = float(np.linalg.norm(b - a))
+    moved = np.linalg.norm(after[:, :2] - before[:, :2], axis=1).max() / iod
+    assert 0.005 < moved <= 0.08
+    # The warp's own ground truth respects the requested amplitude exactly.
+    assert np.linalg.norm(clip.landmark_shift, axis=1).max() / iod == pytest.approx(0.07, rel=0.03)
+
+
+def test_au12_changes_only_the_mouth_corners(face):
+    rgb, lm = face
+    clip = synth.make_clip(rgb, lm, "AU12", 1, amplitude=0.08, nuisances=False)
+    d = _diff(clip.frames[clip.apex], clip.frames[clip.onset])
+    mouth = _box(lm, ["lips"], 18)
+    eyes = _box(lm, ["right_eye", "left_eye", "right_brow", "left_brow"], 6)
+    assert d[mouth].sum() > 0.8 * d.sum()
+    assert d[eyes].sum() == 0
+    # Within the mouth, the change sits at the corners, not at the middle of the lips.
+    g = landmark_groups()
+    lips = lm[list(g["lips"]), :2]
+    x0, x1 = lips[:, 0].min(), lips[:, 0].max()
+    cols = np.arange(d.shape[1])
+    centre = (cols > x0 + 0.35 * (x1 - x0)) & (cols < x1 - 0.35 * (x1 - x0))
+    corners = (np.abs(cols - x0) < 12) | (np.abs(cols - x1) < 12)
+    rows = mouth[0]
+    assert d[rows][:, corners].sum() > 3 * d[rows][:, centre].sum()
+
+
+def test_surprise_raises_the_brows(face, landmarker):
+    rgb, lm = face
+    clip = synth.make_clip(rgb, lm, "AU1+AU2", 2, amplitude=0.08, nuisances=False)
+    d = _diff(clip.frames[clip.apex], clip.frames[clip.onset])
+    brows = _box(lm, ["right_brow", "left_brow"], 14)
+    mouth = _box(lm, ["lips"], 10)
+    assert d[brows].sum() > 0.7 * d.sum() and d[mouth].sum() == 0
+    before = landmarker.detect(clip.frames[clip.onset])[0]
+    after = landmarker.detect(clip.frames[clip.apex])[0]
+    g = landmark_groups()
+    idx = list(g["right_brow"]) + list(g["left_brow"])
+    assert (after[idx, 1] - before[idx, 1]).mean() < -0.5  # up in the image, in pixels
+
+
+@pytest.mark.parametrize("label", synth.LABELS)
+def test_nuisances_and_blinks_in_every_class(face, label):
+    rgb, lm = face
+    eyes = _box(lm, ["right_eye", "left_eye"], 3)
+    found = False
+    for seed in range(12):
+        clip = synth.make_clip(rgb, lm, label, seed)
+        assert clip.label == label and clip.aus in synth.RECIPES[label]
+        # Head drift, lighting and noise: even frames before the onset differ from the photo and each other.
+        assert _diff(clip.frames[0], rgb).mean() > 0.5 and _diff(clip.frames[0], clip.frames[clip.onset - 1]).mean() > 0.5
+        for start, end in clip.blinks:
+            if end < clip.onset or start > clip.offset:
+                peak = clip.frames[(start + end) // 2].astype(np.float64)
+                base = clip.frames[start].astype(np.float64)
+                eye_change = np.abs(peak - base)[eyes].mean()
+                whole_change = np.abs(peak - base).mean()
+                assert eye_change > 3 * whole_change
+                found = True
+        if found:
+            break
+    assert found, f"no blink outside the micro-expression in 12 {label} clips"
+
+
+def test_recipes_parse_and_reject():
+    assert synth.parse_recipe("AU6+AU12") == (6, 12) == synth.parse_recipe("6+12")
+    with pytest.raises(ValueError, match="AU99"):
+        synth.parse_recipe("AU99")
+    assert all(synth.parse_recipe(r) for rs in synth.RECIPES.values() for r in rs)
+
+
+def _read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_generate_layout_annotations_and_determinism(tmp_path, photos):
+    config = synth.SynthConfig(clips=6, seed=3, **FAST)
+    first = synth.generate(config, tmp_path / "a", progress=False, photos=photos)
+    second = synth.generate(config, tmp_path / "b", progress=False, photos=photos)
+    assert first == tmp_path / "a" / "annotations.csv"
+    assert first.read_bytes() == second.read_bytes()
+    rows = _read_csv(first)
+    assert len(rows) == 6 and list(rows[0]) == list(synth.COLUMNS)
+    assert sorted(r["label"] for r in rows) == sorted(["negative", "positive", "surprise"] * 2)
+    assert {r["subject"] for r in rows} == {"sub01", "sub02", "sub03", "sub04"}
+    by_subject = {}
+    for r in rows:
+        by_subject.setdefault(r["subject"], set()).add(r["person"])
+        n = int(r["frames"])
+        assert 1 <= int(r["onset"]) < int(r["apex"]) < int(r["offset"]) <= n  # 1-based
+        assert 0.2 <= (int(r["offset"]) - int(r["onset"])) / float(r["fps"]) <= 0.5
+        assert 0.035 <= float(r["amplitude"]) <= 0.08 and r["aus"] in synth.RECIPES[r["label"]]
+        folder = tmp_path / "a" / r["subject"] / r["clip"]
+        files = sorted(folder.iterdir(), key=lambda p: int(p.stem[3:]))
+        assert [p.name for p in files] == [f"img{i}.jpg" for i in range(1, n + 1)]
+        twin = tmp_path / "b" / r["subject"] / r["clip"]
+        assert all(p.read_bytes() == (twin / p.name).read_bytes() for p in files)
+    assert all(len(persons) == 1 for persons in by_subject.values())  # honest default: subject = person
+    assert len({next(iter(p)) for p in by_subject.values()}) == 4
+    assert not list(tmp_path.glob(".*tmp-*"))
+
+
+def test_generate_reads_back_through_the_dataset_loader(tmp_path, photos):
+    loader = pytest.importorskip("train.datasets.synthetic")
+    synth.generate(synth.SynthConfig(clips=3, **FAST), tmp_path / "d", progress=False, photos=photos)
+    records, _ = loader.load_synthetic(tmp_path / "d")
+    assert len(records) == 3 and all(r.onset < r.apex < r.offset for r in records)
+
+
+def test_variants_multiply_subjects_but_keep_persons(tmp_path, photos):
+    config = synth.SynthConfig(clips=8, subjects_per_person=2, **FAST)
+    rows = _read_csv(synth.generate(config, tmp_path / "v", progress=False, photos=photos))
+    subjects = {r["subject"]: r["person"] for r in rows}
+    assert len(subjects) == 8 and len(set(subjects.values())) == 4
+    assert sorted(subjects) == [f"sub{i:02d}" for i in range(1, 9)]
+
+
+def test_mp4_format(tmp_path, photos):
+    config = synth.SynthConfig(clips=2, format="mp4", **FAST)
+    rows = _read_csv(synth.generate(config, tmp_path / "m", progress=False, photos=photos))
+    for r in rows:
+        path = tmp_path / "m" / r["subject"] / f"{r['clip']}.mp4"
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            assert stream.codec_context.name == "h264"
+        assert len(frames) == int(r["frames"]) and frames[0].shape == (120, 160, 3)
+
+
+def test_interrupted_run_leaves_no_annotations(tmp_path, photos, monkeypatch):
+    real = synth._write_frames
+    calls = []
+
+    def dies_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(synth, "_write_frames", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        synth.generate(synth.SynthConfig(clips=5, **FAST), tmp_path / "x", progress=False, photos=photos)
+    assert not (tmp_path / "x").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_is_not_clobbered(tmp_path, photos):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        synth.generate(synth.SynthConfig(clips=1, **FAST), out, progress=False, photos=photos)
+    synth.generate(synth.SynthConfig(clips=1, **FAST), out, progress=False, photos=photos, overwrite=True)
+    assert not (out / "keep.txt").exists() and (out / "annotations.csv").is_file()
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="labels"):
+        synth.SynthConfig(labels=("happy",))
+    with pytest.raises(ValueError, match="amplitude"):
+        synth.SynthConfig(amplitude=(0.08, 0.03))
+    with pytest.raises(ValueError, match="format"):
+        synth.SynthConfig(format="gif")
+
+
+def test_cli(tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = synth.main(["--out", str(out), "--clips", "3", "--seconds", "0.8:1", "--size", "160x120",
+                       "--amplitude", "0.05", "--quiet", "--labels", "positive,surprise"])  # fmt: skip
+    assert code == 0 and "3 clips" in capsys.readouterr().out
+    rows = _read_csv(out / "annotations.csv")
+    assert {r["label"] for r in rows} <= {"positive", "surprise"} and {r["amplitude"] for r in rows} == {"0.0500"}
+    assert synth.main(["--out", str(out), "--clips", "1", "--quiet"]) == 1  # exists, not overwritten
+    with pytest.raises(SystemExit):
+        synth.main(["--out", str(out), "--amplitude", "big"])
