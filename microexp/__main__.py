@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 
 EXIT_USER_ERROR = 2
@@ -69,17 +70,22 @@ def _limits(max_seconds: float | None):
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .pipeline import Predictor
-    from .video import load_clip
+    from .video import load_clip  # decode first: a bad file is reported before torch is even imported
 
     if args.stride is not None and not args.stride > 0:
         raise ValueError("--stride must be positive")
     limits = _limits(args.max_seconds)
+    started = time.perf_counter()
+    clip = load_clip(args.clip, limits, fps=args.fps)
+    decode_ms = (time.perf_counter() - started) * 1000.0
+    from .pipeline import Predictor
+
     with Predictor.from_pretrained(
         args.model, revision=args.revision, limits=limits, stride_seconds=args.stride, min_coverage=args.min_coverage
     ) as predictor:
-        source = load_clip(args.clip, limits, fps=args.fps) if args.fps else args.clip
-        result = predictor.predict(source)
+        result = predictor.predict(clip)
+    result.timings_ms["total"] += decode_ms - result.timings_ms["decode"]  # decoding happened here, not in predict
+    result.timings_ms["decode"] = decode_ms
     if args.json:
         print(json.dumps(result.to_json()))
         return 0

@@ -1,0 +1,105 @@
+"""``python -m microexp``: JSON output on a real clip; one clear stderr line and a non-zero exit for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from microexp.models import MicroExpSTCNN
+from microexp.spec import InputSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "microexp", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cli_model")
+    torch.manual_seed(0)
+    MicroExpSTCNN(InputSpec(frames=18, window_seconds=0.6)).save_pretrained(folder)
+    return folder
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and needle in lines[0].lower(), lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_predict_json(model_dir, face_mp4):
+    proc = run("predict", face_mp4, "--model", model_dir, "--json", "--stride", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # MediaPipe's native logging is silenced
+    data = json.loads(proc.stdout)
+    assert data["labels"] == ["negative", "positive", "surprise"]
+    assert [w["start"] for w in data["windows"]] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.3667]
+    for w in data["windows"]:
+        assert w["end"] == pytest.approx(w["start"] + 0.6, abs=1e-3) and sum(w["probs"]) == pytest.approx(1, abs=1e-4)
+    assert data["prediction"] in data["labels"]
+    assert 0 <= data["best_window"] < len(data["windows"])
+    assert {"decode", "landmarks", "align", "model", "total"} <= set(data["timings_ms"])
+
+
+def test_predict_text_output(model_dir, face_clips):
+    proc = run("predict", face_clips["webm"], "--model", model_dir)
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.split()[0] in ("negative", "positive", "surprise")
+
+
+BAD = {
+    "empty": "empty",
+    "text": "not a video",
+    "truncated": "not a video",
+    "audio": "no video track",
+    "still_jpg": "still image",
+    "one_frame": "frame",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_bad_files(model_dir, bad_media, kind):
+    assert_one_line_error(run("predict", bad_media[kind], "--model", model_dir), BAD[kind])
+
+
+def test_no_face(model_dir, no_face_mp4):
+    assert_one_line_error(run("predict", no_face_mp4, "--model", model_dir), "no face")
+
+
+def test_two_faces(model_dir, two_faces_mp4):
+    assert_one_line_error(run("predict", two_faces_mp4, "--model", model_dir, "--json"), "several faces")
+
+
+def test_ten_minutes(model_dir, long_mp4):
+    assert_one_line_error(run("predict", long_mp4, "--model", model_dir), "limit")
+    assert_one_line_error(run("predict", long_mp4, "--model", model_dir, "--max-seconds", "30"), "30 s limit")
+
+
+def test_missing_file_and_model(model_dir, face_clips, tmp_path):
+    assert_one_line_error(run("predict", tmp_path / "nope.mp4", "--model", model_dir), "not found")
+    assert_one_line_error(run("predict", face_clips["mp4"], "--model", tmp_path / "nomodel"), "does not exist")
+
+
+def test_portrait_rotated(model_dir, rotated_mp4):
+    proc = run("predict", rotated_mp4, "--model", model_dir, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["clip"]["size"] == [360, 640]
+
+
+def test_fetch_face_model():
+    proc = run("fetch-face-model")
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()).is_file() and proc.stdout.strip().endswith(".task")

@@ -1,0 +1,149 @@
+"""Predictor end to end on real clips, and every kind of bad input raising its documented error."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from microexp import errors
+from microexp.face import FaceLandmarker, FaceSettings
+from microexp.models import MicroExpFuseNet, MicroExpSTCNN
+from microexp.pipeline import Predictor, preprocess_clip
+from microexp.spec import InputSpec
+from microexp.video import clip_from_frames, load_clip
+from microexp.windows import make_windows
+from tests.media import face_frames
+
+# Every bad input kind -> the error a user gets (through the Predictor here, the CLI in test_cli.py).
+BAD_INPUTS = {
+    "empty": errors.EmptyFileError,
+    "text": errors.NotAVideoError,
+    "truncated": errors.NotAVideoError,
+    "audio": errors.NoVideoStreamError,
+    "still_jpg": errors.TooFewFramesError,
+    "still_png": errors.TooFewFramesError,
+    "one_frame": errors.TooFewFramesError,
+}
+
+
+@pytest.fixture(scope="module")
+def landmarker():
+    with FaceLandmarker() as lm:
+        yield lm
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory, landmarker):
+    folder = tmp_path_factory.mktemp("stcnn18")
+    torch.manual_seed(0)
+    MicroExpSTCNN(InputSpec(frames=18, window_seconds=0.6)).save_pretrained(folder)
+    return Predictor.from_pretrained(folder, landmarker=landmarker)
+
+
+def test_predict_face_clip(predictor, face_mp4):
+    result = predictor.predict(face_mp4)
+    assert result.labels == ("negative", "positive", "surprise")
+    assert len(result.windows) == 13  # 3 s, 0.6 s windows every 0.2 s, plus the tail
+    for r in result.windows:
+        assert r.skipped is None and r.coverage == 1.0
+        assert r.probs.shape == (3,) and r.probs.sum() == pytest.approx(1.0, abs=1e-5)
+    confidences = [r.probs.max() for r in result.windows]
+    assert result.best_window == int(np.argmax(confidences))
+    assert result.prediction == result.labels[int(np.argmax(result.probs))]
+    assert set(result.timings_ms) >= {"decode", "landmarks", "align", "model", "total"}
+    assert result.inputs[0].shape == (13, 1, 18, 64, 64) and len(result.aligned) == 13
+    # the JSON summary is serialisable and carries what the CLI prints
+    data = json.loads(json.dumps(result.to_json()))
+    assert {"labels", "windows", "prediction", "best_window", "timings_ms", "probs", "notices", "model"} <= set(data)
+    assert data["windows"][0]["start"] == 0.0 and data["windows"][0]["end"] == pytest.approx(0.6)
+    # batched inference gives what one window at a time gives
+    with torch.inference_mode():
+        one = torch.softmax(predictor.model(result.inputs[0][4:5]), 1)[0].numpy()
+    np.testing.assert_allclose(result.windows[4].probs, one, atol=1e-5)
+
+
+def test_landmarker_is_reused(predictor, face_clips):
+    before = predictor.landmarker
+    predictor.predict(face_clips["mp4"])
+    assert predictor.landmarker is before
+
+
+def test_fusenet_on_regions_and_in_memory_clip(landmarker):
+    spec = InputSpec(frames=18, window_seconds=0.6, regions=("eyes", "mouth"))
+    predictor = Predictor(MicroExpFuseNet(spec).eval(), landmarker=landmarker)
+    clip = clip_from_frames(face_frames("obama_2012_official.jpg", n=30), fps=30.0)
+    result = predictor.predict(clip)
+    assert [x.shape for x in result.inputs] == [(len(result.aligned), 1, 18, 32, 32)] * 2
+    assert result.clip is clip
+
+
+def test_short_clip_is_resampled_with_notice(predictor):
+    clip = clip_from_frames(face_frames("grace_hopper.jpg", n=10), fps=30.0)  # 0.3 s
+    result = predictor.predict(clip)
+    assert len(result.windows) == 1 and any("shorter" in n for n in result.notices)
+
+
+def test_windows_without_enough_face_are_reported_not_guessed(predictor):
+    frames = face_frames("grace_hopper.jpg", n=90)
+    frames[30:75] = frames[0, :1, :1]  # face gone for 1.5 s: a flat frame
+    result = predictor.predict(clip_from_frames(frames, fps=30.0))
+    skipped = [r for r in result.windows if r.skipped]
+    kept = [r for r in result.windows if r.probs is not None]
+    assert skipped and kept
+    assert all(r.coverage < 0.6 and r.probs is None for r in skipped)
+    assert all(r.coverage >= 0.6 for r in kept)
+    assert result.windows[result.best_window].probs is not None
+    assert any("skipped" in n for n in result.notices)
+    assert len(result.aligned) == len(kept) == result.inputs[0].shape[0]
+
+
+def test_preprocess_clip_is_the_training_path(predictor, face_clips):
+    clip = load_clip(face_clips["mp4"])
+    track = predictor.landmarker.track(clip.frames, clip.timestamps)
+    windows, _ = make_windows(clip.timestamps, predictor.spec)
+    aligned = preprocess_clip(clip, track, predictor.spec, windows)
+    assert [a.window.index for a in aligned] == [w.index for w in windows]
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_INPUTS))
+def test_bad_file_kinds(predictor, bad_media, kind):
+    with pytest.raises(BAD_INPUTS[kind]) as info:
+        predictor.predict(bad_media[kind])
+    assert str(info.value)
+
+
+def test_no_face(predictor, no_face_mp4):
+    with pytest.raises(errors.NoFaceError, match="no face"):
+        predictor.predict(no_face_mp4)
+
+
+def test_two_faces(predictor, two_faces_mp4):
+    with pytest.raises(errors.MultipleFacesError, match="several faces"):
+        predictor.predict(two_faces_mp4)
+
+
+def test_two_faces_largest_policy(predictor, two_faces_mp4):
+    with FaceLandmarker(settings=FaceSettings(on_multiple="largest")) as lm:
+        result = Predictor(predictor.model, landmarker=lm).predict(two_faces_mp4)
+    assert any("several faces" in n for n in result.notices)
+
+
+def test_ten_minute_video(predictor, long_mp4):
+    with pytest.raises(errors.VideoTooLongError, match="trim"):
+        predictor.predict(long_mp4)
+
+
+def test_portrait_rotated_video(predictor, rotated_mp4):
+    result = predictor.predict(rotated_mp4)
+    h, w = result.clip.frames.shape[1:3]
+    assert h > w and result.clip.rotation == 90  # upright portrait
+    assert result.track.detected.mean() > 0.9
+    assert all(r.probs is not None for r in result.windows)
+
+
+def test_missing_model_dir():
+    with pytest.raises(errors.ModelError, match="does not exist"):
+        Predictor.from_pretrained("/nonexistent/model/dir")
