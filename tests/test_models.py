@@ -1,0 +1,68 @@
+"""The paper's models: exact parameter counts, Hub-style save/load round trip, pickle refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from microexp.errors import ModelError
+from microexp.models import MicroExpFuseNet, MicroExpSTCNN, MicroExpTwoStream, load_model
+from microexp.spec import InputSpec
+
+FACE = dict(face_size=64, region_size=32, labels=("negative", "positive", "surprise"))
+# (builder, frames) -> parameters, from the original Keras models (64x64 face, 32x32 regions, 3 classes).
+COUNTS = {
+    ("stcnn", 96): 44_241_667,
+    ("stcnn", 18): 1_643_267,
+    ("intermediate", 96): 177_088_515,
+    ("intermediate", 18): 6_694_915,
+    ("late", 96): 177_221_123,
+    ("late", 18): 6_827_523,
+}
+
+
+def build(kind: str, frames: int):
+    if kind == "stcnn":
+        return MicroExpSTCNN(InputSpec(frames=frames, regions=("face",), **FACE))
+    if kind == "twostream":
+        return MicroExpTwoStream(InputSpec(frames=frames, regions=("face",), **FACE))
+    return MicroExpFuseNet(InputSpec(frames=frames, regions=("eyes", "mouth"), **FACE), fusion=kind)
+
+
+@pytest.mark.parametrize(("kind", "frames"), sorted(COUNTS))
+def test_parameter_counts(kind, frames):
+    with torch.device("meta"):  # count without allocating 700 MB of weights
+        model = build(kind, frames)
+    assert sum(p.numel() for p in model.parameters()) == COUNTS[kind, frames]
+
+
+@pytest.mark.parametrize("kind", ["stcnn", "intermediate", "late", "twostream"])
+def test_save_load_round_trip(tmp_path, kind):
+    torch.manual_seed(0)
+    model = build(kind, 18).eval()
+    model.save_pretrained(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} >= {"config.json", "model.safetensors"}
+    assert not (tmp_path / "pytorch_model.bin").exists()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["arch"] == model.arch
+    assert config["input_spec"] == json.loads(json.dumps(model.spec.to_dict()))  # every field, defaults included
+    loaded = load_model(tmp_path)
+    assert type(loaded) is type(model) and loaded.spec == model.spec and not loaded.training
+    inputs = model.example_inputs(batch=2)
+    with torch.inference_mode():
+        assert torch.equal(model(*inputs), loaded(*inputs))
+
+
+def test_pickle_only_directory_is_refused(tmp_path):
+    MicroExpSTCNN(InputSpec(frames=18)).save_pretrained(tmp_path / "ok")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    shutil.copy(tmp_path / "ok" / "config.json", bad / "config.json")
+    shutil.copy(tmp_path / "ok" / "model.safetensors", bad / "pytorch_model.bin")  # any bytes: must not be read
+    with pytest.raises(ModelError, match="safetensors"):
+        load_model(bad)
+    with pytest.raises(ModelError):
+        MicroExpSTCNN.from_pretrained(bad)
