@@ -12,7 +12,7 @@ import pytest
 from microexp.face import FaceLandmarker, eye_centres, landmark_groups
 from train import synth
 
-FAST = dict(seconds=(0.8, 1.0), size=(160, 120))
+FAST = {"seconds": (0.8, 1.0), "size": (160, 120)}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,12 @@ def test_same_seed_same_clip_and_other_seed_differs(face):
     a = synth.make_clip(rgb, lm, "negative", 7)
     b = synth.make_clip(rgb, lm, "negative", 7)
     c = synth.make_clip(rgb, lm, "negative", 8)
-    assert np.array_equal(a.frames, b.frames) and (a.onset, a.apex, a.offset, a.aus) == (b.onset, b.apex, b.offset, b.aus)
+    assert np.array_equal(a.frames, b.frames) and (a.onset, a.apex, a.offset, a.aus) == (
+        b.onset,
+        b.apex,
+        b.offset,
+        b.aus,
+    )
     assert a.frames.shape != c.frames.shape or not np.array_equal(a.frames, c.frames)
 
 
@@ -128,7 +133,9 @@ def test_nuisances_and_blinks_in_every_class(face, label):
         clip = synth.make_clip(rgb, lm, label, seed)
         assert clip.label == label and clip.aus in synth.RECIPES[label]
         # Head drift, lighting and noise: even frames before the onset differ from the photo and each other.
-        assert _diff(clip.frames[0], rgb).mean() > 0.5 and _diff(clip.frames[0], clip.frames[clip.onset - 1]).mean() > 0.5
+        assert (
+            _diff(clip.frames[0], rgb).mean() > 0.5 and _diff(clip.frames[0], clip.frames[clip.onset - 1]).mean() > 0.5
+        )
         for start, end in clip.blinks:
             if end < clip.onset or start > clip.offset:
                 peak = clip.frames[(start + end) // 2].astype(np.float64)

@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -68,7 +68,21 @@ RECIPES: dict[str, tuple[str, ...]] = {
 }
 LABELS = tuple(RECIPES)
 # Relative intensity of each action unit inside a recipe (before the recipe's overall normalisation).
-AU_INTENSITY = {1: 1.0, 2: 1.0, 4: 1.0, 5: 0.5, 6: 0.6, 7: 0.7, 9: 1.0, 10: 0.9, 12: 1.0, 14: 0.8, 15: 1.0, 17: 0.8, 26: 1.0}
+AU_INTENSITY = {
+    1: 1.0,
+    2: 1.0,
+    4: 1.0,
+    5: 0.5,
+    6: 0.6,
+    7: 0.7,
+    9: 1.0,
+    10: 0.9,
+    12: 1.0,
+    14: 0.8,
+    15: 1.0,
+    17: 0.8,
+    26: 1.0,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,7 +334,10 @@ def _jitter(variant: Variant, rng: np.random.Generator) -> Variant:
     return replace(
         variant,
         face_height=float(np.clip(variant.face_height * rng.uniform(0.95, 1.05), 0.5, 0.85)),
-        offset=(variant.offset[0] + float(rng.uniform(-0.02, 0.02)), variant.offset[1] + float(rng.uniform(-0.02, 0.02))),
+        offset=(
+            variant.offset[0] + float(rng.uniform(-0.02, 0.02)),
+            variant.offset[1] + float(rng.uniform(-0.02, 0.02)),
+        ),
     )
 
 
