@@ -179,7 +179,8 @@ def test_resume_after_sigkill_matches_uninterrupted(tensors_file: Path, tmp_path
     assert fit.main(fit_args(tensors_file, full)[1:]) == 0  # same code path and threads, in this process
     assert (killed / "metrics.json").read_text() == (full / "metrics.json").read_text()
     assert (killed / "predictions.csv").read_text() == (full / "predictions.csv").read_text()
-    assert json.loads((killed / "run.json").read_text())["resumes"] == 1
+    record = json.loads((killed / "run.json").read_text())
+    assert record["resumes"] == 1 and record["args"]["epochs"] == 4 and record["args"]["resume"] is True
     from safetensors.torch import load_file
 
     a, b = load_file(str(killed / "release/model.safetensors")), load_file(str(full / "release/model.safetensors"))

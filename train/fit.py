@@ -566,7 +566,12 @@ def _assemble_release(
 
 
 def run_fit(
-    tensor_set: TensorSet, config: FitConfig, out_dir: str | os.PathLike[str], resume: bool = False
+    tensor_set: TensorSet,
+    config: FitConfig,
+    out_dir: str | os.PathLike[str],
+    resume: bool = False,
+    *,
+    args: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``config`` on ``tensor_set`` under its protocol, then train and save the release model.
 
@@ -575,6 +580,7 @@ def run_fit(
         config: architecture, recipe, protocol and seed.
         out_dir: the run directory (layout in the module docstring).
         resume: continue a killed run in ``out_dir`` from its last checkpoint.
+        args: the command-line arguments, recorded in ``run.json``.
 
     Returns:
         The contents of ``metrics.json``.
@@ -583,7 +589,7 @@ def run_fit(
         TrainingError: the run directory or the data do not allow the run.
     """
     with _torch_settings(config.threads):
-        return _run(tensor_set, config, Path(out_dir), resume)
+        return _run(tensor_set, config, Path(out_dir), resume, args or {})
 
 
 @contextmanager
@@ -601,14 +607,14 @@ def _torch_settings(threads: int | None) -> Iterator[None]:
         torch.use_deterministic_algorithms(previous_mode[0], warn_only=previous_mode[1])
 
 
-def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
+def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, args: dict[str, Any]) -> dict[str, Any]:
     ctx = init_distributed()
     progress = not config.quiet and ctx.is_main and sys.stderr.isatty()
     record = _prepare_run_dir(run_dir, config, resume, ctx)
     ctx.barrier()
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        record.update(versions=_versions(), world_size=ctx.world_size, threads=torch.get_num_threads(),
+        record.update(args=args, versions=_versions(), world_size=ctx.world_size, threads=torch.get_num_threads(),
                       data={"spec": config.data, "dataset_name": config.dataset_name, "synthetic": config.synthetic,
                             "clips": len(tensor_set), "input_spec": tensor_set.spec.to_dict()})
         _atomic_write_json(run_dir / "run.json", record)
@@ -734,14 +740,16 @@ def load_data(
     from .datasets import load_dataset
 
     records, report = load_dataset(data)
-    labels = getattr(report, "labels", None)
-    spec_kw: dict[str, Any] = {"frames": frames or 18, "regions": _regions_for(arch)}
-    if labels:
-        spec_kw["labels"] = tuple(labels)
-    spec = InputSpec(**spec_kw)
+    if getattr(report, "issues", ()):
+        print(f"{data}: {len(report.issues)} annotation row(s) skipped or repaired (see train.datasets)", file=sys.stderr)
+    if not records:
+        raise TrainingError(f"{data}: no usable clips found")
+    # MEGC three classes (records' label3, else their native label when it is one of them)
+    spec = InputSpec(frames=frames or 18, regions=_regions_for(arch))
     tensor_set = build_tensor_set(records, spec, Path(cache_dir) if cache_dir else None, workers=workers, progress=progress)
-    synthetic = bool(getattr(report, "synthetic", kind == "synthetic"))
-    return tensor_set, {"dataset_name": getattr(report, "name", None) or kind, "synthetic": synthetic}
+    name = getattr(report, "dataset", None) or kind.split("+")[0]
+    synthetic = name == "synthetic" or all(getattr(r, "dataset", "") == "synthetic" for r in records)
+    return tensor_set, {"dataset_name": name, "synthetic": synthetic}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -783,21 +791,45 @@ def _parse_kwargs(text: str) -> dict[str, Any]:
     return value
 
 
+def _load_on_rank0_first(args: argparse.Namespace, ctx: DistContext) -> tuple[TensorSet, dict[str, Any]]:
+    """Load the data; under DDP rank 0 fills the preprocessing cache before the other ranks read it."""
+    progress = not args.quiet and sys.stderr.isatty() and ctx.is_main
+
+    def load() -> tuple[TensorSet, dict[str, Any]]:
+        return load_data(args.data, arch=args.arch, frames=args.frames, cache_dir=args.cache_dir,
+                         workers=args.workers, progress=progress)
+
+    if not ctx.distributed:
+        return load()
+    loaded, error = None, None
+    if ctx.is_main:
+        try:
+            loaded = load()
+        except (MicroExpError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+            error = exc
+    ok = torch.tensor([int(error is None)])
+    dist.broadcast(ok, src=0)  # every rank learns whether rank 0 could load, so none waits forever
+    if error is not None:
+        raise error
+    if not ok.item():
+        raise TrainingError("rank 0 could not load the data (its error is printed above)")
+    return loaded if loaded is not None else load()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m train fit``: user errors print one line on stderr and exit with code 2."""
     args = build_parser().parse_args(argv)
     try:
         preset = get_preset(args.preset, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size)
         config_kw = {"arch_kwargs": _parse_kwargs(args.arch_kwargs)}
-        if args.protocol == "paper-split":
+        if args.protocol == "paper-split" and int(os.environ.get("RANK", "0")) == 0:
             print("warning: --protocol paper-split leaks identity: it reproduces the original clip-level 80/20 split, so the same "
                   "people appear in training and test data and its scores overstate accuracy on new people", file=sys.stderr)
-        progress = not args.quiet and sys.stderr.isatty() and int(os.environ.get("RANK", "0")) == 0
-        tensor_set, info = load_data(args.data, arch=args.arch, frames=args.frames, cache_dir=args.cache_dir,
-                                     workers=args.workers, progress=progress)
+        ctx = init_distributed()
+        tensor_set, info = _load_on_rank0_first(args, ctx)
         config = FitConfig(arch=args.arch, preset=preset, protocol=args.protocol, seed=args.seed, threads=args.threads,
                            data=args.data, release=not args.no_release, quiet=args.quiet, **config_kw, **info)
-        metrics = run_fit(tensor_set, config, args.out, resume=args.resume)
+        metrics = run_fit(tensor_set, config, args.out, resume=args.resume, args=vars(args))
     except (MicroExpError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
