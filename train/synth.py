@@ -756,8 +756,8 @@ def make_clip(
         au_rng = rng
     else:
         label, aus, au_rng = "", "+".join(f"AU{a}" for a in parse_recipe(expression)), None
-    length = rng.uniform(*seconds) if isinstance(seconds, tuple) else float(seconds)
-    amp = float(rng.uniform(*amplitude)) if isinstance(amplitude, tuple) else float(amplitude)
+    length = rng.uniform(*seconds) if isinstance(seconds, (tuple, list)) else float(seconds)
+    amp = float(rng.uniform(*amplitude)) if isinstance(amplitude, (tuple, list)) else float(amplitude)
     n = max(3, round(length * fps))
     span = _frames_range(rng, fps, *me_seconds)
     margin = max(1, round(0.1 * fps))
