@@ -1,0 +1,71 @@
+"""The running app driven through its API with gradio_client: every zoo entry x every attribution method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+from gradio_client import Client, handle_file
+
+import zoo
+from microexp.explain import METHODS
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "positive_au6-au12_grace_hopper.mp4"
+LABELS = {"negative", "positive", "surprise"}
+
+
+@pytest.fixture(scope="module")
+def client(app_server) -> Client:
+    return Client(app_server.url, verbose=False)
+
+
+def test_api_lists_the_three_endpoints(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/predict", "/model_info", "/models"} <= set(endpoints)
+
+
+def test_models_endpoint_lists_every_entry_as_synthetic(client):
+    models = client.predict(api_name="/models")
+    assert set(models) == set(zoo.ENTRIES)
+    assert all(m["synthetic"] and "synthetic-trained" in m["provenance"] for m in models.values())
+
+
+@pytest.mark.parametrize("name", list(zoo.ENTRIES))
+def test_model_info_shows_description_and_provenance(client, name):
+    info = client.predict(name, api_name="/model_info")
+    assert zoo.ENTRIES[name].description in info and "synthetic-trained" in info and "`local`" in info
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("name", list(zoo.ENTRIES))
+def test_predict_every_model_and_method(client, name, method):
+    label, probs, curve, gallery, video, crops, timings, note = client.predict(
+        handle_file(str(EXAMPLE)), name, method, api_name="/predict")
+    assert label["label"] in LABELS
+    confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert set(confidences) == LABELS and abs(sum(confidences.values()) - 1) < 1e-4
+    # probabilities over time: one row per class per analysed window (3 s clip, 0.6 s windows, 0.2 s stride)
+    assert probs["columns"] == ["time_s", "probability", "class"] and len(probs["data"]) >= 3 * 10
+    assert curve["columns"] == ["time_s", "importance"] and len(curve["data"]) == 18
+    assert 1 <= len(gallery) <= 8 and all(Path(g["image"]).is_file() for g in gallery)
+    assert Path(crops).is_file()
+    with av.open(video) as c:  # the overlay video is browser-playable H.264
+        assert c.streams.video[0].codec_context.name == "h264"
+    for stage in ("decode", "landmarks", "align", "model", "explain", "render", "request"):
+        assert timings[stage] >= 0
+    assert "synthetic" in note and f"Prediction: {label['label']}" in note
+
+
+def test_bad_input_shows_a_clear_message(client, tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    with pytest.raises(Exception, match=r"notes\.mp4") as info:
+        client.predict(handle_file(str(text)), "stcnn-t18", "saliency", api_name="/predict")
+    assert "Traceback" not in str(info.value)
+
+
+def test_no_clip_asks_for_one(client):
+    with pytest.raises(Exception, match="Upload a clip or record one"):
+        client.predict(None, "stcnn-t18", "saliency", api_name="/predict")
