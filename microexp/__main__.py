@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=None, help="longest clip accepted (default 60)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of a folder of images (default 30)")
     p.add_argument("--min-coverage", type=float, default=0.6, help="least fraction of detected frames per window")
+    p.add_argument("--landmark-stride", type=int, default=None, metavar="K",
+                   help="face landmarks on every K-th frame, interpolated between (faster; default 1 = every frame)")
     sub.add_parser("fetch-face-model", help="find or download the MediaPipe face model and print its path")
     return parser
 
@@ -74,6 +76,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.stride is not None and not args.stride > 0:
         raise ValueError("--stride must be positive")
+    if args.landmark_stride is not None and args.landmark_stride < 1:
+        raise ValueError("--landmark-stride must be >= 1")
     limits = _limits(args.max_seconds)
     started = time.perf_counter()
     clip = load_clip(args.clip, limits, fps=args.fps)
@@ -81,7 +85,8 @@ def _predict(args: argparse.Namespace) -> int:
     from .pipeline import Predictor
 
     with Predictor.from_pretrained(
-        args.model, revision=args.revision, limits=limits, stride_seconds=args.stride, min_coverage=args.min_coverage
+        args.model, revision=args.revision, limits=limits, stride_seconds=args.stride, min_coverage=args.min_coverage,
+        landmark_stride=args.landmark_stride,
     ) as predictor:
         result = predictor.predict(clip)
     result.timings_ms["total"] += decode_ms - result.timings_ms["decode"]  # decoding happened here, not in predict

@@ -8,6 +8,7 @@ undetected so that windows without enough real detections are reported rather th
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import os
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+import weakref
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -198,6 +200,11 @@ class FaceSettings:
         on_multiple: ``error`` raises MultipleFacesError for ambiguous clips; ``largest`` tracks the
             largest face and adds a notice.
         min_detection_confidence: MediaPipe detection threshold.
+        landmark_stride: run the landmarker on every k-th frame only (and always on the last one);
+            frames in between get landmarks interpolated linearly in time between their two
+            keyframes, and count as detected when both keyframes are. Alignment only needs the
+            rigid head pose, which is smooth over a few frames, and crops are cut from the real
+            pixels of every frame, so expression motion is kept. 1 = full rate.
     """
 
     max_faces: int = 3
@@ -206,11 +213,26 @@ class FaceSettings:
     ambiguous_fraction: float = 0.5
     on_multiple: str = "error"
     min_detection_confidence: float = 0.5
+    landmark_stride: int = 1
+
+    def __post_init__(self) -> None:
+        if self.landmark_stride < 1:
+            raise ValueError("landmark_stride must be >= 1")
 
 
 def _bbox_area(lm: np.ndarray) -> float:
     span = lm[:, :2].max(axis=0) - lm[:, :2].min(axis=0)
     return float(span[0] * span[1])
+
+
+_LIVE: weakref.WeakSet[FaceLandmarker] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live() -> None:
+    # MediaPipe's own __del__ fails noisily when it runs during interpreter teardown; close first.
+    for landmarker in list(_LIVE):
+        landmarker.close()
 
 
 class FaceLandmarker:
@@ -225,6 +247,7 @@ class FaceLandmarker:
         self._video = None
         self._image = None
         self._clock_ms = 0  # VIDEO mode needs increasing timestamps across clips too
+        _LIVE.add(self)
 
     def _options(self, mode: str):
         from mediapipe.tasks.python import BaseOptions, vision
@@ -299,16 +322,45 @@ class FaceLandmarker:
         self._clock_ms = last + 1000  # a gap between clips lets the tracker re-detect
         return per_frame, names
 
-    def track(self, frames: np.ndarray, timestamps: np.ndarray) -> FaceTrack:
+    def track(self, frames: np.ndarray, timestamps: np.ndarray, landmark_stride: int | None = None) -> FaceTrack:
         """Landmarks of one face through a clip: (N, H, W, 3) uint8 RGB frames and (N,) seconds.
+
+        Args:
+            landmark_stride: overrides ``settings.landmark_stride`` (1 = landmarks on every frame).
 
         Raises:
             NoFaceError: no face in any frame.
             MultipleFacesError: several faces of similar size and ``on_multiple == "error"``.
         """
-        per_frame, names = self.raw_video(frames, timestamps)
+        stride = self.settings.landmark_stride if landmark_stride is None else int(landmark_stride)
+        if stride < 1:
+            raise ValueError("landmark_stride must be >= 1")
+        t = np.asarray(timestamps, dtype=np.float64)
         h, w = frames.shape[1:3]
-        return select_face(per_frame, np.asarray(timestamps, dtype=np.float64), (w, h), names, self.settings)
+        keys = np.unique(np.append(np.arange(0, len(frames), stride), len(frames) - 1)) if len(frames) else np.arange(0)
+        per_frame, names = self.raw_video((frames[i] for i in keys), t[keys])
+        track = select_face(per_frame, t[keys], (w, h), names, self.settings)
+        return track if len(keys) == len(frames) else _expand(track, keys, t)
+
+
+def _expand(track: FaceTrack, keys: np.ndarray, t: np.ndarray) -> FaceTrack:
+    """Fill the frames between keyframes by linear interpolation in time (see ``landmark_stride``)."""
+    n = len(t)
+    hi = np.clip(np.searchsorted(keys, np.arange(n)), 0, len(keys) - 1)  # first keyframe at or after each frame
+    lo = np.where(keys[hi] == np.arange(n), hi, np.maximum(hi - 1, 0))
+    ta, tb = t[keys[lo]], t[keys[hi]]
+    w = np.where(tb > ta, (t - ta) / np.where(tb > ta, tb - ta, 1.0), 0.0).astype(np.float32)
+    lm = (1 - w)[:, None, None] * track.landmarks[lo] + w[:, None, None] * track.landmarks[hi]
+    bs = (1 - w)[:, None] * track.blendshapes[lo] + w[:, None] * track.blendshapes[hi]
+    return FaceTrack(
+        landmarks=lm.astype(np.float32),
+        detected=track.detected[lo] & track.detected[hi],
+        valid=track.valid[lo] & track.valid[hi],
+        blendshapes=bs.astype(np.float32),
+        blendshape_names=track.blendshape_names,
+        image_size=track.image_size,
+        notices=track.notices,
+    )
 
 
 def select_face(

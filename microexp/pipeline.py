@@ -145,6 +145,9 @@ class Predictor:
         limits: what clips are accepted (size, duration).
         stride_seconds: step between windows (default: a third of the model's window).
         min_coverage: windows whose face was really detected in fewer frames are skipped.
+        name: how the model is named in results (default: its architecture).
+        landmark_stride: landmarks on every k-th frame only (faster; see ``FaceSettings``);
+            None uses the landmarker's own setting (full rate by default).
     """
 
     def __init__(
@@ -155,6 +158,7 @@ class Predictor:
         stride_seconds: float | None = None,
         min_coverage: float = 0.6,
         name: str | None = None,
+        landmark_stride: int | None = None,
     ) -> None:
         self.model = model.eval()
         self.spec: InputSpec = model.spec
@@ -162,6 +166,7 @@ class Predictor:
         self.stride_seconds = stride_seconds
         self.min_coverage = min_coverage
         self.name = name or getattr(model, "arch", type(model).__name__)
+        self.landmark_stride = landmark_stride
         self._landmarker = landmarker
         self._owns_landmarker = landmarker is None
 
@@ -217,7 +222,7 @@ class Predictor:
         clip = source if isinstance(source, Clip) else load_clip(source, self.limits)
         lap("decode")
         report(0.1, "face landmarks")
-        track = self.landmarker.track(clip.frames, clip.timestamps)
+        track = self.landmarker.track(clip.frames, clip.timestamps, landmark_stride=self.landmark_stride)
         lap("landmarks")
         windows, notices = make_windows(clip.timestamps, self.spec, self.stride_seconds)
         lap("windows")
