@@ -147,3 +147,12 @@ def test_portrait_rotated_video(predictor, rotated_mp4):
 def test_missing_model_dir():
     with pytest.raises(errors.ModelError, match="does not exist"):
         Predictor.from_pretrained("/nonexistent/model/dir")
+
+
+@pytest.mark.parametrize("photo", ["biden_official.jpg", "astronaut_eileen_collins.png"])
+def test_24_fps_clips_of_other_people(predictor, tmp_path, photo):
+    from tests.media import face_clip
+
+    result = predictor.predict(face_clip(tmp_path / "c.mp4", photo=photo, seconds=1.0, fps=24.0))
+    assert result.clip.fps == pytest.approx(24.0, rel=1e-3)
+    assert result.track.detected.all() and all(r.probs is not None for r in result.windows)
