@@ -1,0 +1,355 @@
+"""Fast CPU path for :class:`~microexp.models.blocks.SpatioTemporalBlock` (inference and training).
+
+The paper's block is ``relu(maxpool3d(conv3d(x), p))`` with a (kt, kh, kw) = (15, 3, 3) kernel on a
+one-channel clip. PyTorch runs a one-channel ``Conv3d`` through a slow im2col fallback; this module
+computes the same numbers with an exact reformulation that oneDNN runs fast:
+
+* **Time unfolded into channels.** The conv output at frame ``t`` only sees frames ``t..t+kt-1``, so
+  it equals a 2D ``(kh, kw)`` convolution with ``C*kt`` input channels over that window. The clip
+  (N, C, T, H, W) becomes a batch of windows (B, C*kt, H, W) in channels-last memory, and the conv
+  weight (O, C, kt, kh, kw) is the same tensor viewed as (O, C*kt, kh, kw): no parameter changes.
+* **Only what the pool keeps.** ``max_pool3d`` with stride = kernel = p and 'valid' padding drops the
+  trailing conv frames/rows/columns, so only ``p*(T'//p)`` frames and ``p*(H'//p)`` rows are computed.
+* **Fused and chunked.** Windows are processed a few pooled frames at a time, so the conv output
+  (40 MB per STCNN-96 clip) lives only in L2 cache: conv -> pool -> store, never the full tensor.
+  The conv bias is added after the pool (max(y + b) == max(y) + b for a per-channel constant) and
+  ReLU is applied after the pool (they commute), as in the reference block.
+* **Sparse-aware backward.** A custom :class:`torch.autograd.Function` keeps the pool's argmax
+  indices; backward rebuilds each chunk's dense conv gradient (1 in p**3 entries non-zero) and asks
+  oneDNN for the weight (and, only when needed, input) gradient of the 2D conv.
+
+Modes: ``auto`` (default: fast path on CPU when the layer fits), ``fast`` (force; raises if the
+layer or input does not fit) and ``reference`` (plain ``Conv3d`` -> ``max_pool3d`` -> ReLU).
+Precision: ``fp32`` (default, matches the reference to float rounding) or ``bf16`` (opt-in: conv
+inputs and weights rounded to bfloat16, fp32 accumulation and output).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODES = ("auto", "fast", "reference")
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class FastConfig:
+    """Process-wide switch for the block implementation.
+
+    Attributes:
+        mode: ``auto``, ``fast`` or ``reference`` (see module docstring).
+        precision: ``fp32`` or ``bf16`` for the conv of the fast path.
+        chunk_frames: conv frames computed per oneDNN call (rounded to whole pooled frames); small
+            enough that one chunk's conv output stays in L2 cache.
+    """
+
+    mode: str = "auto"
+    precision: str = "fp32"
+    chunk_frames: int = 3
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.chunk_frames < 1:
+            raise ValueError("chunk_frames must be >= 1")
+
+
+_config = FastConfig()
+
+
+def get_config() -> FastConfig:
+    """The configuration now in force."""
+    return _config
+
+
+def set_mode(mode: str = "auto", precision: str | None = None, chunk_frames: int | None = None) -> FastConfig:
+    """Choose the block implementation for the whole process; returns the previous configuration."""
+    global _config
+    previous = _config
+    changes: dict[str, object] = {"mode": mode}
+    if precision is not None:
+        changes["precision"] = precision
+    if chunk_frames is not None:
+        changes["chunk_frames"] = chunk_frames
+    _config = replace(_config, **changes)
+    return previous
+
+
+@contextlib.contextmanager
+def fast_mode(mode: str = "fast", precision: str = "fp32", chunk_frames: int | None = None) -> Iterator[FastConfig]:
+    """Context manager: ``with fast_mode("reference"): ...`` runs the plain PyTorch layers."""
+    global _config
+    previous = set_mode(mode, precision, chunk_frames)
+    try:
+        yield _config
+    finally:
+        _config = previous
+
+
+def fits(conv: nn.Conv3d, pool: int, x: torch.Tensor) -> str | None:
+    """Why the fast path cannot run this layer on ``x`` (``None`` when it can)."""
+    if not isinstance(conv, nn.Conv3d):
+        return "not a Conv3d"
+    if conv.stride != (1, 1, 1) or conv.dilation != (1, 1, 1) or conv.groups != 1:
+        return "conv must have stride 1, dilation 1, groups 1"
+    if conv.padding != (0, 0, 0) or conv.padding_mode != "zeros":
+        return "conv must be 'valid' (no padding)"
+    if x.device.type != "cpu":
+        return f"input on {x.device.type}, fast path is CPU only"
+    if x.dtype != torch.float32 or conv.weight.dtype != torch.float32:
+        return "fast path takes float32 tensors"
+    if x.dim() != 5 or x.shape[1] != conv.in_channels:
+        return f"input must be (N, {conv.in_channels}, T, H, W), got {tuple(x.shape)}"
+    kt, kh, kw = conv.kernel_size
+    _, _, t, h, w = x.shape
+    if min(t - kt + 1, h - kh + 1, w - kw + 1) < pool:
+        return "input too small for kernel and pool"
+    return None
+
+
+def should_use(conv: nn.Conv3d, pool: int, x: torch.Tensor) -> bool:
+    """Whether :class:`SpatioTemporalBlock` should take the fast path for this call."""
+    if _config.mode == "reference":
+        return False
+    reason = fits(conv, pool, x)
+    if reason is not None and _config.mode == "fast":
+        raise ValueError(f"fast path forced but unavailable: {reason}")
+    return reason is None
+
+
+def reference_block(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pool: int) -> torch.Tensor:
+    """The plain PyTorch block: Conv3d -> max_pool3d -> ReLU."""
+    return torch.relu(F.max_pool3d(F.conv3d(x, weight, bias), pool))
+
+
+def spatiotemporal_block(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pool: int, precision: str | None = None
+) -> torch.Tensor:
+    """Fast ``relu(max_pool3d(conv3d(x, weight, bias), pool))`` for 'valid', stride-1 convs.
+
+    Args:
+        x: (N, C, T, H, W) float32 clip.
+        weight: (O, C, kt, kh, kw) conv weight; bias: (O,) or ``None``.
+        pool: max-pool kernel and stride.
+        precision: ``fp32`` or ``bf16``; ``None`` takes the configured one.
+
+    Returns:
+        (N, O, T'//pool, H'//pool, W'//pool) float32, contiguous, with ``T' = T - kt + 1`` etc.
+    """
+    precision = precision or _config.precision
+    if bias is None:
+        bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or bias.requires_grad):
+        return _FusedBlock.apply(x, weight, bias, pool, precision, _config.chunk_frames)
+    out, _ = _forward(x, weight, bias, pool, precision, _config.chunk_frames, keep_indices=False)
+    return out
+
+
+# --- implementation ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    n: int
+    c: int
+    o: int
+    kt: int
+    kh: int
+    kw: int
+    pool: int
+    tp: int  # pooled frames
+    hp: int
+    wp: int
+
+    @property
+    def tc(self) -> int:  # conv frames kept by the pool
+        return self.tp * self.pool
+
+    @property
+    def hc(self) -> int:  # conv output rows/cols kept by the pool
+        return self.hp * self.pool
+
+    @property
+    def wc(self) -> int:
+        return self.wp * self.pool
+
+
+def _geometry(x: torch.Tensor, weight: torch.Tensor, pool: int) -> _Geometry:
+    n, c, t, h, w = x.shape
+    o, _, kt, kh, kw = weight.shape
+    return _Geometry(n, c, o, kt, kh, kw, pool, (t - kt + 1) // pool, (h - kh + 1) // pool, (w - kw + 1) // pool)
+
+
+def _chunks(g: _Geometry, chunk_frames: int) -> Iterator[tuple[int, int, int, int]]:
+    """(n0, n1, t0, t1) ranges of clips and pooled frames, about ``chunk_frames`` conv frames each."""
+    per = max(1, chunk_frames // g.pool)  # pooled frames per chunk
+    if per >= g.tp:  # short clips: several whole clips per chunk
+        clips = max(1, per // g.tp)
+        for n0 in range(0, g.n, clips):
+            yield n0, min(g.n, n0 + clips), 0, g.tp
+    else:
+        for n0 in range(g.n):
+            for t0 in range(0, g.tp, per):
+                yield n0, n0 + 1, t0, min(g.tp, t0 + per)
+
+
+def _time_major(x: torch.Tensor, g: _Geometry, dtype: torch.dtype) -> torch.Tensor:
+    """(N, C, T, H, W) -> (N, H', W', T', C) contiguous, cropped to what the pool keeps."""
+    x = x[:, :, : g.tc + g.kt - 1, : g.hc + g.kh - 1, : g.wc + g.kw - 1]
+    return x.permute(0, 3, 4, 2, 1).to(dtype).contiguous()
+
+
+def _windows(xt: torch.Tensor, g: _Geometry, n0: int, n1: int, t0: int, t1: int) -> torch.Tensor:
+    """Time windows of one chunk as a channels-last (B, C*kt, H', W') batch; B = clips * conv frames."""
+    # xt.unfold -> (N, H, W, Tc, C, kt): channel index c*kt + k matches weight.view(O, C*kt, kh, kw).
+    u = xt[n0:n1].unfold(3, g.kt, 1)[:, :, :, t0 * g.pool : t1 * g.pool]
+    b = (n1 - n0) * (t1 - t0) * g.pool
+    h, w = u.shape[1], u.shape[2]
+    win = torch.empty((b, h, w, g.c * g.kt), dtype=xt.dtype)
+    win.view(n1 - n0, (t1 - t0) * g.pool, h, w, g.c, g.kt).copy_(u.permute(0, 3, 1, 2, 4, 5))
+    return win.permute(0, 3, 1, 2)  # NCHW view of NHWC memory = channels-last
+
+
+def _as_5d(y: torch.Tensor, clips: int) -> torch.Tensor:
+    """Channels-last (B, O, H, W) conv output -> (clips, O, frames, H, W) channels_last_3d view."""
+    b, o, h, w = y.shape
+    return y.permute(0, 2, 3, 1).view(clips, b // clips, h, w, o).permute(0, 4, 1, 2, 3)
+
+
+def _dtype(precision: str) -> torch.dtype:
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+def _forward(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    pool: int,
+    precision: str,
+    chunk_frames: int,
+    keep_indices: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    g = _geometry(x, weight, pool)
+    dtype = _dtype(precision)
+    with torch.no_grad():
+        xt = _time_major(x.detach(), g, dtype)
+        w2 = weight.detach().reshape(g.o, g.c * g.kt, g.kh, g.kw).to(dtype).contiguous(memory_format=torch.channels_last)
+        out = torch.empty((g.n, g.o, g.tp, g.hp, g.wp), dtype=torch.float32)
+        idx = torch.empty(out.shape, dtype=torch.int64) if keep_indices else None
+        for n0, n1, t0, t1 in _chunks(g, chunk_frames):
+            y = _as_5d(F.conv2d(_windows(xt, g, n0, n1, t0, t1), w2), n1 - n0)
+            if keep_indices:
+                pooled, where = F.max_pool3d(y, pool, return_indices=True)
+                idx[n0:n1, :, t0:t1] = where
+            else:
+                pooled = F.max_pool3d(y, pool)
+            out[n0:n1, :, t0:t1] = pooled
+        out += bias.detach().view(1, -1, 1, 1, 1)
+        out.relu_()
+    return out, idx
+
+
+def _backward(
+    grad: torch.Tensor,
+    out: torch.Tensor,
+    idx: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    pool: int,
+    precision: str,
+    chunk_frames: int,
+    need_input: bool,
+    need_weight: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+    g = _geometry(x, weight, pool)
+    dtype = _dtype(precision)
+    grad = torch.where(out > 0, grad, 0.0)  # ReLU
+    grad_bias = grad.sum(dim=(0, 2, 3, 4))
+    if not (need_input or need_weight):
+        return None, None, grad_bias
+    xt = _time_major(x, g, dtype)
+    w2 = weight.reshape(g.o, g.c * g.kt, g.kh, g.kw).to(dtype).contiguous(memory_format=torch.channels_last)
+    grad_w2 = torch.zeros(w2.shape, dtype=torch.float32) if need_weight else None
+    grad_xt = torch.zeros(xt.shape, dtype=torch.float32) if need_input else None
+    p = g.pool
+    for n0, n1, t0, t1 in _chunks(g, chunk_frames):
+        win = _windows(xt, g, n0, n1, t0, t1)
+        clips, frames = n1 - n0, (t1 - t0) * p
+        shape5 = (clips, g.o, frames, g.hc, g.wc)
+        like = torch.empty(shape5, dtype=dtype, memory_format=torch.channels_last_3d)  # sizes/layout only
+        # Dense conv-output gradient of the chunk: max-pool routes each pooled gradient to its argmax.
+        dy = torch.ops.aten.max_pool3d_with_indices_backward(
+            grad[n0:n1, :, t0:t1].to(dtype), like, [p] * 3, [p] * 3, [0] * 3, [1] * 3, False, idx[n0:n1, :, t0:t1]
+        )
+        # (clips, O, frames, H, W) channels_last_3d -> (B, O, H, W) channels-last, no copy.
+        dy = dy.permute(0, 2, 3, 4, 1).reshape(clips * frames, g.hc, g.wc, g.o).permute(0, 3, 1, 2)
+        d_win, d_w2, _ = torch.ops.aten.convolution_backward(
+            dy, win, w2, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [need_input, need_weight, False]
+        )
+        if need_weight:
+            grad_w2 += d_w2
+        if need_input:
+            # d_win (B, C*kt, H, W) -> (clips, frames, H, W, C, kt); tap k of frame t is input frame t+k.
+            d_win = d_win.permute(0, 2, 3, 1).reshape(clips, frames, g.hc + g.kh - 1, g.wc + g.kw - 1, g.c, g.kt)
+            for k in range(g.kt):
+                grad_xt[n0:n1, :, :, t0 * p + k : t0 * p + k + frames] += d_win[..., k].permute(0, 2, 3, 1, 4)
+    grad_x = None
+    if need_input:
+        grad_x = torch.zeros(x.shape, dtype=x.dtype)
+        grad_x[:, :, : xt.shape[3], : xt.shape[1], : xt.shape[2]] = grad_xt.permute(0, 4, 3, 1, 2)
+    grad_w = grad_w2.view(weight.shape).to(weight.dtype) if need_weight else None
+    return grad_x, grad_w, grad_bias
+
+
+class _FusedBlock(torch.autograd.Function):
+    """Autograd wrapper: forward keeps pool indices, backward is the sparse-aware conv gradient."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, pool, precision, chunk_frames):  # noqa: D102
+        out, idx = _forward(x, weight, bias, pool, precision, chunk_frames, keep_indices=True)
+        ctx.save_for_backward(x, weight, out, idx)
+        ctx.pool, ctx.precision, ctx.chunk_frames = pool, precision, chunk_frames
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        x, weight, out, idx = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx, gw, gb = _backward(
+            grad.contiguous(), out, idx, x, weight, ctx.pool, ctx.precision, ctx.chunk_frames, need_x, need_w
+        )
+        return gx, gw, (gb if need_b else None), None, None, None
+
+
+# --- allocator ---------------------------------------------------------------------------------
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def tune_malloc(keep_bytes: int = 1 << 30) -> bool:
+    """Stop glibc from returning big buffers to the OS after every use (opt-in, process-wide).
+
+    glibc serves every allocation above 32 MB (the largest mmap threshold it accepts) with a fresh
+    ``mmap``, so each training step page-faults its activations and weight gradients anew. Turning
+    mmap off (``M_MMAP_MAX=0``) and raising the trim threshold keeps freed memory for reuse. The same
+    effect without code: ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824`` in the environment,
+    or preloading tcmalloc/jemalloc. Returns ``False`` where glibc's ``mallopt`` is unavailable.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, int(keep_bytes)))
+    except (OSError, AttributeError):
+        return False

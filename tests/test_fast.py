@@ -1,0 +1,192 @@
+"""The fast CPU block (microexp/models/fast.py) against the plain PyTorch reference.
+
+Tolerances: fp32 results are compared relative to the largest reference magnitude of each tensor
+(``|fast - ref| <= 1e-5 * max|ref|``): the fast path sums the same products in another order, so
+differences are float rounding (measured <= 5e-6). With dyadic inputs and weights every product and
+sum is exact in fp32, so outputs must then be bitwise equal (gradients still differ by the order
+of fp32 reductions). bf16 (opt-in) rounds conv inputs and weights to 8 mantissa bits: outputs within
+1e-2 of the largest magnitude (measured 3e-3); gradients are compared by relative L2 norm within
+0.15 (measured 2e-3 to 8e-2), because rounding moves some max-pool argmaxes to a neighbour.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from microexp.models import build_model, fast
+from microexp.models.blocks import SpatioTemporalBlock
+from microexp.spec import InputSpec
+
+FP32_TOL = 1e-5
+
+GEOMETRIES = [  # (batch, channels, frames, height, width, filters, kernel, pool)
+    (1, 1, 96, 64, 64, 32, (15, 3, 3), 3),  # STCNN-96
+    (3, 1, 18, 32, 33, 32, (15, 3, 3), 3),  # FuseNet-18 branch, odd width
+    (2, 1, 17, 64, 64, 16, (9, 3, 3), 3),  # two-stream motion stream
+    (2, 3, 20, 35, 31, 8, (5, 3, 2), 2),  # RGB, non-square kernel, pool 2
+]
+
+
+def _close(ref: torch.Tensor, got: torch.Tensor, tol: float = FP32_TOL) -> float:
+    err = ((ref - got).abs().max() / ref.abs().max().clamp_min(1e-30)).item()
+    assert err <= tol, f"relative error {err:.2e} > {tol:.0e}"
+    return err
+
+
+def _dyadic(shape: tuple[int, ...], scale: int) -> torch.Tensor:
+    """Values k/scale with |k| <= 8: fp32 conv sums of these are exact."""
+    return torch.randint(-8, 9, shape) / scale
+
+
+def _block_grads(x, w, b, pool, fn, **kw):
+    x, w, b = (t.detach().clone().requires_grad_() for t in (x, w, b))
+    out = fn(x, w, b, pool, **kw)
+    weights = torch.linspace(-1, 1, out.numel()).view(out.shape)
+    return (out.detach(), *torch.autograd.grad((out * weights).sum(), (x, w, b)))
+
+
+@pytest.mark.parametrize("geom", GEOMETRIES, ids=lambda g: "x".join(map(str, g[:5])))
+def test_block_exact_on_dyadic_values(geom):
+    n, c, t, h, w_, o, kernel, pool = geom
+    torch.manual_seed(0)
+    x, w, b = _dyadic((n, c, t, h, w_), 8), _dyadic((o, c, *kernel), 64), _dyadic((o,), 8)
+    ref = _block_grads(x, w, b, pool, fast.reference_block)
+    got = _block_grads(x, w, b, pool, fast.spatiotemporal_block, precision="fp32")
+    assert got[0].shape == ref[0].shape and got[0].is_contiguous()
+    assert torch.equal(got[0], ref[0])
+    for r, g in zip(ref[1:], got[1:]):
+        _close(r, g)
+
+
+@pytest.mark.parametrize("geom", GEOMETRIES[:3], ids=lambda g: "x".join(map(str, g[:5])))
+def test_block_random_values_fp32_and_bf16(geom):
+    n, c, t, h, w_, o, kernel, pool = geom
+    torch.manual_seed(1)
+    x, w, b = torch.randn(n, c, t, h, w_), torch.randn(o, c, *kernel) * 0.1, torch.randn(o)
+    ref = _block_grads(x, w, b, pool, fast.reference_block)
+    got = _block_grads(x, w, b, pool, fast.spatiotemporal_block, precision="fp32")
+    for r, g in zip(ref, got):
+        _close(r, g)
+    bf16 = _block_grads(x, w, b, pool, fast.spatiotemporal_block, precision="bf16")
+    _close(ref[0], bf16[0], 1e-2)
+    for r, g in zip(ref[1:], bf16[1:]):
+        assert ((r - g).norm() / r.norm()).item() <= 0.15
+
+
+def test_inference_path_matches_autograd_path():
+    torch.manual_seed(2)
+    x, w, b = torch.randn(2, 1, 30, 20, 20), torch.randn(4, 1, 15, 3, 3), torch.randn(4)
+    with torch.no_grad():
+        plain = fast.spatiotemporal_block(x, w, b, 3)
+    assert torch.equal(plain, fast.spatiotemporal_block(x, w.requires_grad_(), b, 3))
+
+
+def _spec(arch: str, frames: int) -> InputSpec:
+    regions = ("eyes", "mouth") if arch.startswith("fusenet") else ("face",)
+    return InputSpec(frames=frames, regions=regions)
+
+
+def _run(model, inputs, mode: str, train: bool, seed: int = 0):
+    """Forward + backward under one implementation; returns (logits, param grads, input grads)."""
+    model.zero_grad(set_to_none=True)
+    xs = [x.detach().clone().requires_grad_() for x in inputs]
+    model.train(train)
+    torch.manual_seed(seed)  # same dropout masks in both runs: the fast block draws no random numbers
+    with fast.fast_mode(mode):
+        logits = model(*xs)
+        (logits * torch.tensor([1.0, -2.0, 0.5])).sum().backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    return logits.detach(), grads, [x.grad for x in xs]
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("arch", ["stcnn", "fusenet-intermediate", "fusenet-late", "twostream"])
+def test_models_t18_outputs_and_all_gradients(arch, train):
+    torch.manual_seed(0)
+    model = build_model(arch, input_spec=_spec(arch, 18))
+    inputs = model.example_inputs(3)
+    ref = _run(model, inputs, "reference", train)
+    got = _run(model, inputs, "fast", train)
+    _close(ref[0], got[0])
+    assert ref[1].keys() == got[1].keys()
+    for name in ref[1]:
+        _close(ref[1][name], got[1][name])
+    for r, g in zip(ref[2], got[2]):
+        _close(r, g)
+
+
+@pytest.mark.parametrize("arch", ["stcnn", "twostream"])
+def test_models_t96_outputs_and_all_gradients(arch):
+    torch.manual_seed(0)
+    model = build_model(arch, input_spec=_spec(arch, 96))
+    inputs = model.example_inputs(1)
+    ref = _run(model, inputs, "reference", train=True)
+    got = _run(model, inputs, "fast", train=True)
+    _close(ref[0], got[0])
+    for name in ref[1]:
+        _close(ref[1][name], got[1][name])
+    for r, g in zip(ref[2], got[2]):
+        _close(r, g)
+
+
+@pytest.mark.parametrize("fusion", ["intermediate", "late"])
+def test_fusenet_t96_light(fusion):
+    """177M parameters: batch 1, compare logits, conv and classifier gradients, input gradients."""
+    torch.manual_seed(0)
+    model = build_model(f"fusenet-{fusion}", input_spec=_spec("fusenet", 96), dropout=0.0)
+    inputs = model.example_inputs(1)
+    light = ("branches.0.conv.weight", "branches.0.conv.bias", "branches.1.conv.weight", "classifier.weight")
+    results = []
+    for mode in ("reference", "fast"):
+        logits, grads, xgrads = _run(model, inputs, mode, train=True)
+        results.append((logits, {n: grads[n] for n in light}, xgrads))
+        del grads
+    (ref_logits, ref_grads, ref_x), (got_logits, got_grads, got_x) = results
+    _close(ref_logits, got_logits)
+    for name in light:
+        _close(ref_grads[name], got_grads[name])
+    for r, g in zip(ref_x, got_x):
+        _close(r, g)
+
+
+def test_parameters_and_state_dict_unchanged():
+    model = build_model("stcnn", input_spec=InputSpec(frames=18))
+    assert sum(p.numel() for p in model.parameters()) == 1_643_267
+    assert list(model.state_dict()) == [
+        "block.conv.weight", "block.conv.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"
+    ]
+    assert isinstance(model.block.conv, torch.nn.Conv3d)
+
+
+def test_modes_and_fallbacks():
+    block = SpatioTemporalBlock(1, 4, (5, 3, 3), 3)
+    x = torch.randn(1, 1, 12, 16, 16)
+    assert fast.get_config().mode == "auto" and fast.should_use(block.conv, block.pool, x)
+    with fast.fast_mode("reference"):
+        assert not fast.should_use(block.conv, block.pool, x)
+        assert torch.equal(block(x), block.reference_forward(x))
+    assert fast.get_config().mode == "auto"  # restored
+    x64 = x.double()
+    block64 = SpatioTemporalBlock(1, 4, (5, 3, 3), 3).double()
+    assert fast.fits(block64.conv, 3, x64) is not None
+    assert block64(x64).dtype == torch.float64  # auto falls back to the reference path
+    with fast.fast_mode("fast"), pytest.raises(ValueError, match="fast path forced"):
+        block64(x64)
+    with pytest.raises(ValueError, match="mode must be"):
+        fast.set_mode("turbo")
+    with pytest.raises(ValueError, match="precision must be"):
+        fast.fast_mode("fast", precision="fp8").__enter__()
+    assert fast.get_config() == fast.FastConfig()
+
+
+def test_bf16_opt_in_model_logits_close():
+    torch.manual_seed(3)
+    model = build_model("stcnn", input_spec=InputSpec(frames=18)).eval()
+    (x,) = model.example_inputs(4)
+    with torch.no_grad():
+        ref = model.block.reference_forward(x)
+        with fast.fast_mode("fast", precision="bf16"):
+            got = model.block(x)
+    _close(ref, got, 1e-2)
