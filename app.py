@@ -96,6 +96,7 @@ def analyse(video: str | None, model_name: str | None, method: str, progress=gr.
     if not model_name:
         raise gr.Error("No model is available: run `python -m zoo build` and restart the app.")
     started = time.perf_counter()
+    entry = zoo.get_entry(model_name)
     try:
         pred_ = predictor(model_name)
         pred = pred_.predict(video, progress=lambda f, stage: progress(0.8 * f, desc=stage))
@@ -122,8 +123,7 @@ def analyse(video: str | None, model_name: str | None, method: str, progress=gr.
                "explain": round(1000 * (t1 - t0), 1), "render": round(1000 * (t2 - t1), 1),
                "request": round(1000 * (time.perf_counter() - started), 1)}
     best = pred.windows[pred.best_window]
-    entry = zoo.get_entry(model_name)
-    note = (f"**Prediction: {pred.prediction}** in the window {best.window.start:.2f}-{best.window.end:.2f} s "
+    note = (f"**Model: {entry.title}.** **Prediction: {pred.prediction}** in the window {best.window.start:.2f}-{best.window.end:.2f} s "
             f"(the most confident of {sum(w.probs is not None for w in pred.windows)} analysed windows).  \n"
             f"**What this model was trained on:** {entry.training_data}. "
             + ("It is synthetic-trained: a demonstration, not a model of real human micro-expressions."
