@@ -190,3 +190,15 @@ def test_bf16_opt_in_model_logits_close():
         with fast.fast_mode("fast", precision="bf16"):
             got = model.block(x)
     _close(ref, got, 1e-2)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 40_000, 1 << 30], ids=["per-frame", "mid", "whole-batch"])
+def test_chunking_does_not_change_results(chunk_bytes):
+    torch.manual_seed(4)
+    x, w, b = _dyadic((3, 1, 26, 17, 17), 8), _dyadic((5, 1, 7, 3, 3), 64), _dyadic((5,), 8)
+    ref = _block_grads(x, w, b, 3, fast.reference_block)
+    with fast.fast_mode("fast", chunk_bytes=chunk_bytes):
+        got = _block_grads(x, w, b, 3, fast.spatiotemporal_block)
+    assert torch.equal(got[0], ref[0])
+    for r, g in zip(ref[1:], got[1:]):
+        _close(r, g)

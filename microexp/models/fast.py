@@ -47,21 +47,21 @@ class FastConfig:
     Attributes:
         mode: ``auto``, ``fast`` or ``reference`` (see module docstring).
         precision: ``fp32`` or ``bf16`` for the conv of the fast path.
-        chunk_frames: conv frames computed per oneDNN call (rounded to whole pooled frames); small
-            enough that one chunk's conv output stays in L2 cache.
+        chunk_bytes: size of the conv output computed per oneDNN call (rounded to whole pooled
+            frames, at least one); small enough that a chunk's conv output stays in L2 cache.
     """
 
     mode: str = "auto"
     precision: str = "fp32"
-    chunk_frames: int = 3
+    chunk_bytes: int = 3 * 32 * 60 * 60 * 4  # three STCNN conv frames, 1.4 MB
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.chunk_frames < 1:
-            raise ValueError("chunk_frames must be >= 1")
+        if self.chunk_bytes < 1:
+            raise ValueError("chunk_bytes must be >= 1")
 
 
 _config = FastConfig()
@@ -72,24 +72,24 @@ def get_config() -> FastConfig:
     return _config
 
 
-def set_mode(mode: str = "auto", precision: str | None = None, chunk_frames: int | None = None) -> FastConfig:
+def set_mode(mode: str = "auto", precision: str | None = None, chunk_bytes: int | None = None) -> FastConfig:
     """Choose the block implementation for the whole process; returns the previous configuration."""
     global _config
     previous = _config
     changes: dict[str, object] = {"mode": mode}
     if precision is not None:
         changes["precision"] = precision
-    if chunk_frames is not None:
-        changes["chunk_frames"] = chunk_frames
+    if chunk_bytes is not None:
+        changes["chunk_bytes"] = chunk_bytes
     _config = replace(_config, **changes)
     return previous
 
 
 @contextlib.contextmanager
-def fast_mode(mode: str = "fast", precision: str = "fp32", chunk_frames: int | None = None) -> Iterator[FastConfig]:
+def fast_mode(mode: str = "fast", precision: str = "fp32", chunk_bytes: int | None = None) -> Iterator[FastConfig]:
     """Context manager: ``with fast_mode("reference"): ...`` runs the plain PyTorch layers."""
     global _config
-    previous = set_mode(mode, precision, chunk_frames)
+    previous = set_mode(mode, precision, chunk_bytes)
     try:
         yield _config
     finally:
@@ -150,8 +150,8 @@ def spatiotemporal_block(
     if bias is None:
         bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or bias.requires_grad):
-        return _FusedBlock.apply(x, weight, bias, pool, precision, _config.chunk_frames)
-    out, _ = _forward(x, weight, bias, pool, precision, _config.chunk_frames, keep_indices=False)
+        return _FusedBlock.apply(x, weight, bias, pool, precision, _config.chunk_bytes)
+    out, _ = _forward(x, weight, bias, pool, precision, _config.chunk_bytes, keep_indices=False)
     return out
 
 
@@ -190,9 +190,10 @@ def _geometry(x: torch.Tensor, weight: torch.Tensor, pool: int) -> _Geometry:
     return _Geometry(n, c, o, kt, kh, kw, pool, (t - kt + 1) // pool, (h - kh + 1) // pool, (w - kw + 1) // pool)
 
 
-def _chunks(g: _Geometry, chunk_frames: int) -> Iterator[tuple[int, int, int, int]]:
-    """(n0, n1, t0, t1) ranges of clips and pooled frames, about ``chunk_frames`` conv frames each."""
-    per = max(1, chunk_frames // g.pool)  # pooled frames per chunk
+def _chunks(g: _Geometry, chunk_bytes: int) -> Iterator[tuple[int, int, int, int]]:
+    """(n0, n1, t0, t1) ranges of clips and pooled frames whose fp32 conv output is ~``chunk_bytes``."""
+    frame_bytes = 4 * g.o * g.hc * g.wc  # one conv frame of output
+    per = max(1, chunk_bytes // (frame_bytes * g.pool))  # pooled frames per chunk
     if per >= g.tp:  # short clips: several whole clips per chunk
         clips = max(1, per // g.tp)
         for n0 in range(0, g.n, clips):
@@ -236,7 +237,7 @@ def _forward(
     bias: torch.Tensor,
     pool: int,
     precision: str,
-    chunk_frames: int,
+    chunk_bytes: int,
     keep_indices: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     g = _geometry(x, weight, pool)
@@ -246,7 +247,7 @@ def _forward(
         w2 = weight.detach().reshape(g.o, g.c * g.kt, g.kh, g.kw).to(dtype).contiguous(memory_format=torch.channels_last)
         out = torch.empty((g.n, g.o, g.tp, g.hp, g.wp), dtype=torch.float32)
         idx = torch.empty(out.shape, dtype=torch.int64) if keep_indices else None
-        for n0, n1, t0, t1 in _chunks(g, chunk_frames):
+        for n0, n1, t0, t1 in _chunks(g, chunk_bytes):
             y = _as_5d(F.conv2d(_windows(xt, g, n0, n1, t0, t1), w2), n1 - n0)
             if keep_indices:
                 pooled, where = F.max_pool3d(y, pool, return_indices=True)
@@ -267,7 +268,7 @@ def _backward(
     weight: torch.Tensor,
     pool: int,
     precision: str,
-    chunk_frames: int,
+    chunk_bytes: int,
     need_input: bool,
     need_weight: bool,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
@@ -282,7 +283,7 @@ def _backward(
     grad_w2 = torch.zeros(w2.shape, dtype=torch.float32) if need_weight else None
     grad_xt = torch.zeros(xt.shape, dtype=torch.float32) if need_input else None
     p = g.pool
-    for n0, n1, t0, t1 in _chunks(g, chunk_frames):
+    for n0, n1, t0, t1 in _chunks(g, chunk_bytes):
         win = _windows(xt, g, n0, n1, t0, t1)
         clips, frames = n1 - n0, (t1 - t0) * p
         shape5 = (clips, g.o, frames, g.hc, g.wc)
@@ -315,10 +316,10 @@ class _FusedBlock(torch.autograd.Function):
     """Autograd wrapper: forward keeps pool indices, backward is the sparse-aware conv gradient."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, pool, precision, chunk_frames):  # noqa: D102
-        out, idx = _forward(x, weight, bias, pool, precision, chunk_frames, keep_indices=True)
+    def forward(ctx, x, weight, bias, pool, precision, chunk_bytes):  # noqa: D102
+        out, idx = _forward(x, weight, bias, pool, precision, chunk_bytes, keep_indices=True)
         ctx.save_for_backward(x, weight, out, idx)
-        ctx.pool, ctx.precision, ctx.chunk_frames = pool, precision, chunk_frames
+        ctx.pool, ctx.precision, ctx.chunk_bytes = pool, precision, chunk_bytes
         return out
 
     @staticmethod
@@ -326,7 +327,7 @@ class _FusedBlock(torch.autograd.Function):
         x, weight, out, idx = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx, gw, gb = _backward(
-            grad.contiguous(), out, idx, x, weight, ctx.pool, ctx.precision, ctx.chunk_frames, need_x, need_w
+            grad.contiguous(), out, idx, x, weight, ctx.pool, ctx.precision, ctx.chunk_bytes, need_x, need_w
         )
         return gx, gw, (gb if need_b else None), None, None, None
 

@@ -1,0 +1,164 @@
+"""Speed of the paper's networks on CPU: plain eager PyTorch vs the fast block path (and Keras).
+
+Measures, in one run and one process, for each workload (architecture x frames):
+inference milliseconds per clip at batch 1 and 16 (``torch.inference_mode``, eval mode) and training
+clips per second (SGD lr 0.01, batch 16, cross-entropy, forward + backward + step), for
+``reference`` (``microexp.models.fast`` mode "reference": Conv3d -> max_pool3d -> ReLU), ``fast``
+(default fp32 fast path) and ``fast-bf16`` (opt-in, inference only). Medians of repeats after
+warm-up. Writes ``bench/results/models.json`` and prints a markdown table with speed-up ratios; when
+``bench/results/keras.json`` (from ``bench/keras_reference.py``) exists, Keras 3 / TensorFlow numbers
+and ratios against them are included. Random tensors: speed does not depend on the values.
+
+    .venv/bin/python bench/models.py            # full run (a few minutes on 2 cores)
+    .venv/bin/python bench/models.py --quick    # smoke run: fewer repeats, T=18 and STCNN-96 only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from microexp.models import build_model, fast  # noqa: E402
+from microexp.spec import InputSpec  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WORKLOADS = {  # name -> (architecture, frames)
+    "stcnn-96": ("stcnn", 96),
+    "fusenet-intermediate-96": ("fusenet-intermediate", 96),
+    "stcnn-18": ("stcnn", 18),
+    "fusenet-intermediate-18": ("fusenet-intermediate", 18),
+    "fusenet-late-18": ("fusenet-late", 18),
+}
+QUICK = ("stcnn-96", "stcnn-18", "fusenet-intermediate-18")
+IMPLS = (("reference", "reference", "fp32"), ("fast", "fast", "fp32"), ("fast-bf16", "fast", "bf16"))
+
+
+def _median_seconds(fn, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _model(arch: str, frames: int):
+    regions = ("eyes", "mouth") if arch.startswith("fusenet") else ("face",)
+    torch.manual_seed(0)
+    return build_model(arch, input_spec=InputSpec(frames=frames, regions=regions))
+
+
+def measure(arch: str, frames: int, repeats: int, train: bool = True) -> dict[str, dict[str, float]]:
+    """Inference ms/clip (b1, b16) and training clips/s (b16) per implementation."""
+    model = _model(arch, frames)
+    inputs = {b: model.example_inputs(b) for b in (1, 16)}
+    labels = torch.randint(0, model.spec.num_classes, (16,))
+    out: dict[str, dict[str, float]] = {}
+    for name, mode, precision in IMPLS:
+        row: dict[str, float] = {}
+        with fast.fast_mode(mode, precision=precision):
+            model.eval()
+            with torch.inference_mode():
+                for batch, reps in ((1, repeats * 3), (16, repeats)):
+                    seconds = _median_seconds(lambda: model(*inputs[batch]), reps, warmup=2)
+                    row[f"infer_b{batch}_ms"] = 1000 * seconds / batch
+            if train and precision == "fp32":
+                model.train()
+                state = {k: v.clone() for k, v in model.state_dict().items()}
+                opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+                def step() -> None:
+                    opt.zero_grad()
+                    torch.nn.functional.cross_entropy(model(*inputs[16]), labels).backward()
+                    opt.step()
+
+                row["train_clips_s"] = 16 / _median_seconds(step, max(3, repeats), warmup=2)
+                model.load_state_dict(state)  # every implementation trains from the same weights
+                del opt, state
+        out[name] = row
+        print(f"  {arch} T={frames} {name}: {row}", flush=True)
+    return out
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(results: dict, keras: dict | None) -> str:
+    """Markdown table: absolute numbers per implementation and ratios fast/reference, fast/Keras."""
+    lines = [
+        "| workload | metric | keras | reference | fast | fast-bf16 | fast vs ref | fast vs keras | bf16 vs keras |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, impls in results["workloads"].items():
+        k = (keras or {}).get("workloads", {}).get(name, {})
+        for metric, higher_better in (("infer_b1_ms", False), ("infer_b16_ms", False), ("train_clips_s", True)):
+            vals = {impl: impls.get(impl, {}).get(metric) for impl in ("reference", "fast", "fast-bf16")}
+            kv = k.get(metric)
+
+            def ratio(a: float | None, b: float | None) -> str:
+                if a is None or b is None:
+                    return "-"
+                return f"{(a / b if higher_better else b / a):.2f}x"
+
+            lines.append(
+                f"| {name} | {metric} | {_fmt(kv)} | {_fmt(vals['reference'])} | {_fmt(vals['fast'])} | "
+                f"{_fmt(vals['fast-bf16'])} | {ratio(vals['fast'], vals['reference'])} | {ratio(vals['fast'], kv)} | "
+                f"{ratio(vals['fast-bf16'], kv)} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 repeats, three workloads")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--workloads", nargs="*", choices=sorted(WORKLOADS), help="subset to run")
+    parser.add_argument("--tune-malloc", action="store_true", help="call fast.tune_malloc() first")
+    parser.add_argument("--out", type=Path, default=RESULTS / "models.json")
+    args = parser.parse_args(argv)
+    malloc_tuned = fast.tune_malloc() if args.tune_malloc else False
+    names = args.workloads or (list(QUICK) if args.quick else list(WORKLOADS))
+    repeats = 2 if args.quick else args.repeats
+    results = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        "malloc_tuned": malloc_tuned,
+        "env": {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "LD_PRELOAD", "OMP_"))},
+        "repeats": repeats,
+        "workloads": {},
+    }
+    for name in names:
+        arch, frames = WORKLOADS[name]
+        print(f"{name}:", flush=True)
+        results["workloads"][name] = measure(arch, frames, repeats)
+    results["loadavg_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    keras_path = RESULTS / "keras.json"
+    keras = json.loads(keras_path.read_text()) if keras_path.exists() else None
+    print()
+    print(f"torch {results['torch']}, {results['threads']} threads, load {results['loadavg_start']} -> "
+          f"{results['loadavg_end']}" + (f"; keras {keras.get('keras')} / tf {keras.get('tensorflow')}" if keras else ""))
+    print(table(results, keras))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
