@@ -74,6 +74,13 @@ def model_info(name: str | None) -> str:
             f"Provenance: {entry.provenance}.  \nWeights loaded from {source}.")
 
 
+def list_models() -> dict[str, dict]:
+    """The available zoo entries with their provenance (the ``/models`` API)."""
+    names = {name for _, name in model_choices()}
+    return {n: {"title": e.title, "arch": e.arch, "synthetic": e.synthetic, "provenance": e.provenance}
+            for n, e in zoo.ENTRIES.items() if n in names}
+
+
 # ----------------------------------------------------------------------------- the one handler
 
 
@@ -195,10 +202,7 @@ def build_demo() -> gr.Blocks:
         run.click(analyse, inputs=[video, model, method],
                   outputs=[label, probs_plot, curve_plot, gallery, overlay, crops, timings, note], api_name="predict")
         models_api = gr.JSON(visible=False)
-        gr.Button(visible=False).click(
-            lambda: {n: {"title": e.title, "arch": e.arch, "synthetic": e.synthetic, "provenance": e.provenance}
-                     for n, e in zoo.ENTRIES.items() if n in dict((v, t) for t, v in model_choices())},
-            outputs=models_api, api_name="models")
+        gr.Button(visible=False).click(list_models, outputs=models_api, api_name="models")
     demo.queue(default_concurrency_limit=1, max_size=16)
     return demo
 

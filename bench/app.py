@@ -29,15 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-from gradio_client import Client, handle_file  # noqa: E402
+import torch
+from gradio_client import Client, handle_file
 
-import zoo  # noqa: E402
-from microexp.explain import METHODS  # noqa: E402
-from microexp.models import build_model  # noqa: E402
-from microexp.spec import InputSpec  # noqa: E402
-from tests.fixtures.app import free_port  # noqa: E402
-from tests.media import face_clip  # noqa: E402
+import zoo
+from microexp.explain import METHODS
+from microexp.models import build_model
+from microexp.spec import InputSpec
+from tests.fixtures.app import free_port
+from tests.media import face_clip
 
 
 def peak_rss_mb(pid: int) -> float:
