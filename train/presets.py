@@ -11,6 +11,9 @@ preset ever chooses an epoch by looking at test data (the original did; FACTS.md
   section 6: STCNN-18 reached UF1 0.91 on synthetic LOSO with temporal-mean normalisation), plus
   augmentation that cannot change a micro-expression's label: a horizontal flip of all frames of
   a clip together and a small random translation (the same shift on every frame).
+  Measured before keeping it (STCNN-18, full size, 25 epochs, LOSO over the 4 synthetic subjects,
+  120 clips from ``python -m train synth --clips 120 --seed 1``, seeds 0/1/2): UF1 0.821 / 0.825 /
+  0.818 with augmentation against 0.793 / 0.776 / 0.768 without it.
 """
 
 from __future__ import annotations
