@@ -12,7 +12,8 @@ Guided Backprop: Captum overrides the backward pass of ``nn.ReLU`` *modules* onl
 networks call ``torch.relu`` functionally (``SpatioTemporalBlock.forward``, the dense layer of
 STCNN and TwoStream). :func:`guided_relu` therefore also routes functional ReLU calls through a
 guided backward (a ``TorchFunctionMode``), so Guided Backprop is really guided whichever way a
-forward spells its ReLU.
+forward spells its ReLU, and runs the reference (unfused) layers of the fast path, whose fused
+block would hide its ReLU from the override.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import torch
 from captum.attr import GuidedBackprop, IntegratedGradients, Occlusion, Saliency
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from .models.fast import fast_mode
 
 METHODS: dict[str, type] = {
     "saliency": Saliency,
@@ -161,7 +164,9 @@ def explain(
             explainer = METHODS[method](model)
             args = _method_kwargs(method, xs, fast, **kw)
             if method == "guided_backprop":
-                with guided_relu(), warnings.catch_warnings():
+                # The fused fast block hides its ReLU inside one autograd node; the reference layers
+                # expose it to guided_relu().
+                with guided_relu(), fast_mode("reference"), warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
                     attrs = explainer.attribute(xs, target=int(target), **args)
             else:

@@ -71,6 +71,19 @@ def test_guided_backprop_differs_from_saliency_on_our_models():
     assert np.corrcoef(sal.ravel(), gb.ravel())[0, 1] < 0.95
 
 
+def test_guided_backprop_is_the_same_whichever_block_implementation_runs():
+    from microexp.models.fast import fast_mode
+
+    torch.manual_seed(0)
+    model = build_model("stcnn").eval()
+    x = model.example_inputs()
+    with fast_mode("fast"):
+        fused = explain(model, x, 0, "guided_backprop")[0]
+    with fast_mode("reference"):
+        reference = explain(model, x, 0, "guided_backprop")[0]
+    np.testing.assert_allclose(fused, reference, rtol=1e-4, atol=1e-6 * float(reference.max()))
+
+
 def _mouth_ratio(pred, model, method, lm, frames_range):
     e = explain_prediction(model, pred, method)
     idx, heat = render.source_heatmaps(pred, e)
