@@ -46,7 +46,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +267,9 @@ class Checkpoints:
     def _safe(job: str) -> str:
         return "".join(c if c.isalnum() or c in "-_." else "_" for c in job)
 
-    def save_epoch(self, job: str, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, curves: dict) -> None:
+    def save_epoch(
+        self, job: str, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, curves: dict
+    ) -> None:
         if not self.writer:
             return
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -285,8 +287,14 @@ class Checkpoints:
         previous = json.loads(sidecar.read_text()).get("tensors") if sidecar.exists() else None
         _atomic_write_json(
             sidecar,
-            {"job": job, "epoch": epoch, "tensors": name, "curves": curves,
-             "param_groups": opt["param_groups"], "optim_scalars": scalars},
+            {
+                "job": job,
+                "epoch": epoch,
+                "tensors": name,
+                "curves": curves,
+                "param_groups": opt["param_groups"],
+                "optim_scalars": scalars,
+            },
         )
         if previous and previous != name:
             (self.dir / previous).unlink(missing_ok=True)
@@ -331,7 +339,9 @@ class Checkpoints:
 
 def make_optimizer(model: nn.Module, preset: Preset) -> torch.optim.Optimizer:
     if preset.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=preset.lr, momentum=preset.momentum, weight_decay=preset.weight_decay)
+        return torch.optim.SGD(
+            model.parameters(), lr=preset.lr, momentum=preset.momentum, weight_decay=preset.weight_decay
+        )
     return torch.optim.Adam(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
 
 
@@ -352,7 +362,10 @@ def augment(inputs: tuple[torch.Tensor, ...], preset: Preset, generator: torch.G
             h, w = x.shape[-2:]
             padded = nn.functional.pad(x, (m, m, m, m, 0, 0), mode="replicate")  # pads W, H (T untouched)
             x = torch.stack(
-                [padded[i, :, :, m + dy : m + dy + h, m + dx : m + dx + w] for i, (dy, dx) in enumerate(shifts.tolist())]
+                [
+                    padded[i, :, :, m + dy : m + dy + h, m + dx : m + dx + w]
+                    for i, (dy, dx) in enumerate(shifts.tolist())
+                ]
             )
         out.append(x)
     return tuple(out)
@@ -361,7 +374,9 @@ def augment(inputs: tuple[torch.Tensor, ...], preset: Preset, generator: torch.G
 def _batches(n: int, batch_size: int, seed: int, epoch: int, ctx: DistContext) -> Iterator[list[int]]:
     """Shuffled index batches for one epoch, reproducible from (seed, epoch) alone."""
     if ctx.distributed:
-        sampler = DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed % 2**31)
+        sampler = DistributedSampler(
+            range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed % 2**31
+        )
         sampler.set_epoch(epoch)
         per_rank = max(1, batch_size // ctx.world_size)  # gradients are averaged: global batch = preset's
         return iter(BatchSampler(sampler, per_rank, drop_last=False))
@@ -495,7 +510,7 @@ def _prepare_run_dir(run_dir: Path, config: FitConfig, resume: bool, ctx: DistCo
     return {
         "recipe": config.recipe(),
         "config": config.to_dict(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "status": "running",
         "timings": {},
     }
@@ -596,7 +611,10 @@ def run_fit(
 def _torch_settings(threads: int | None) -> Iterator[None]:
     """Thread count and deterministic kernels for the run; the caller's settings come back after."""
     previous_threads = torch.get_num_threads()
-    previous_mode = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    previous_mode = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     if threads:
         torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -614,9 +632,19 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
     ctx.barrier()
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        record.update(args=args, versions=_versions(), world_size=ctx.world_size, threads=torch.get_num_threads(),
-                      data={"spec": config.data, "dataset_name": config.dataset_name, "synthetic": config.synthetic,
-                            "clips": len(tensor_set), "input_spec": tensor_set.spec.to_dict()})
+        record.update(
+            args=args,
+            versions=_versions(),
+            world_size=ctx.world_size,
+            threads=torch.get_num_threads(),
+            data={
+                "spec": config.data,
+                "dataset_name": config.dataset_name,
+                "synthetic": config.synthetic,
+                "clips": len(tensor_set),
+                "input_spec": tensor_set.spec.to_dict(),
+            },
+        )
         _atomic_write_json(run_dir / "run.json", record)
     checkpoints = Checkpoints(run_dir, writer=ctx.is_main)
     labels = tensor_set.spec.labels
@@ -657,8 +685,14 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
     for r in results:
         truth = [int(tensor_set.labels[i]) for i in r["test"]]
         correct = sum(int(t == p) for t, p in zip(truth, r["pred"], strict=True))
-        fold_rows.append({"name": r["fold"], "test_subjects": r["test_subjects"], "n": len(truth),
-                          "accuracy": correct / len(truth) if truth else None})
+        fold_rows.append(
+            {
+                "name": r["fold"],
+                "test_subjects": r["test_subjects"],
+                "n": len(truth),
+                "accuracy": correct / len(truth) if truth else None,
+            }
+        )
     metrics.update(
         protocol=config.protocol,
         identity_leak=any(bool(getattr(f, "identity_leak", False)) for f in folds),
@@ -677,9 +711,16 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
         rows = []
         for r in results:
             for i, pred, probs in zip(r["test"], r["pred"], r["probs"], strict=True):
-                rows.append({"clip": tensor_set.clips[i], "subject": tensor_set.subjects[i], "fold": r["fold"],
-                             "true": labels[int(tensor_set.labels[i])], "pred": labels[pred],
-                             **{f"prob_{label}": f"{p:.6f}" for label, p in zip(labels, probs, strict=True)}})
+                rows.append(
+                    {
+                        "clip": tensor_set.clips[i],
+                        "subject": tensor_set.subjects[i],
+                        "fold": r["fold"],
+                        "true": labels[int(tensor_set.labels[i])],
+                        "pred": labels[pred],
+                        **{f"prob_{label}": f"{p:.6f}" for label, p in zip(labels, probs, strict=True)},
+                    }
+                )
         _atomic_write_bytes(run_dir / "predictions.csv", _predictions_csv(rows, labels))
         plot_curves({r["fold"]: r["curves"] for r in results}, run_dir / "figures" / "curves.png")
         plot_confusion(metrics, run_dir / "figures" / "confusion.png")  # atomic itself
@@ -696,10 +737,14 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
         ctx.barrier()
 
     if ctx.is_main:
-        record["timings"].update(evaluation_s=round(evaluated - started, 3),
-                                 release_s=round(time.perf_counter() - evaluated, 3))
-        record.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      ddp={"world_size": ctx.world_size, "weights_identical_across_ranks": identical})
+        record["timings"].update(
+            evaluation_s=round(evaluated - started, 3), release_s=round(time.perf_counter() - evaluated, 3)
+        )
+        record.update(
+            status="complete",
+            finished=datetime.now(UTC).isoformat(timespec="seconds"),
+            ddp={"world_size": ctx.world_size, "weights_identical_across_ranks": identical},
+        )
         _atomic_write_json(run_dir / "run.json", record)
     ctx.barrier()
     return metrics
@@ -731,7 +776,9 @@ def load_data(
     if kind == "tensors":
         tensor_set, meta = load_tensor_set(location)
         if frames is not None and frames != tensor_set.spec.frames:
-            raise TrainingError(f"--frames {frames} does not match the {tensor_set.spec.frames} frames stored in {location}")
+            raise TrainingError(
+                f"--frames {frames} does not match the {tensor_set.spec.frames} frames stored in {location}"
+            )
         if set(tensor_set.spec.regions) != set(_regions_for(arch)) and arch.startswith("fusenet"):
             raise TrainingError(f"{arch} needs eyes and mouth crops; {location} holds {tensor_set.spec.regions}")
         name = meta.get("dataset_name") or Path(location).stem
@@ -741,12 +788,16 @@ def load_data(
 
     records, report = load_dataset(data)
     if getattr(report, "issues", ()):
-        print(f"{data}: {len(report.issues)} annotation row(s) skipped or repaired (see train.datasets)", file=sys.stderr)
+        print(
+            f"{data}: {len(report.issues)} annotation row(s) skipped or repaired (see train.datasets)", file=sys.stderr
+        )
     if not records:
         raise TrainingError(f"{data}: no usable clips found")
     # MEGC three classes (records' label3, else their native label when it is one of them)
     spec = InputSpec(frames=frames or 18, regions=_regions_for(arch))
-    tensor_set = build_tensor_set(records, spec, Path(cache_dir) if cache_dir else None, workers=workers, progress=progress)
+    tensor_set = build_tensor_set(
+        records, spec, Path(cache_dir) if cache_dir else None, workers=workers, progress=progress
+    )
     name = getattr(report, "dataset", None) or kind.split("+")[0]
     synthetic = name == "synthetic" or all(getattr(r, "dataset", "") == "synthetic" for r in records)
     return tensor_set, {"dataset_name": name, "synthetic": synthetic}
@@ -760,10 +811,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--arch", default="stcnn", choices=ARCHITECTURES)
     p.add_argument("--data", required=True, help=DATA_HELP)
-    p.add_argument("--protocol", default="loso", choices=PROTOCOLS,
-                   help="loso (default, subject-independent) or paper-split (the original 80/20 clip split; leaks identity)")
-    p.add_argument("--preset", default="default", choices=sorted(PRESETS),
-                   help="default: Adam 1e-3, 25 epochs, flip+shift; paper: SGD 0.01, 100 epochs, as the original code")
+    p.add_argument(
+        "--protocol",
+        default="loso",
+        choices=PROTOCOLS,
+        help="loso (default, subject-independent) or paper-split (the original 80/20 clip split; leaks identity)",
+    )
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=sorted(PRESETS),
+        help="default: Adam 1e-3, 25 epochs, flip+shift; paper: SGD 0.01, 100 epochs, as the original code",
+    )
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (must be new unless --resume)")
     p.add_argument("--frames", type=int, default=None, help="frames T per clip (default 18)")
     p.add_argument("--seed", type=int, default=0)
@@ -771,8 +830,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     p.add_argument("--lr", type=float, default=None, help="override the preset's learning rate")
     p.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
-    p.add_argument("--arch-kwargs", default="{}", metavar="JSON",
-                   help='extra architecture arguments as JSON, e.g. \'{"filters": 16, "hidden": 64}\'')
+    p.add_argument(
+        "--arch-kwargs",
+        default="{}",
+        metavar="JSON",
+        help='extra architecture arguments as JSON, e.g. \'{"filters": 16, "hidden": 64}\'',
+    )
     p.add_argument("--no-release", action="store_true", help="evaluate only; do not train the release model")
     p.add_argument("--cache-dir", default=None, help="where preprocessed tensors are cached")
     p.add_argument("--workers", type=int, default=1, help="preprocessing processes")
@@ -796,8 +859,14 @@ def _load_on_rank0_first(args: argparse.Namespace, ctx: DistContext) -> tuple[Te
     progress = not args.quiet and sys.stderr.isatty() and ctx.is_main
 
     def load() -> tuple[TensorSet, dict[str, Any]]:
-        return load_data(args.data, arch=args.arch, frames=args.frames, cache_dir=args.cache_dir,
-                         workers=args.workers, progress=progress)
+        return load_data(
+            args.data,
+            arch=args.arch,
+            frames=args.frames,
+            cache_dir=args.cache_dir,
+            workers=args.workers,
+            progress=progress,
+        )
 
     if not ctx.distributed:
         return load()
@@ -823,12 +892,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         preset = get_preset(args.preset, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size)
         config_kw = {"arch_kwargs": _parse_kwargs(args.arch_kwargs)}
         if args.protocol == "paper-split" and int(os.environ.get("RANK", "0")) == 0:
-            print("warning: --protocol paper-split leaks identity: it reproduces the original clip-level 80/20 split, so the same "
-                  "people appear in training and test data and its scores overstate accuracy on new people", file=sys.stderr)
+            print(
+                "warning: --protocol paper-split leaks identity: it reproduces the original clip-level 80/20 "
+                "split, so the same people appear in training and test data and its scores overstate accuracy "
+                "on new people",
+                file=sys.stderr,
+            )
         ctx = init_distributed()
         tensor_set, info = _load_on_rank0_first(args, ctx)
-        config = FitConfig(arch=args.arch, preset=preset, protocol=args.protocol, seed=args.seed, threads=args.threads,
-                           data=args.data, release=not args.no_release, quiet=args.quiet, **config_kw, **info)
+        config = FitConfig(
+            arch=args.arch,
+            preset=preset,
+            protocol=args.protocol,
+            seed=args.seed,
+            threads=args.threads,
+            data=args.data,
+            release=not args.no_release,
+            quiet=args.quiet,
+            **config_kw,
+            **info,
+        )
         metrics = run_fit(tensor_set, config, args.out, resume=args.resume, args=vars(args))
     except (MicroExpError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -837,34 +920,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         if dist.is_initialized():
             dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"{config.arch} {config.protocol}: UF1 {metrics['uf1']:.3f}  UAR {metrics['uar']:.3f}  "
-              f"accuracy {metrics['accuracy']:.3f} over {metrics['clips']} clips -> {args.out}")
+        print(
+            f"{config.arch} {config.protocol}: UF1 {metrics['uf1']:.3f}  UAR {metrics['uar']:.3f}  "
+            f"accuracy {metrics['accuracy']:.3f} over {metrics['clips']} clips -> {args.out}"
+        )
     return 0
 
 
 def cache_main(argv: Sequence[str] | None = None) -> int:
     """``python -m train cache``: preprocess a dataset into the tensor cache (and optionally export it)."""
-    p = argparse.ArgumentParser(prog="python -m train cache",
-                                description="Preprocess a dataset once through the face pipeline and cache the tensors.")
+    p = argparse.ArgumentParser(
+        prog="python -m train cache",
+        description="Preprocess a dataset once through the face pipeline and cache the tensors.",
+    )
     p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--arch", default="stcnn", choices=ARCHITECTURES, help="decides the crops (face, or eyes+mouth)")
     p.add_argument("--frames", type=int, default=None, help="frames T per clip (default 18)")
     p.add_argument("--cache-dir", default=None, help="where preprocessed tensors are cached")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--export", default=None, metavar="FILE.safetensors",
-                   help="also write the TensorSet to one file usable as --data tensors=FILE.safetensors")
+    p.add_argument(
+        "--export",
+        default=None,
+        metavar="FILE.safetensors",
+        help="also write the TensorSet to one file usable as --data tensors=FILE.safetensors",
+    )
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     try:
-        tensor_set, info = load_data(args.data, arch=args.arch, frames=args.frames, cache_dir=args.cache_dir,
-                                     workers=args.workers, progress=not args.quiet and sys.stderr.isatty())
+        tensor_set, info = load_data(
+            args.data,
+            arch=args.arch,
+            frames=args.frames,
+            cache_dir=args.cache_dir,
+            workers=args.workers,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
         if args.export:
             save_tensor_set(tensor_set, args.export, **info)
     except (MicroExpError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(tensor_set)} clips from {len(set(tensor_set.subjects))} subjects cached"
-          + (f", exported to {args.export}" if args.export else ""))
+    print(
+        f"{len(tensor_set)} clips from {len(set(tensor_set.subjects))} subjects cached"
+        + (f", exported to {args.export}" if args.export else "")
+    )
     return 0
 
 
