@@ -1,4 +1,4 @@
-"""Training-curve figures for a run directory (matplotlib, headless, written atomically)."""
+"""Training-curve figures for a run directory (matplotlib without pyplot, headless, written atomically)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: training runs on servers without a display
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def plot_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], path: str | os.PathLike[str]) -> Path:
@@ -24,7 +22,9 @@ def plot_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], path: str |
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    fig = Figure(figsize=(10, 4), layout="constrained")  # no pyplot: no global backend or figure state
+    FigureCanvasAgg(fig)
+    ax_loss, ax_acc = fig.subplots(1, 2)
     for fold, series in curves.items():
         epochs = range(1, len(series.get("loss", [])) + 1)
         ax_loss.plot(epochs, series.get("loss", []), label=fold, linewidth=1)
@@ -38,6 +38,5 @@ def plot_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], path: str |
         fig.savefig(tmp, dpi=100)
         os.replace(tmp, path)
     finally:
-        plt.close(fig)
         tmp.unlink(missing_ok=True)
     return path
