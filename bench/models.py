@@ -4,8 +4,9 @@ Measures, in one run and one process, for each workload (architecture x frames):
 inference milliseconds per clip at batch 1 and 16 (``torch.inference_mode``, eval mode) and training
 clips per second (SGD lr 0.01, batch 16, cross-entropy, forward + backward + step), for
 ``reference`` (``microexp.models.fast`` mode "reference": Conv3d -> max_pool3d -> ReLU), ``fast``
-(default fp32 fast path) and ``fast-bf16`` (opt-in, inference only). Medians of repeats after
-warm-up. Writes ``bench/results/models.json`` and prints a markdown table with speed-up ratios; when
+(default fp32 fast path) and ``fast-bf16`` (opt-in, inference only: ``fast.bf16_inference(model)``,
+bf16 conv and bf16 dense weights). Medians of repeats after
+warm-up, the implementations' calls interleaved round-robin. Writes ``bench/results/models.json`` and prints a markdown table with speed-up ratios; when
 ``bench/results/keras.json`` (from ``bench/keras_reference.py``) exists, Keras 3 / TensorFlow numbers
 and ratios against them are included. Random tensors: speed does not depend on the values.
 
@@ -43,15 +44,23 @@ QUICK = ("stcnn-96", "stcnn-18", "fusenet-intermediate-18")
 IMPLS = (("reference", "reference", "fp32"), ("fast", "fast", "fp32"), ("fast-bf16", "fast", "bf16"))
 
 
-def _median_seconds(fn, repeats: int, warmup: int) -> float:
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _interleaved(fns: dict[str, object], repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per function, calls interleaved round-robin so that load from other processes
+    on the shared cores hits every implementation alike."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            times[name].append(_time(fn))
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def _model(arch: str, frames: int):
@@ -60,35 +69,43 @@ def _model(arch: str, frames: int):
     return build_model(arch, input_spec=InputSpec(frames=frames, regions=regions))
 
 
-def measure(arch: str, frames: int, repeats: int, train: bool = True) -> dict[str, dict[str, float]]:
+def _in_mode(mode: str, fn):
+    def run() -> None:
+        with fast.fast_mode(mode):
+            fn()
+
+    return run
+
+
+def measure(arch: str, frames: int, repeats: int) -> dict[str, dict[str, float]]:
     """Inference ms/clip (b1, b16) and training clips/s (b16) per implementation."""
-    model = _model(arch, frames)
+    model = _model(arch, frames).eval()
+    bf16_model = fast.bf16_inference(model)
     inputs = {b: model.example_inputs(b) for b in (1, 16)}
     labels = torch.randint(0, model.spec.num_classes, (16,))
-    out: dict[str, dict[str, float]] = {}
-    for name, mode, precision in IMPLS:
-        row: dict[str, float] = {}
-        with fast.fast_mode(mode, precision=precision):
-            model.eval()
-            with torch.inference_mode():
-                for batch, reps in ((1, repeats * 3), (16, repeats)):
-                    seconds = _median_seconds(lambda: model(*inputs[batch]), reps, warmup=2)
-                    row[f"infer_b{batch}_ms"] = 1000 * seconds / batch
-            if train and precision == "fp32":
-                model.train()
-                state = {k: v.clone() for k, v in model.state_dict().items()}
-                opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    out: dict[str, dict[str, float]] = {name: {} for name, _, _ in IMPLS}
+    with torch.inference_mode():
+        for batch, reps in ((1, repeats * 3), (16, repeats)):
+            fns = {
+                name: _in_mode(mode, lambda m=(bf16_model if precision == "bf16" else model), b=batch: m(*inputs[b]))
+                for name, mode, precision in IMPLS
+            }
+            for name, seconds in _interleaved(fns, reps).items():
+                out[name][f"infer_b{batch}_ms"] = 1000 * seconds / batch
+    del bf16_model
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)  # speed does not depend on the weights' values
 
-                def step() -> None:
-                    opt.zero_grad()
-                    torch.nn.functional.cross_entropy(model(*inputs[16]), labels).backward()
-                    opt.step()
+    def step() -> None:
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(*inputs[16]), labels).backward()
+        opt.step()
 
-                row["train_clips_s"] = 16 / _median_seconds(step, max(3, repeats), warmup=2)
-                model.load_state_dict(state)  # every implementation trains from the same weights
-                del opt, state
-        out[name] = row
-        print(f"  {arch} T={frames} {name}: {row}", flush=True)
+    trained = {name: _in_mode(mode, step) for name, mode, precision in IMPLS if precision == "fp32"}
+    for name, seconds in _interleaved(trained, max(3, repeats)).items():
+        out[name]["train_clips_s"] = 16 / seconds
+    for name, row in out.items():
+        print(f"  {arch} T={frames} {name}: " + ", ".join(f"{k}={v:.2f}" for k, v in row.items()), flush=True)
     return out
 
 

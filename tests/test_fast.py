@@ -202,3 +202,31 @@ def test_chunking_does_not_change_results(chunk_bytes):
     assert torch.equal(got[0], ref[0])
     for r, g in zip(ref[1:], got[1:]):
         _close(r, g)
+
+
+def test_bf16_inference_copy_keeps_original_fp32():
+    torch.manual_seed(5)
+    model = build_model("fusenet-intermediate", input_spec=_spec("fusenet", 18)).eval()
+    inputs = model.example_inputs(2)
+    fast_copy = fast.bf16_inference(model)
+    assert model.head[0].weight.dtype == torch.float32 and fast_copy.head[0].weight.dtype == torch.bfloat16
+    assert all(b.precision == "bf16" for b in fast_copy.branches)
+    with torch.no_grad():
+        ref, got = model(*inputs), fast_copy(*inputs)
+    assert got.dtype == torch.float32
+    _close(ref, got, 3e-2)
+
+
+def test_tune_malloc_in_a_subprocess():
+    """Process-wide allocator setting: exercised in a child so the test process is unaffected."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; from microexp.models import fast, build_model; from microexp.spec import InputSpec;"
+        "assert fast.tune_malloc();"
+        "m = build_model('stcnn', input_spec=InputSpec(frames=18)); (x,) = m.example_inputs(2);"
+        "m(x).sum().backward(); print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -26,6 +26,7 @@ class SpatioTemporalBlock(nn.Module):
         super().__init__()
         self.conv = nn.Conv3d(in_channels, filters, kernel_size=tuple(kernel))
         self.pool = pool
+        self.precision: str | None = None  # fast-path precision; None follows fast.get_config()
         nn.init.xavier_uniform_(self.conv.weight)
         nn.init.zeros_(self.conv.bias)
 
@@ -42,7 +43,7 @@ class SpatioTemporalBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if fast.should_use(self.conv, self.pool, x):
-            return fast.spatiotemporal_block(x, self.conv.weight, self.conv.bias, self.pool)
+            return fast.spatiotemporal_block(x, self.conv.weight, self.conv.bias, self.pool, self.precision)
         return self.reference_forward(x)
 
     def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
