@@ -230,3 +230,13 @@ def test_tune_malloc_in_a_subprocess():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_hooks_on_the_conv_still_fire():
+    """Layer attributions hook ``block.conv``: auto mode must then run the reference path."""
+    block = SpatioTemporalBlock(1, 4, (5, 3, 3), 3)
+    seen = []
+    handle = block.conv.register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
+    block(torch.randn(1, 1, 12, 16, 16))
+    handle.remove()
+    assert seen == [torch.Size([1, 4, 8, 14, 14])]

@@ -105,6 +105,8 @@ def fits(conv: nn.Conv3d, pool: int, x: torch.Tensor) -> str | None:
         return "conv must have stride 1, dilation 1, groups 1"
     if conv.padding != (0, 0, 0) or conv.padding_mode != "zeros":
         return "conv must be 'valid' (no padding)"
+    if conv._forward_hooks or conv._forward_pre_hooks or conv._backward_hooks or conv._backward_pre_hooks:
+        return "the conv has hooks (e.g. a layer attribution), which only the reference path calls"
     if x.device.type != "cpu":
         return f"input on {x.device.type}, fast path is CPU only"
     if x.dtype != torch.float32 or conv.weight.dtype != torch.float32:
