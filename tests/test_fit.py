@@ -304,3 +304,27 @@ def test_augment_moves_whole_clips_only() -> None:
     still = x[:, :, :1].expand(2, 1, 3, 8, 8).contiguous()  # a clip without motion stays without motion
     moved = augment((still,), PRESETS["default"], torch.Generator().manual_seed(1))[0]
     assert moved.shape == still.shape and torch.equal(moved[:, :, 0], moved[:, :, 2])
+
+
+@pytest.mark.parametrize(
+    ("arch", "kwargs"),
+    [
+        ("fusenet-intermediate", {"filters": 2, "widths": [8, 4]}),
+        ("fusenet-late", {"filters": 2, "widths": [8, 4]}),
+        ("twostream", {"filters": 2, "hidden": 8}),
+    ],
+)
+def test_every_architecture_runs_through_the_loop(arch: str, kwargs: dict, tmp_path: Path) -> None:
+    face = blob_set(per_class=1, size=32)
+    if arch.startswith("fusenet"):  # two regions: reuse the face clip as both crops (32x32)
+        spec = face.spec.replace(regions=("eyes", "mouth"), region_size=32)
+        face = TensorSet(
+            inputs=(face.inputs[0], face.inputs[0].flip(-2)),
+            labels=face.labels,
+            subjects=face.subjects,
+            clips=face.clips,
+            spec=spec,
+        )
+    metrics = run_fit(face, small_config(epochs=1, arch=arch, arch_kwargs=kwargs, release=True), tmp_path / arch)
+    assert metrics["n"] == len(face) and metrics["arch"] == arch
+    assert load_model(tmp_path / arch / "release").arch == arch
