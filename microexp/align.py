@@ -13,14 +13,24 @@ switched off with ``spec.extra["stabilize"] = False`` (reference transform only,
 
 Crops are warped straight from the source frame (supersampled, then area-averaged, so downscaling
 does not alias), converted to grey with the standard RGB weights (the original code swapped R and B),
-and resampled linearly in time to ``spec.frames``. Every transform is kept so that saliency maps can
-be drawn back onto the source frames.
+and resampled linearly in time to ``spec.frames``. Only the source frames a window samples are warped
+(two per model frame at most). Every transform is kept so that saliency maps can be drawn back onto
+the source frames.
+
+Speed: the default resampling ("supersample") warps at up to 4x the crop's resolution; that is what
+every model so far was trained on and the normalised inputs are very sensitive to the filter (they
+keep only each pixel's change over time, a grey level or two), so it stays the default. A model can
+opt in to ``spec.extra["resample"] = "prescaled"``: each source frame is area-downscaled once by an
+integer factor near the crop's scale (:class:`SourcePyramid`, shared by the overlapping windows and
+all regions of a clip) and warped from there with at most ~2x supersampling, about 3x cheaper. The
+key travels in the model's config, so training and inference agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 import cv2
 import numpy as np
@@ -35,6 +45,8 @@ from .windows import Window
 REGION_MARGIN = {"eyes": 0.15, "mouth": 0.35}
 _GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 weights for R, G, B
 _MAX_SUPERSAMPLE = 4
+RESAMPLE_KEY = "resample"  # spec.extra key: how crops are resampled from the source frames
+RESAMPLE_MODES = ("supersample", "prescaled")
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,7 @@ def similarity_from_landmarks(landmarks: np.ndarray, spec: InputSpec) -> np.ndar
     return np.hstack([rot, (centre_dst - rot @ centre_src)[:, None]])
 
 
+@cache
 def _region_groups() -> dict[str, list[int]]:
     g = landmark_groups()
     return {
@@ -183,7 +196,50 @@ def warp_crop(frame: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray
     return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def align_window(frames: np.ndarray, track: FaceTrack, window: Window, spec: InputSpec) -> AlignedWindow:
+class SourcePyramid:
+    """Source frames area-downscaled by integer factors, each made once per clip on first use.
+
+    Overlapping windows read every frame about three times and each region reads it again; with
+    ``prescaled`` resampling they all share these downscaled copies (see the module docstring).
+    """
+
+    def __init__(self, frames: np.ndarray) -> None:
+        self.frames = frames
+        self._levels: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def level(self, j: int, factor: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``j`` downscaled by ``factor`` and the (3, 3) map from its pixels to full-frame pixels."""
+        key = (j, factor)
+        if key not in self._levels:
+            frame = self.frames[j]
+            h, w = frame.shape[:2]
+            size = (max(1, round(w / factor)), max(1, round(h / factor)))
+            small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if factor > 1 else frame
+            sx, sy = w / size[0], h / size[1]
+            # pixel centres: full-frame u = s * (v + 0.5) - 0.5 for level pixel v
+            to_full = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+            self._levels[key] = (small, to_full)
+        return self._levels[key]
+
+
+def warp_prescaled(pyramid: SourcePyramid, j: int, transform: np.ndarray, size: int) -> np.ndarray:
+    """Like :func:`warp_crop` of frame ``j``, warped from a downscaled copy so at most ~2x supersampling is left."""
+    scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
+    factor = int(max(1, np.floor(0.5 / max(scale, 1e-6))))
+    small, to_full = pyramid.level(j, factor)
+    return warp_crop(small, (_h(transform) @ to_full)[:2], size)
+
+
+def _resample_mode(spec: InputSpec) -> str:
+    mode = str(spec.extra.get(RESAMPLE_KEY, "supersample"))
+    if mode not in RESAMPLE_MODES:
+        raise ValueError(f"spec.extra[{RESAMPLE_KEY!r}] must be one of {RESAMPLE_MODES}, got {mode!r}")
+    return mode
+
+
+def align_window(
+    frames: np.ndarray, track: FaceTrack, window: Window, spec: InputSpec, pyramid: SourcePyramid | None = None
+) -> AlignedWindow:
     """Crop every region of ``spec`` for one window, aligned on the window's first valid frame.
 
     Args:
@@ -191,10 +247,15 @@ def align_window(frames: np.ndarray, track: FaceTrack, window: Window, spec: Inp
         track: the face tracked through those frames.
         window: which frames to sample.
         spec: crop sizes, geometry, channels, frame count.
+        pyramid: downscaled frames shared across the windows of a clip, used when
+            ``spec.extra["resample"] == "prescaled"`` (one is made for this window otherwise).
 
     Raises:
         NoFaceError: no frame of the window has usable landmarks.
     """
+    prescaled = _resample_mode(spec) == "prescaled"
+    if prescaled and pyramid is None:
+        pyramid = SourcePyramid(frames)
     first, stop = window.frame_range()
     stop = min(stop, len(frames))
     valid = np.flatnonzero(track.valid[first:stop]) + first
@@ -226,7 +287,8 @@ def align_window(frames: np.ndarray, track: FaceTrack, window: Window, spec: Inp
 
         def crop(j: int) -> np.ndarray:
             if j not in cache:
-                rgb = warp_crop(frames[j], (base @ correction(j))[:2], size)
+                m = (base @ correction(j))[:2]
+                rgb = warp_prescaled(pyramid, j, m, size) if prescaled else warp_crop(frames[j], m, size)
                 cache[j] = (rgb @ _GREY)[..., None] if spec.channels == 1 else rgb
             return cache[j]
 

@@ -1,7 +1,7 @@
 """Face landmarks with MediaPipe FaceLandmarker: model resolution, per-clip tracking of one face.
 
-The landmarker runs in VIDEO mode (temporal tracking between frames) and returns 478 landmarks and 52
-blendshapes per frame. One face is followed through the clip: the largest at first, then the one
+The landmarker runs in VIDEO mode (temporal tracking between frames) and returns 478 landmarks and
+(optionally) 52 blendshapes per frame. One face is followed through the clip: the largest at first, then the one
 nearest the previous position. Short detection gaps are interpolated; long ones stay marked as
 undetected so that windows without enough real detections are reported rather than guessed.
 """
@@ -19,9 +19,11 @@ import tempfile
 import urllib.request
 import weakref
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -164,8 +166,9 @@ class FaceTrack:
             (MediaPipe's relative depth times frame width). Interpolated over short gaps.
         detected: (N,) bool, True where the landmarker really found the tracked face.
         valid: (N,) bool, True where landmarks are usable (detected or interpolated over a short gap).
-        blendshapes: (N, 52) float32 MediaPipe blendshape scores (interpolated like the landmarks).
-        blendshape_names: names of the 52 blendshapes.
+        blendshapes: (N, 52) float32 MediaPipe blendshape scores (interpolated like the landmarks);
+            (N, 0) when they were not computed (``FaceSettings.blendshapes=False``).
+        blendshape_names: names of the 52 blendshapes (empty when not computed).
         image_size: (W, H) of the frames.
         notices: human-readable remarks (another smaller face ignored, gaps interpolated, ...).
     """
@@ -205,6 +208,15 @@ class FaceSettings:
             keyframes, and count as detected when both keyframes are. Alignment only needs the
             rigid head pose, which is smooth over a few frames, and crops are cut from the real
             pixels of every frame, so expression motion is kept. 1 = full rate.
+        blendshapes: also compute MediaPipe's 52 blendshape scores. They cost about 0.7 ms a
+            frame (~10% of landmarking) and no MicroExp model reads them, so the Predictor turns
+            them off; landmarks are the same either way.
+        workers: landmarkers run side by side on contiguous chunks of the clip (MediaPipe runs
+            one frame on one core; its calls release the GIL). While fewer than ``max_faces``
+            faces are in view MediaPipe re-detects the face on every frame, so a frame's
+            landmarks do not depend on the frames before it and the chunks give exactly what one
+            landmarker gives (tested); only a clip with ``max_faces`` faces in view, which is
+            refused as ambiguous anyway, could differ at a chunk's first frame.
     """
 
     max_faces: int = 3
@@ -214,10 +226,14 @@ class FaceSettings:
     on_multiple: str = "error"
     min_detection_confidence: float = 0.5
     landmark_stride: int = 1
+    blendshapes: bool = True
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.landmark_stride < 1:
             raise ValueError("landmark_stride must be >= 1")
+        if self.workers < 1:
+            raise ValueError("workers must be >= 1")
 
 
 def _bbox_area(lm: np.ndarray) -> float:
@@ -226,6 +242,14 @@ def _bbox_area(lm: np.ndarray) -> float:
 
 
 _LIVE: weakref.WeakSet[FaceLandmarker] = weakref.WeakSet()
+_MIN_CHUNK = 12  # frames per worker below which starting another landmarker is not worth it
+
+
+def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
+    """Split ``range(n)`` into at most ``workers`` contiguous ``[start, stop)`` pieces of near-equal length."""
+    k = max(1, min(workers, n // _MIN_CHUNK))
+    bounds = np.linspace(0, n, k + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in pairwise(bounds)]
 
 
 @atexit.register
@@ -244,9 +268,10 @@ class FaceLandmarker:
     def __init__(self, model_path: str | os.PathLike[str] | None = None, settings: FaceSettings | None = None) -> None:
         self.settings = settings or FaceSettings()
         self.model_path = resolve_face_model(model_path)
-        self._video = None
+        self._videos: list = []  # one VIDEO-mode landmarker per worker, created on first use
+        self._clocks_ms: list[int] = []  # VIDEO mode needs increasing timestamps across clips too, per landmarker
         self._image = None
-        self._clock_ms = 0  # VIDEO mode needs increasing timestamps across clips too
+        self._pool: ThreadPoolExecutor | None = None
         _LIVE.add(self)
 
     def _options(self, mode: str):
@@ -257,23 +282,33 @@ class FaceLandmarker:
             running_mode=getattr(vision.RunningMode, mode),
             num_faces=self.settings.max_faces,
             min_face_detection_confidence=self.settings.min_detection_confidence,
-            output_face_blendshapes=True,
+            output_face_blendshapes=self.settings.blendshapes,
         )
 
-    def _landmarker(self, mode: str):
+    def _image_landmarker(self):
         from mediapipe.tasks.python import vision
 
-        attr = "_video" if mode == "VIDEO" else "_image"
-        if getattr(self, attr) is None:
-            setattr(self, attr, vision.FaceLandmarker.create_from_options(self._options(mode)))
-        return getattr(self, attr)
+        if self._image is None:
+            self._image = vision.FaceLandmarker.create_from_options(self._options("IMAGE"))
+        return self._image
+
+    def _video_landmarker(self, k: int):
+        """The k-th VIDEO-mode landmarker (one per worker), created on first use."""
+        from mediapipe.tasks.python import vision
+
+        while len(self._videos) <= k:
+            self._videos.append(vision.FaceLandmarker.create_from_options(self._options("VIDEO")))
+            self._clocks_ms.append(0)
+        return self._videos[k]
 
     def close(self) -> None:
-        for attr in ("_video", "_image"):
-            lm = getattr(self, attr)
+        for lm in [*self._videos, self._image]:
             if lm is not None:
                 lm.close()
-                setattr(self, attr, None)
+        self._videos, self._clocks_ms, self._image = [], [], None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def __enter__(self) -> FaceLandmarker:
         return self
@@ -295,7 +330,7 @@ class FaceLandmarker:
         import mediapipe as mp
 
         h, w = image.shape[:2]
-        result = self._landmarker("IMAGE").detect(mp.Image(mp.ImageFormat.SRGB, np.ascontiguousarray(image)))
+        result = self._image_landmarker().detect(mp.Image(mp.ImageFormat.SRGB, np.ascontiguousarray(image)))
         faces = [lm for lm, _ in self._faces(result, w, h)]
         return sorted(faces, key=_bbox_area, reverse=True)
 
@@ -305,12 +340,34 @@ class FaceLandmarker:
         return ()
 
     def raw_video(self, frames: Iterable[np.ndarray], timestamps: np.ndarray) -> tuple[list, tuple[str, ...]]:
-        """Run VIDEO mode over frames; per frame the list of (landmarks, blendshapes) of every face."""
+        """Run VIDEO mode over frames; per frame the list of (landmarks, blendshapes) of every face.
+
+        With ``settings.workers > 1`` contiguous chunks run on separate landmarkers in parallel
+        (same result, see :class:`FaceSettings`).
+        """
+        frames = list(frames)  # views, not copies
+        t = np.asarray(timestamps, dtype=np.float64)
+        chunks = _chunks(len(frames), self.settings.workers)
+        if len(chunks) == 1:
+            return self._run_video(0, frames, t)
+        for k in range(len(chunks)):
+            self._video_landmarker(k)  # create them here, not racing inside the workers
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.settings.workers - 1, thread_name_prefix="microexp-landmarks")
+        (a0, b0), rest = chunks[0], chunks[1:]
+        futures = [self._pool.submit(self._run_video, k + 1, frames[a:b], t[a:b]) for k, (a, b) in enumerate(rest)]
+        results = [self._run_video(0, frames[a0:b0], t[a0:b0])] + [f.result() for f in futures]
+        per_frame = [faces for chunk, _ in results for faces in chunk]
+        names = next((n for _, n in results if n), ())
+        return per_frame, names
+
+    def _run_video(self, k: int, frames: Sequence[np.ndarray], timestamps: np.ndarray) -> tuple[list, tuple[str, ...]]:
+        """One chunk through the k-th VIDEO landmarker (its own clock, so chunks run side by side)."""
         import mediapipe as mp
 
-        landmarker = self._landmarker("VIDEO")
+        landmarker = self._video_landmarker(k)
         per_frame, names = [], ()
-        base = self._clock_ms
+        base = self._clocks_ms[k]
         last = base - 1
         for frame, t in zip(frames, timestamps):
             ts = max(base + int(round(float(t) * 1000.0)), last + 1)
@@ -319,7 +376,7 @@ class FaceLandmarker:
             result = landmarker.detect_for_video(mp.Image(mp.ImageFormat.SRGB, np.ascontiguousarray(frame)), ts)
             names = names or self._blendshape_names(result)
             per_frame.append(self._faces(result, w, h))
-        self._clock_ms = last + 1000  # a gap between clips lets the tracker re-detect
+        self._clocks_ms[k] = last + 1000  # a gap between clips lets the tracker re-detect
         return per_frame, names
 
     def track(self, frames: np.ndarray, timestamps: np.ndarray, landmark_stride: int | None = None) -> FaceTrack:
@@ -338,7 +395,7 @@ class FaceLandmarker:
         t = np.asarray(timestamps, dtype=np.float64)
         h, w = frames.shape[1:3]
         keys = np.unique(np.append(np.arange(0, len(frames), stride), len(frames) - 1)) if len(frames) else np.arange(0)
-        per_frame, names = self.raw_video((frames[i] for i in keys), t[keys])
+        per_frame, names = self.raw_video([frames[i] for i in keys], t[keys])
         track = select_face(per_frame, t[keys], (w, h), names, self.settings)
         return track if len(keys) == len(frames) else _expand(track, keys, t)
 
@@ -377,7 +434,8 @@ def select_face(
         raise NoFaceError("no face was found in the clip; film one person facing the camera, well lit")
     notices: list[str] = []
     landmarks = np.zeros((n, NUM_LANDMARKS, 3), dtype=np.float32)
-    blend = np.zeros((n, max(len(blendshape_names), 1) if blendshape_names else 52), dtype=np.float32)
+    width = len(blendshape_names) or (52 if settings.blendshapes else 0)
+    blend = np.zeros((n, width), dtype=np.float32)
     detected = np.zeros(n, dtype=bool)
     ambiguous = smaller = 0
     prev_centre = None

@@ -1,7 +1,10 @@
 """Clip -> prediction: the :class:`Predictor` that chains decode, landmarks, windows, alignment and model.
 
 One Predictor holds one model and one MediaPipe landmarker (creating it costs about a second, so it is
-reused across calls). :func:`preprocess_clip` is the single place where tracked frames become aligned
+reused across calls). The landmarker a Predictor makes for itself skips MediaPipe's blendshapes (no
+model reads them) and runs on up to two cores; both leave the landmarks unchanged (see
+:class:`~microexp.face.FaceSettings`). A caller that already decoded and tracked a clip (the app, when
+the user switches model) passes ``track=`` to :meth:`Predictor.predict` and skips both stages. :func:`preprocess_clip` is the single place where tracked frames become aligned
 windows; the training cache calls it too, so a model sees at inference exactly what it saw in training.
 """
 
@@ -17,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .align import AlignedWindow, align_window, to_tensors
+from .align import AlignedWindow, SourcePyramid, align_window, to_tensors
 from .errors import ModelError, NoFaceError
-from .face import FaceLandmarker, FaceTrack
+from .face import FaceLandmarker, FaceSettings, FaceTrack
 from .models import MicroExpModel, load_model
 from .spec import InputSpec
 from .video import Clip, VideoLimits, load_clip
@@ -27,6 +30,11 @@ from .windows import Window, make_windows
 
 Progress = Callable[[float, str], None]
 BATCH = 64  # windows per forward pass; bounds memory on long clips
+
+
+def inference_face_settings(**overrides: Any) -> FaceSettings:
+    """Landmarker settings for inference: no blendshapes, up to two parallel landmarkers (same landmarks)."""
+    return FaceSettings(**{"blendshapes": False, "workers": min(2, os.cpu_count() or 1), **overrides})
 
 
 @dataclass(frozen=True)
@@ -128,11 +136,12 @@ def preprocess_clip(
         landmarks at all (check ``aligned.window.index`` to see which are present).
     """
     out = []
+    pyramid = SourcePyramid(clip.frames)  # used only by specs that opt in to "prescaled" resampling
     for window in windows:
         first, stop = window.frame_range()
         if not track.valid[first:stop].any() or track.coverage(first, stop) < min_coverage:
             continue
-        out.append(align_window(clip.frames, track, window, spec))
+        out.append(align_window(clip.frames, track, window, spec, pyramid))
     return out
 
 
@@ -141,7 +150,8 @@ class Predictor:
 
     Args:
         model: a MicroExp model (its ``spec`` drives all preprocessing).
-        landmarker: a FaceLandmarker to share; one is created on first use otherwise.
+        landmarker: a FaceLandmarker to share; one with :func:`inference_face_settings` is created
+            on first use otherwise.
         limits: what clips are accepted (size, duration).
         stride_seconds: step between windows (default: a third of the model's window).
         min_coverage: windows whose face was really detected in fewer frames are skipped.
@@ -186,7 +196,7 @@ class Predictor:
     @property
     def landmarker(self) -> FaceLandmarker:
         if self._landmarker is None:
-            self._landmarker = FaceLandmarker()
+            self._landmarker = FaceLandmarker(settings=inference_face_settings())
         return self._landmarker
 
     def close(self) -> None:
@@ -201,10 +211,19 @@ class Predictor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def predict(self, source: str | Path | Clip, progress: Progress | None = None) -> Prediction:
+    def predict(
+        self, source: str | Path | Clip, progress: Progress | None = None, track: FaceTrack | None = None
+    ) -> Prediction:
         """Run the whole pipeline on a file, a frame folder or an already decoded :class:`Clip`.
 
+        Args:
+            source: what to analyse.
+            progress: called with (fraction done, stage name).
+            track: the face already tracked through ``source`` (a :class:`Clip`), e.g. from an
+                earlier Prediction's ``track``; landmarking is then skipped (timed as 0 ms).
+
         Raises:
+            ValueError: ``track`` given with a file, or with a different number of frames.
             MicroExpError subclasses: unusable file, no face, several faces, no window with enough
             detected frames (NoFaceError).
         """
@@ -218,11 +237,14 @@ class Predictor:
             timings[stage] = (now - clock) * 1000.0
             clock = now
 
+        if track is not None and (not isinstance(source, Clip) or len(track) != len(source)):
+            raise ValueError("track= needs the decoded Clip it was tracked on")
         report(0.0, "decoding")
         clip = source if isinstance(source, Clip) else load_clip(source, self.limits)
         lap("decode")
         report(0.1, "face landmarks")
-        track = self.landmarker.track(clip.frames, clip.timestamps, landmark_stride=self.landmark_stride)
+        if track is None:
+            track = self.landmarker.track(clip.frames, clip.timestamps, landmark_stride=self.landmark_stride)
         lap("landmarks")
         windows, notices = make_windows(clip.timestamps, self.spec, self.stride_seconds)
         lap("windows")
@@ -281,4 +303,4 @@ class Predictor:
         return torch.cat(out).numpy()
 
 
-__all__ = ["Prediction", "Predictor", "WindowResult", "preprocess_clip"]
+__all__ = ["Prediction", "Predictor", "WindowResult", "inference_face_settings", "preprocess_clip"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -156,3 +157,47 @@ def test_24_fps_clips_of_other_people(predictor, tmp_path, photo):
     result = predictor.predict(face_clip(tmp_path / "c.mp4", photo=photo, seconds=1.0, fps=24.0))
     assert result.clip.fps == pytest.approx(24.0, rel=1e-3)
     assert result.track.detected.all() and all(r.probs is not None for r in result.windows)
+
+
+def test_inference_landmarker_gives_the_same_inputs(predictor):
+    """No blendshapes and two landmarkers side by side (the Predictor's own) change no model input."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "positive_au6-au12_grace_hopper.mp4"
+    clip = load_clip(example)
+    reference = predictor.predict(clip)  # the module's landmarker: FaceLandmarker() defaults
+    with Predictor(predictor.model) as fast:
+        assert fast.landmarker.settings.workers == min(2, os.cpu_count() or 1)
+        assert not fast.landmarker.settings.blendshapes
+        result = fast.predict(clip)
+    assert result.track.blendshapes.shape == (len(clip), 0) and result.track.blendshape_names == ()
+    assert reference.track.blendshapes.shape == (len(clip), 52)
+    np.testing.assert_array_equal(result.track.landmarks, reference.track.landmarks)
+    for a, b in zip(result.inputs, reference.inputs):
+        assert torch.equal(a, b)
+    assert result.prediction == reference.prediction
+
+
+def test_chunked_landmarkers_match_one_landmarker(landmarker, face_mp4):
+    clip = load_clip(face_mp4)
+    one = landmarker.track(clip.frames, clip.timestamps)
+    for stride in (1, 3):
+        with FaceLandmarker(settings=FaceSettings(workers=3, blendshapes=False)) as chunked:
+            many = chunked.track(clip.frames, clip.timestamps, landmark_stride=stride)
+            assert len(chunked._videos) > 1  # really ran in pieces (31 keyframes at stride 3 make two)
+        ref = one if stride == 1 else landmarker.track(clip.frames, clip.timestamps, landmark_stride=stride)
+        np.testing.assert_array_equal(many.landmarks, ref.landmarks)
+        np.testing.assert_array_equal(many.detected, ref.detected)
+
+
+def test_a_known_track_skips_landmarks(predictor, face_clips):
+    clip = load_clip(face_clips["mp4"])
+    first = predictor.predict(clip)
+    again = predictor.predict(clip, track=first.track)
+    assert again.track is first.track and again.timings_ms["landmarks"] < 1.0
+    for a, b in zip(again.inputs, first.inputs):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="track"):
+        predictor.predict(face_clips["mp4"], track=first.track)  # a path: the track could belong to anything
+    with pytest.raises(ValueError, match="track"):
+        predictor.predict(clip_from_frames(clip.frames[:10], clip.fps), track=first.track)
