@@ -2,7 +2,9 @@
 
 Layout and formatting only: prediction is :class:`microexp.pipeline.Predictor`, explanations are
 :mod:`microexp.explain`, drawing is :mod:`microexp.render`, models come from :mod:`zoo` (loaded once
-and cached, so switching models is instant after the first use).
+and cached, so switching models is instant after the first use). The last few clips are kept by
+content hash (:class:`ClipCache`), so switching model or attribution method on the same clip reuses
+its decoded frames and face track, and the same model on the same clip reuses its whole prediction.
 
 API (gradio_client): ``Client(url).predict(handle_file("clip.mp4"), "stcnn-t18", "saliency",
 api_name="/predict")`` returns (label, probabilities-over-time plot, importance plot, gallery,
@@ -12,10 +14,14 @@ overlay video, crops image, timings, note); ``api_name="/models"`` lists the zoo
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import tempfile
+import threading
 import time
 import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import gradio as gr
@@ -26,9 +32,9 @@ import zoo
 from microexp import render
 from microexp.errors import MicroExpError
 from microexp.explain import DEFAULT_METHOD, METHOD_TITLES, explain_prediction, importance_curve
-from microexp.face import FaceLandmarker
-from microexp.pipeline import Predictor
-from microexp.video import VideoLimits
+from microexp.face import FaceLandmarker, FaceTrack
+from microexp.pipeline import Prediction, Predictor, inference_face_settings
+from microexp.video import Clip, VideoLimits, write_video
 
 LIMITS = VideoLimits(max_bytes=30 * 2**20, max_seconds=15.0, max_frames=900, max_side=640)
 MAX_FILE_SIZE = "30mb"
@@ -36,6 +42,7 @@ GALLERY_FRAMES = 8
 SLOW_MOTION = 4  # the overlay video plays the explained window this many times slower
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 OUTPUT_DIR = Path(os.environ.get("MICROEXP_APP_OUTPUT", tempfile.gettempdir())) / "microexp-app"
+CACHED_CLIPS = 2  # decoded clips kept; a 15 s clip at 640 px holds ~600 MB of frames
 
 
 # ----------------------------------------------------------------------------- cached resources
@@ -44,7 +51,61 @@ OUTPUT_DIR = Path(os.environ.get("MICROEXP_APP_OUTPUT", tempfile.gettempdir())) 
 @functools.lru_cache(maxsize=1)
 def landmarker() -> FaceLandmarker:
     """One MediaPipe landmarker for the app (requests run one at a time: queue concurrency 1)."""
-    return FaceLandmarker()
+    return FaceLandmarker(settings=inference_face_settings())
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes: Gradio stores every upload under a new path, so the path is no key."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@dataclass
+class _Entry:
+    clip: Clip
+    track: FaceTrack
+    predictions: dict[str, Prediction] = field(default_factory=dict)
+
+
+class ClipCache:
+    """The last ``size`` clips by content hash: decoded frames, face track, and each model's Prediction.
+
+    Decoding and landmarks do not depend on the model (the app has one landmarker and one set of
+    limits), so a second model on the same clip starts at windowing; the same model again (another
+    attribution method) reuses its Prediction and only explains and renders.
+    """
+
+    def __init__(self, size: int = CACHED_CLIPS) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def predict(self, video: str, model_name: str, progress=None) -> tuple[Prediction, str]:
+        """The Prediction of ``model_name`` on ``video`` and what was reused ("none", "clip", "prediction")."""
+        key = file_digest(video)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if entry is None:
+            pred = predictor(model_name).predict(video, progress=progress)
+            self._store(key, _Entry(pred.clip, pred.track, {model_name: pred}))
+            return pred, "none"
+        if model_name in entry.predictions:
+            pred = entry.predictions[model_name]
+            return replace(pred, timings_ms={k: 0.0 for k in pred.timings_ms}), "prediction"
+        pred = predictor(model_name).predict(entry.clip, progress=progress, track=entry.track)
+        entry.predictions[model_name] = pred
+        return pred, "clip"
+
+    def _store(self, key: str, entry: _Entry) -> None:
+        with self._lock:
+            self._entries[key] = entry
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+CLIPS = ClipCache()
 
 
 @functools.lru_cache(maxsize=8)
@@ -105,18 +166,17 @@ def analyse(video: str | None, model_name: str | None, method: str, progress=gr.
     started = time.perf_counter()
     entry = zoo.get_entry(model_name)
     try:
-        pred_ = predictor(model_name)
-        pred = pred_.predict(video, progress=lambda f, stage: progress(0.8 * f, desc=stage))
+        pred, reused = CLIPS.predict(video, model_name, progress=lambda f, stage: progress(0.8 * f, desc=stage))
         progress(0.85, desc=f"explaining ({METHOD_TITLES.get(method, method)})")
         t0 = time.perf_counter()
-        explanation = explain_prediction(pred_.model, pred, method)
+        explanation = explain_prediction(predictor(model_name).model, pred, method)
         t1 = time.perf_counter()
         progress(0.92, desc="rendering")
         indices, heat = render.source_heatmaps(pred, explanation)
-        overlays = render.overlay_frames(pred.clip.frames[indices], heat)
-        OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-        video_path = render.overlay_video(pred.clip.frames[indices], heat, max(1.0, pred.clip.fps / SLOW_MOTION),
-                                          OUTPUT_DIR / f"overlay-{uuid.uuid4().hex[:12]}.mp4")
+        overlays = render.overlay_frames(pred.clip.frames[indices], heat)  # once: gallery and video
+        # ultrafast: the overlay video is a short preview; x264's quality presets cost more than the rest of rendering
+        video_path = write_video(OUTPUT_DIR / f"overlay-{uuid.uuid4().hex[:12]}.mp4", overlays,
+                                 max(1.0, pred.clip.fps / SLOW_MOTION), preset="ultrafast")
         k = [i for i, w in enumerate(pred.windows) if w.probs is not None].index(pred.best_window)
         montage = np.concatenate([render.crops_montage(pred.aligned[k]),
                                   render.crops_montage(pred.aligned[k], heat=explanation.maps)], axis=0)
@@ -128,7 +188,7 @@ def analyse(video: str | None, model_name: str | None, method: str, progress=gr.
         raise gr.Error(str(exc)) from None
     timings = {**{k: round(v, 1) for k, v in pred.timings_ms.items()},
                "explain": round(1000 * (t1 - t0), 1), "render": round(1000 * (t2 - t1), 1),
-               "request": round(1000 * (time.perf_counter() - started), 1)}
+               "request": round(1000 * (time.perf_counter() - started), 1), "reused": reused}
     best = pred.windows[pred.best_window]
     note = (f"**Model: {entry.title}.** **Prediction: {pred.prediction}** in the window {best.window.start:.2f}-{best.window.end:.2f} s "
             f"(the most confident of {sum(w.probs is not None for w in pred.windows)} analysed windows).  \n"

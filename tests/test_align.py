@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from microexp.align import (
+    SourcePyramid,
     align_window,
     fit_similarity,
     invert,
@@ -161,3 +162,35 @@ def test_strided_landmarks_interpolate_between_keyframes(drifting, drifting_stri
     err = np.abs(fast.landmarks[:, :, :2] - full.landmarks[:, :, :2]).mean(axis=(1, 2))
     assert err.max() < 1.5, err
     np.testing.assert_allclose(fast.landmarks[1], (2 * fast.landmarks[0] + fast.landmarks[3]) / 3, atol=1e-3)
+
+
+PRESCALED = ALL.replace(extra={"resample": "prescaled"})
+
+
+def test_prescaled_resampling_is_stable_and_close_to_supersampling(drifting):
+    """The opt-in fast resampling keeps the drift-stability bound and stays within ~2 grey levels."""
+    frames, t, track = drifting
+    windows, _ = make_windows(t, ALL)
+    pyramid = SourcePyramid(frames)  # shared by every window, as preprocess_clip does
+    for window in windows:
+        fast = align_window(frames, track, window, PRESCALED, pyramid)
+        slow = align_window(frames, track, window, ALL)
+        alone = align_window(frames, track, window, PRESCALED)  # its own pyramid: the same crops
+        for region in ALL.regions:
+            np.testing.assert_array_equal(fast.crops[region], alone.crops[region])
+            np.testing.assert_array_equal(fast.frame_transforms[region], slow.frame_transforms[region])
+            assert np.abs(fast.crops[region] - slow.crops[region]).mean() < 2.0, region
+            jitter = fast.crops[region].std(axis=0).mean()
+            assert jitter < 1.6, (region, jitter)  # the stability bound of the default resampling
+    with pytest.raises(ValueError, match="resample"):
+        align_window(frames, track, windows[0], ALL.replace(extra={"resample": "bicubic"}))
+
+
+def test_default_resampling_is_the_supersampled_warp(drifting):
+    """Models were trained on supersample-then-area crops; the default path must stay exactly that."""
+    frames, t, track = drifting
+    window = make_windows(t, SPEC)[0][0]
+    aligned = align_window(frames, track, window, SPEC)
+    assert window.positions[0] == 0.0  # the first model frame is source frame 0, no blending in time
+    rgb = warp_crop(frames[0], aligned.frame_transforms["face"][0], 64)
+    np.testing.assert_array_equal(aligned.crops["face"][0, ..., 0], rgb @ np.array([0.299, 0.587, 0.114], np.float32))

@@ -69,3 +69,20 @@ def test_bad_input_shows_a_clear_message(client, tmp_path):
 def test_no_clip_asks_for_one(client):
     with pytest.raises(Exception, match="Upload a clip or record one"):
         client.predict(None, "stcnn-t18", "saliency", api_name="/predict")
+
+
+def test_same_clip_reuses_decode_landmarks_and_prediction(client, tmp_path):
+    """A re-upload (new path, same bytes) reuses the clip; another method reuses the prediction."""
+    from tests.media import face_clip
+
+    clip = face_clip(tmp_path / "first.mp4", photo="biden_official.jpg", seconds=1.0)
+    again = tmp_path / "again.mp4"
+    again.write_bytes(clip.read_bytes())
+    other = next(n for n in zoo.ENTRIES if n != "stcnn-t18")
+    first = client.predict(handle_file(str(clip)), "stcnn-t18", "saliency", api_name="/predict")
+    method = client.predict(handle_file(str(again)), "stcnn-t18", "occlusion", api_name="/predict")
+    model = client.predict(handle_file(str(again)), other, "saliency", api_name="/predict")
+    assert [r[6]["reused"] for r in (first, method, model)] == ["none", "prediction", "clip"]
+    assert method[0] == first[0] and method[1] == first[1]  # same label, same probabilities over time
+    assert model[6]["landmarks"] == 0 and first[6]["landmarks"] > 0
+    assert "Prediction:" in model[7] and zoo.ENTRIES[other].title in model[7]
