@@ -1,8 +1,8 @@
 """Face landmarks with MediaPipe FaceLandmarker: model resolution, per-clip tracking of one face.
 
 The landmarker runs in VIDEO mode (temporal tracking between frames) and returns 478 landmarks and
-(optionally) 52 blendshapes per frame. One face is followed through the clip: the largest at first, then the one
-nearest the previous position. Short detection gaps are interpolated; long ones stay marked as
+(optionally) 52 blendshapes per frame. One face is followed through the clip: the largest at first,
+then the one nearest the previous position. Short detection gaps are interpolated; long ones stay marked as
 undetected so that windows without enough real detections are reported rather than guessed.
 """
 
@@ -215,8 +215,8 @@ class FaceSettings:
             one frame on one core; its calls release the GIL). While fewer than ``max_faces``
             faces are in view MediaPipe re-detects the face on every frame, so a frame's
             landmarks do not depend on the frames before it and the chunks give exactly what one
-            landmarker gives (tested); only a clip with ``max_faces`` faces in view, which is
-            refused as ambiguous anyway, could differ at a chunk's first frame.
+            landmarker gives (tested); only a clip with ``max_faces`` or more faces in view (then
+            MediaPipe tracks instead) could differ, at a chunk's first frame.
     """
 
     max_faces: int = 3
