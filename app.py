@@ -247,8 +247,9 @@ def build_demo() -> gr.Blocks:
                 curve_plot = gr.LinePlot(x="time_s", y="importance", label="Per-frame importance (best window)",
                                          elem_id="importance-plot")
         with gr.Row():
+            # JPEG: Gradio's default WebP encoding took ~250 ms for the 8 frames, JPEG ~15 ms
             gallery = gr.Gallery(label="Frames of the best window with the saliency heatmap", columns=4,
-                                 height="auto", elem_id="gallery")
+                                 height="auto", format="jpeg", elem_id="gallery")
         with gr.Row():
             overlay = gr.Video(label=f"Overlay video of the best window ({SLOW_MOTION}x slow motion)",
                                interactive=False, elem_id="overlay")
