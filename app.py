@@ -191,7 +191,7 @@ def analyse(video: str | None, model_name: str | None, method: str, progress=gr.
                "request": round(1000 * (time.perf_counter() - started), 1), "reused": reused}
     best = pred.windows[pred.best_window]
     note = (f"**Model: {entry.title}.** **Prediction: {pred.prediction}** in the window {best.window.start:.2f}-{best.window.end:.2f} s "
-            f"(the most confident of {sum(w.probs is not None for w in pred.windows)} analysed windows).  \n"
+            f"(the one with the most facial motion of {sum(w.probs is not None for w in pred.windows)} analysed windows).  \n"
             f"**What this model was trained on:** {entry.training_data}. "
             + ("It is synthetic-trained: a demonstration, not a model of real human micro-expressions."
                if entry.synthetic else "")

@@ -95,11 +95,14 @@ def _predict(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json()))
         return 0
     best = result.windows[result.best_window]
-    print(f"{result.prediction}  ({float(result.probs.max()):.1%}, window {best.window.start:.2f}-{best.window.end:.2f} s)")
-    print("window            " + "  ".join(f"{label:>9}" for label in result.labels))
+    print(f"{result.prediction}  ({float(result.probs.max()):.1%}, window {best.window.start:.2f}-{best.window.end:.2f} s, "
+          "the one with the most facial motion)")
+    print("window            " + "  ".join(f"{label:>9}" for label in result.labels) + "     motion")
     for r in result.windows:
         span = f"{r.window.start:6.2f}-{r.window.end:6.2f} s"
-        cells = "  ".join(f"{v:9.3f}" for v in r.probs) if r.probs is not None else f"skipped: {r.skipped}"
+        cells = (
+            "  ".join(f"{v:9.3f}" for v in r.probs) + f"  {r.motion:9.2f}" if r.probs is not None else f"skipped: {r.skipped}"
+        )
         print(f"{span:<18}{cells}")
     for note in result.notices:
         print(f"note: {note}")

@@ -46,12 +46,14 @@ class WindowResult:
         probs: (classes,) float32 probabilities, or None when the window was skipped.
         coverage: fraction of the window's frames where the face was really detected.
         skipped: why the window was not classified (None if it was).
+        motion: facial motion energy of the window (:func:`motion_energy`), None when skipped.
     """
 
     window: Window
     probs: np.ndarray | None
     coverage: float
     skipped: str | None = None
+    motion: float | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ class Prediction:
     Attributes:
         labels: class names, in ``probs`` order.
         windows: one result per window of the clip, in time order.
-        best_window: index into ``windows`` of the most confident classified window.
+        best_window: index into ``windows`` of the classified window with the most facial motion
+            (:func:`motion_energy`): the spotted micro-expression. The models have no "no expression"
+            class, so their confidence on a still window means nothing; motion is what spots one.
         prediction: label of the best window.
         probs: (classes,) probabilities of the best window.
         timings_ms: milliseconds per stage (decode, landmarks, windows, align, model, total).
@@ -100,6 +104,7 @@ class Prediction:
                     "probs": probs(r.probs),
                     "coverage": round(r.coverage, 4),
                     "skipped": r.skipped,
+                    "motion": None if r.motion is None else round(r.motion, 4),
                 }
                 for r in self.windows
             ],
@@ -117,6 +122,16 @@ class Prediction:
                 "size": list(self.clip.frames.shape[2:0:-1]),
             },
         }
+
+
+def motion_energy(aligned: AlignedWindow) -> float:
+    """How much the aligned face moves inside a window: per-pixel standard deviation over time, averaged.
+
+    Measured on the crops before normalisation (grey levels), over all regions of the spec, so it is
+    comparable between the windows of one clip. Rigid head motion is already removed by the alignment;
+    what remains is facial movement (and blinks), the cue micro-expression spotting relies on.
+    """
+    return float(np.mean([crop.std(axis=0).mean() for crop in aligned.crops.values()]))
 
 
 def preprocess_clip(
@@ -261,16 +276,16 @@ class Predictor:
         probs = self._infer(inputs)
         lap("model")
 
-        by_index = {a.window.index: p for a, p in zip(aligned, probs)}
+        by_index = {a.window.index: (p, motion_energy(a)) for a, p in zip(aligned, probs)}
         results = []
         for w in windows:
             first, stop = w.frame_range()
             cov = track.coverage(first, stop)
-            p = by_index.get(w.index)
+            p, motion = by_index.get(w.index, (None, None))
             reason = None if p is not None else f"face detected in {cov:.0%} of frames"
-            results.append(WindowResult(w, p, cov, reason))
+            results.append(WindowResult(w, p, cov, reason, motion))
         classified = [i for i, r in enumerate(results) if r.probs is not None]
-        best = max(classified, key=lambda i: float(results[i].probs.max()))
+        best = max(classified, key=lambda i: results[i].motion)
         skipped = len(results) - len(classified)
         notes = list(notices) + list(track.notices)
         if skipped:

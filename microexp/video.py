@@ -353,7 +353,9 @@ def _decode(path: Path, container, stream, limits: VideoLimits):
             # resolution midway (browser webcam recordings do) still stacks into one array.
             if target != (frame.width, frame.height):
                 kwargs = {"width": target[0], "height": target[1], "interpolation": "AREA"}
-            rgb = frame.to_ndarray(format="rgb24", **kwargs)
+            # threads=1: swscale's own worker threads fight the frame-threaded decoder for the cores
+            # (measured 570 ms -> 40 ms for a 3 s 640x360 clip on 2 busy cores); pixels are identical.
+            rgb = frame.to_ndarray(format="rgb24", threads=1, **kwargs)
             if rotation:
                 # np.rot90 turns counter-clockwise for positive k; we need clockwise turns.
                 rgb = np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90))

@@ -51,8 +51,8 @@ def test_predict_face_clip(predictor, face_mp4):
     for r in result.windows:
         assert r.skipped is None and r.coverage == 1.0
         assert r.probs.shape == (3,) and r.probs.sum() == pytest.approx(1.0, abs=1e-5)
-    confidences = [r.probs.max() for r in result.windows]
-    assert result.best_window == int(np.argmax(confidences))
+    motions = [r.motion for r in result.windows]
+    assert all(m > 0 for m in motions) and result.best_window == int(np.argmax(motions))
     assert result.prediction == result.labels[int(np.argmax(result.probs))]
     assert set(result.timings_ms) >= {"decode", "landmarks", "align", "model", "total"}
     assert result.inputs[0].shape == (13, 1, 18, 64, 64) and len(result.aligned) == 13
@@ -201,3 +201,22 @@ def test_a_known_track_skips_landmarks(predictor, face_clips):
         predictor.predict(face_clips["mp4"], track=first.track)  # a path: the track could belong to anything
     with pytest.raises(ValueError, match="track"):
         predictor.predict(clip_from_frames(clip.frames[:10], clip.fps), track=first.track)
+
+
+def test_best_window_spots_the_expression_in_the_examples(predictor):
+    """The window with the most facial motion contains the annotated apex of each shipped example clip."""
+    import csv
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    rows = list(csv.DictReader((examples / "annotations.csv").open()))
+    assert len(rows) == 3
+    for row in rows:
+        clip = next(examples.glob(f"{row['label']}_*.mp4"))
+        result = predictor.predict(clip)
+        best = result.windows[result.best_window].window
+        apex = (int(row["apex"]) - 1) / float(row["fps"])
+        assert best.start <= apex <= best.end, (clip.name, best, apex)
+        # and it is not an accident of the first or last window: the motion peak stands out
+        motions = sorted(r.motion for r in result.windows)
+        assert motions[-1] > 1.2 * motions[len(motions) // 2]
