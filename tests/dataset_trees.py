@@ -156,17 +156,30 @@ def build_smic(base: Path) -> Path:
 # --- CAS(ME)^2 -----------------------------------------------------------------------------
 
 
-def build_casme_sq(base: Path) -> Path:
+CASME_SQ_RULE2 = {
+    # Public code reading the release: code -> the coding sheet's video name.
+    "video names": [("0101", "disgust1"), (401, "anger1"), ("0502", "happy2")],
+    # The project's FACTS.md: code -> the folder suffix. happy2 then resolves through the
+    # release's own table (0503), which has no folder here either.
+    "folder suffixes": [("code", "video"), ("0101", "disgustingteeth"), (401, "girlcrashing"), ("0502", "funnyerrors")],
+    # Both in one row.
+    "both": [("0101", "disgust1", "disgustingteeth"), (401, "anger1", "girlcrashing"), ("0502", "happy2", "funnyerrors")],
+}
+
+
+def build_casme_sq(base: Path, rule2: str = "video names") -> Path:
     """``base/CASME_sq/rawpic/s15/15_0101disgustingteeth/img1.jpg`` + ``CAS(ME)^2code_final.xlsx``.
 
     Sheets: ``CASMEcode_final`` (no header), ``naming rule1`` (s15 <- participant 1, s16 <- 2),
-    ``naming rule2`` (0101 disgust1, 0401 anger1, 0502 happy2). Coding rows:
+    ``naming rule2`` as ``CASME_SQ_RULE2[rule2]`` (by default 0101 disgust1, 0401 anger1, 0502
+    happy2). Coding rows (the same under every ``rule2``):
       1, disgust1_1, 3, 6, 9, negative, micro     -> s15/15_0101..., indices 2, 5, 8
       1, disgust1_2, 12, 14, 0, positive, micro   offset 0 -> mirrored to 16, reported
       2, anger1_1, 2, 5, 8, others, micro         -> label3 None
       2, anger1_2, 4, 10, 18, negative, macro     dropped when micro_only
-      1, happy2_1, 1, 2, 3, positive, micro       no folder s15/15_0502* -> missing on disk
-      2, weird9_1, 1, 2, 3, negative, micro       not in naming rule2 -> bad row
+      1, happy2_1, 1, 2, 3, positive, micro       no folder s15/15_0502* (15_0503* under "folder
+                                                  suffixes") -> missing on disk
+      2, weird9_1, 1, 2, 3, negative, micro       neither in naming rule2 nor the release -> bad row
     On disk only: s16/16_0508funnyinnovations (not in annotation).
     """
     root = base / "CASME_sq"
@@ -182,10 +195,9 @@ def build_casme_sq(base: Path) -> Path:
         (2, "weird9_1", 1, 2, 3, "12", "negative", "micro-expression", "?"),
     ]
     rule1 = [("s15", 15, 1), ("s16", 16, 2)]
-    rule2 = [("0101", "disgust1"), (401, "anger1"), ("0502", "happy2")]
     write_xlsx(
         root / "CAS(ME)^2code_final.xlsx",
-        {"CASMEcode_final": coding, "naming rule1": rule1, "naming rule2": rule2},
+        {"CASMEcode_final": coding, "naming rule1": rule1, "naming rule2": CASME_SQ_RULE2[rule2]},
     )
     return root
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -220,6 +222,49 @@ def test_casme_sq_falls_back_to_rawvideo(roots, tmp_path) -> None:
     d = by_clip(records)["disgust1_1"]
     assert (d.video, d.frames, d.onset, d.apex, d.offset) == (video, (), 2, 5, 8)
     assert issues(report, "missing_on_disk") == [("casme_sq/s16", "anger1_1"), ("casme_sq/s15", "happy2_1")]
+
+
+@pytest.mark.parametrize("rule2", ["folder suffixes", "both"])
+def test_casme_sq_naming_rule2_readings(roots, tmp_path, rule2) -> None:
+    """'naming rule2' listing folder suffixes (FACTS.md: 0101 -> disgustingteeth), or names and
+    suffixes, loads the same clips as the video-name reading: no good row becomes a bad row."""
+    expected, expected_report = load_casme_sq(roots["casme_sq"], micro_only=False)
+    records, report = load_casme_sq(trees.build_casme_sq(tmp_path, rule2=rule2), micro_only=False)
+    assert [(r.subject, r.clip, r.onset, r.apex, r.offset, r.label3) for r in records] == [
+        (r.subject, r.clip, r.onset, r.apex, r.offset, r.label3) for r in expected
+    ]
+    assert [p.relative_to(tmp_path) for p in by_clip(records)["disgust1_1"].frames] == [
+        p.relative_to(roots["casme_sq"].parent) for p in by_clip(expected)["disgust1_1"].frames
+    ]
+    assert issues(report, "bad_row") == [("casme_sq/s16", "weird9_1")]
+    assert "'weird9'" in report.of_kind("bad_row")[0].detail
+    assert [(i.kind, i.subject, i.clip) for i in report.issues] == [
+        (i.kind, i.subject, i.clip) for i in expected_report.issues
+    ]
+    # happy2 has no row of its own under "folder suffixes": the release's code 0503 is looked for.
+    want = "15_0503*" if rule2 == "folder suffixes" else "15_0502*"
+    assert report.missing_on_disk[0].detail.endswith(want)
+
+
+def test_synthetic_duplicates_and_bad_rows(roots, tmp_path) -> None:
+    """A skipped row does not make the next row of its clip a duplicate; a second usable one is."""
+    root = tmp_path / "syn"
+    shutil.copytree(roots["synthetic"], root)
+    with (root / "annotations.csv").open("a", newline="") as f:
+        csv.writer(f).writerows([
+            ("sub02", "clip_0004", 0, 1, 2, "surprise", "", 30),  # onset 0: bad row
+            ("sub02", "clip_0004", 1, 1, 2, "surprise", "", 30),  # fine
+            ("sub02", "clip_0004", 1, 2, 2, "surprise", "", 30),  # duplicate
+            ("sub01", "clip_0001", 1, 2, 3, "anger", "", 25),  # duplicate of the first row
+        ])
+    records, report = load_synthetic(root)
+    assert [r.clip for r in records] == ["clip_0001", "clip_0002", "clip_0004"]
+    assert (by_clip(records)["clip_0004"].apex, by_clip(records)["clip_0004"].label3) == (0, "surprise")
+    assert issues(report, "bad_row") == [("synthetic/sub02", "clip_0004")]
+    assert [(i.clip, i.detail) for i in report.of_kind("duplicate")] == [
+        ("clip_0004", "line 7 ignored"), ("clip_0001", "line 8 ignored"),
+    ]
+    assert issues(report, "not_in_annotation") == []
 
 
 # --- MEGC composite -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,23 +193,98 @@ class DatasetReport:
 
 @dataclass
 class Collector:
-    """Mutable scratchpad a loader fills, frozen into a ``DatasetReport`` at the end."""
+    """Mutable scratchpad a loader fills, frozen into a ``DatasetReport`` at the end.
+
+    Besides the issues it holds the records made so far and every (subject, clip) an annotation
+    row names, so the per-row flow shared by the loaders lives here once: ``first_row`` (duplicate
+    check), ``add_frame_clip`` (frames, phases, record), ``add_record`` and ``report_unannotated``.
+    """
 
     dataset: str
     root: Path
     annotation: Path | None = None
     issues: list[Issue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    records: list[ClipRecord] = field(default_factory=list)
+    annotated: set[tuple[str, str]] = field(default_factory=set)  # named by a row, usable or not
+    _made: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)  # those with a record
 
     def add(self, kind: str, subject: str, clip: str, detail: str, skipped: bool) -> None:
         self.issues.append(Issue(kind, subject, clip, detail, skipped))
 
-    def report(self, records: Sequence[ClipRecord]) -> DatasetReport:
+    def first_row(self, subject: str, clip: str, detail: str = "second annotation row ignored") -> bool:
+        """Note that a row names (subject, clip); ``False`` (reported ``duplicate``) when an earlier
+        row already made its record. A row that was skipped does not make the next one a duplicate."""
+        self.annotated.add((subject, clip))
+        if (subject, clip) in self._made:
+            self.add("duplicate", subject, clip, detail, True)
+            return False
+        return True
+
+    def add_record(
+        self,
+        subject: str,
+        clip: str,
+        phases: tuple[int, int, int],
+        *,
+        frames: tuple[Path, ...] = (),
+        video: Path | None = None,
+        fps: float,
+        label: str,
+        label3: Mapping[str, str],
+        known: Collection[str],
+        aus: str = "",
+    ) -> None:
+        """Append a record; a label outside ``known`` is kept and reported ``unknown_label``.
+
+        Args:
+            phases: (onset, apex, offset) as 0-based indices.
+            label3: native label -> MEGC three-class label; labels it lacks get ``None``.
+            known: the dataset's native labels.
+        """
+        if label not in known:
+            self.add("unknown_label", subject, clip, f"label {label!r}", False)
+        onset, apex, offset = phases
+        record = ClipRecord(
+            self.dataset, subject, clip, frames, video, fps, onset, apex, offset, label, label3.get(label), aus
+        )
+        self.records.append(record)
+        self._made.add((subject, clip))
+
+    def add_frame_clip(
+        self,
+        subject: str,
+        clip: str,
+        folder: Path,
+        numbers: tuple[int | None, int | None, int | None],
+        **record: Any,
+    ) -> None:
+        """One annotation row of a dataset whose clips are frame folders and whose onset, apex and
+        offset are the numbers in the frame file names (CASME II, SAMM): duplicate check, frames
+        (``missing_on_disk`` if none), ``resolve_phases``, then ``add_record(**record)``."""
+        if not self.first_row(subject, clip):
+            return
+        frames = list_frames(folder)
+        if not frames:
+            self.add("missing_on_disk", subject, clip, f"no frames in {folder}", True)
+            return
+        phases = resolve_phases(FrameIndex(frames), numbers, self, subject, clip)
+        if phases is not None:
+            self.add_record(subject, clip, phases, frames=frames, **record)
+
+    def report_unannotated(self, clips: Iterable[Path]) -> None:
+        """Report as ``not_in_annotation`` each ``<subject dir>/<clip>`` on disk that no row names."""
+        for path in clips:
+            subject = f"{self.dataset}/{path.parent.name}"
+            if (subject, path.name) not in self.annotated:
+                self.add("not_in_annotation", subject, path.name, str(path), True)
+
+    def report(self) -> DatasetReport:
         return DatasetReport(
             dataset=self.dataset,
             root=str(self.root),
             annotation=str(self.annotation) if self.annotation else None,
-            n_records=len(records),
+            n_records=len(self.records),
             issues=tuple(self.issues),
             notes=tuple(self.notes),
         )

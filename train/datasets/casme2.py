@@ -19,18 +19,15 @@ from ._base import (
     ClipRecord,
     Collector,
     DatasetReport,
-    FrameIndex,
     cell_int,
     cell_str,
     find_file,
     get,
     header_table,
     iter_nonblank,
-    list_frames,
     norm_label,
     read_sheet,
     require_dir,
-    resolve_phases,
     subdirs,
 )
 
@@ -89,8 +86,6 @@ def load_casme2(
     columns, rows = header_table(read_sheet(path), ("subject", "filename", "onsetframe", "offsetframe"), path)
 
     disk = {n: d for d in subdirs(frames_root) if (n := _subject_number(d.name)) is not None}
-    records: list[ClipRecord] = []
-    seen: set[tuple[str, str]] = set()  # annotated (subject, clip), usable or not
     for _, row in iter_nonblank(rows):
         number, clip = _subject_number(get(row, columns, "subject")), cell_str(get(row, columns, "filename"))
         if number is None or not clip:
@@ -98,45 +93,16 @@ def load_casme2(
             continue
         folder = disk.get(number)
         subject_dir = folder.name if folder else f"sub{number:02d}"
-        subject = f"casme2/{subject_dir}"
-        if (subject, clip) in seen and any(r.subject == subject and r.clip == clip for r in records):
-            col.add("duplicate", subject, clip, "second annotation row ignored", True)
-            continue
-        seen.add((subject, clip))
-        frames = list_frames(folder / clip) if folder else ()
-        if not frames:
-            col.add("missing_on_disk", subject, clip, f"no frames in {frames_root / subject_dir / clip}", True)
-            continue
-        phases = resolve_phases(
-            FrameIndex(frames),
-            tuple(cell_int(get(row, columns, k)) for k in ("onsetframe", "apexframe", "offsetframe")),
-            col,
-            subject,
+        col.add_frame_clip(
+            f"casme2/{subject_dir}",
             clip,
+            frames_root / subject_dir / clip,
+            tuple(cell_int(get(row, columns, k)) for k in ("onsetframe", "apexframe", "offsetframe")),
+            fps=FPS,
+            label=norm_label(get(row, columns, "estimatedemotion")),
+            label3=LABEL3_CASME2,
+            known=LABELS,
+            aus=cell_str(get(row, columns, "actionunits")),
         )
-        if phases is None:
-            continue
-        label = norm_label(get(row, columns, "estimatedemotion"))
-        if label not in LABELS:
-            col.add("unknown_label", subject, clip, f"label {label!r}", False)
-        records.append(
-            ClipRecord(
-                dataset="casme2",
-                subject=subject,
-                clip=clip,
-                frames=frames,
-                video=None,
-                fps=FPS,
-                onset=phases[0],
-                apex=phases[1],
-                offset=phases[2],
-                label=label,
-                label3=LABEL3_CASME2.get(label),
-                aus=cell_str(get(row, columns, "actionunits")),
-            )
-        )
-    for folder in disk.values():
-        for clip_dir in subdirs(folder):
-            if (f"casme2/{folder.name}", clip_dir.name) not in seen:
-                col.add("not_in_annotation", f"casme2/{folder.name}", clip_dir.name, str(clip_dir), True)
-    return records, col.report(records)
+    col.report_unannotated(clip_dir for folder in disk.values() for clip_dir in subdirs(folder))
+    return col.records, col.report()

@@ -7,10 +7,15 @@ Layout: ``rawpic/s15/15_0101disgustingteeth/img1.jpg`` (also ``rawvideo/s15/15_0
   name (``anger1_1``: video ``anger1``, expression 1), onset, apex, offset (0 = unknown), AUs,
   emotion (negative/positive/surprise/others), type (macro-/micro-expression), self-report;
 - sheet ``naming rule1``: folder (``s15``), folder prefix (``15``), participant number (``1``);
-- sheet ``naming rule2``: video code (``0101``), video name (``disgust1``).
+- sheet ``naming rule2``: video code (``0101``) and a name for it. Public code that reads the
+  release takes that name to be the coding sheet's video name (``disgust1``); the project's notes
+  read it as the folder suffix (``disgustingteeth``). Both are accepted: every text cell of a row
+  names its code, and a video name the sheet lacks is looked up among the release's nine videos
+  (``RELEASE_VIDEOS``).
 
-So row (1, ``disgust1_1``) lives in ``rawpic/s15/15_0101*/``. A record's frames are the whole
-video; onset/apex/offset index into it.
+So row (1, ``disgust1_1``) lives in ``rawpic/s15/15_0101*/``: the folder glob on participant prefix
+and video code is the anchor, whatever follows the code. A record's frames are the whole video;
+onset/apex/offset index into it.
 """
 
 from __future__ import annotations
@@ -43,6 +48,21 @@ from ._base import (
 
 FPS = 30.0
 LABELS = ("negative", "positive", "surprise")
+LABEL3 = {name: name for name in LABELS}  # the sheet's emotions already are the three classes
+KNOWN_LABELS = (*LABELS, "others")
+# The release's stimulus videos: coding-sheet video name -> code in the folder name
+# (``15_0101disgustingteeth``, ``15_0503unnyfarting``, ...), as public code reading it maps them.
+RELEASE_VIDEOS = {
+    "disgust1": "0101",
+    "disgust2": "0102",
+    "anger1": "0401",
+    "anger2": "0402",
+    "happy1": "0502",
+    "happy2": "0503",
+    "happy3": "0505",
+    "happy4": "0507",
+    "happy5": "0508",
+}
 CODING_PATTERNS = ("CAS(ME)^2code_final*.xlsx", "CAS(ME)*code_final*.xlsx", "*code_final*.xlsx")
 
 
@@ -71,12 +91,17 @@ def _subjects(rows: list[tuple[Any, ...]]) -> dict[int, tuple[str, str]]:
 
 
 def _videos(rows: list[tuple[Any, ...]]) -> dict[str, str]:
-    """``naming rule2``: video name (``disgust1``) -> 4-digit code (``0101``)."""
+    """``naming rule2``: each name in a row (``disgust1`` and/or ``disgustingteeth``) -> its
+    4-digit code (``0101``, the row's first cell)."""
     out: dict[str, str] = {}
     for _, row in iter_nonblank(rows):
-        code, name = cell_int(_cell(row, 0)), cell_str(_cell(row, 1))
-        if code is not None and name:
-            out[name.lower()] = f"{code:04d}"
+        code = cell_int(_cell(row, 0))
+        if code is None:
+            continue  # a header or note row
+        for cell in row[1:]:
+            name = cell_str(cell).lower()
+            if name and cell_int(cell) is None:
+                out[name] = f"{code:04d}"
     return out
 
 
@@ -118,8 +143,6 @@ def load_casme_sq(
     videos = _videos(read_sheet(path, _pick_sheet(names, ("namingrule2",), path)))
     col = Collector("casme_sq", frames_root, path)
 
-    records: list[ClipRecord] = []
-    seen: set[tuple[str, str]] = set()  # annotated (subject, clip), usable or not
     used_dirs: set[Path] = set()
     n_macro = 0
     frame_cache: dict[Path, tuple[Path, ...]] = {}  # one video folder serves several expressions
@@ -131,9 +154,14 @@ def load_casme_sq(
             continue
         folder, prefix = subjects.get(participant, (f"s{participant}", ""))
         subject = f"casme_sq/{folder}"
-        code = videos.get(re.sub(r"_\d+$", "", name).lower())
+        video_name = re.sub(r"_\d+$", "", name).lower()  # disgust1_2 -> disgust1
+        code = videos.get(video_name) or RELEASE_VIDEOS.get(video_name)
         if not prefix or code is None:
-            why = "participant not in 'naming rule1'" if not prefix else "video name not in 'naming rule2'"
+            why = (
+                "participant not in 'naming rule1'"
+                if not prefix
+                else f"video name {video_name!r} neither in 'naming rule2' nor a release video"
+            )
             col.add("bad_row", subject, name, f"row {n + 1}: {why}", True)
             continue
         matches = sorted((frames_root / folder).glob(f"{prefix}_{code}*"))
@@ -143,10 +171,8 @@ def load_casme_sq(
             n_macro += 1
             if micro_only:
                 continue
-        if (subject, name) in seen and any(r.subject == subject and r.clip == name for r in records):
-            col.add("duplicate", subject, name, "second annotation row ignored", True)
+        if not col.first_row(subject, name):
             continue
-        seen.add((subject, name))
         if video_dirs and video_dirs[0] not in frame_cache:
             frame_cache[video_dirs[0]] = list_frames(video_dirs[0])
         frames = frame_cache[video_dirs[0]] if video_dirs else ()
@@ -177,24 +203,17 @@ def load_casme_sq(
                 phases = (onset_n - 1, apex_n - 1, offset_n - 1)
         if phases is None:
             continue
-        label = norm_label(_cell(row, 6))
-        if label not in (*LABELS, "others"):
-            col.add("unknown_label", subject, name, f"label {label!r}", False)
-        records.append(
-            ClipRecord(
-                dataset="casme_sq",
-                subject=subject,
-                clip=name,
-                frames=frames,
-                video=video,
-                fps=FPS,
-                onset=phases[0],
-                apex=phases[1],
-                offset=phases[2],
-                label=label,
-                label3=label if label in LABELS else None,
-                aus=cell_str(_cell(row, 5)),
-            )
+        col.add_record(
+            subject,
+            name,
+            phases,
+            frames=frames,
+            video=video,
+            fps=FPS,
+            label=norm_label(_cell(row, 6)),
+            label3=LABEL3,
+            known=KNOWN_LABELS,
+            aus=cell_str(_cell(row, 5)),
         )
     for subject_dir in subdirs(frames_root):
         for video_dir in subdirs(subject_dir):
@@ -202,4 +221,4 @@ def load_casme_sq(
                 col.add("not_in_annotation", f"casme_sq/{subject_dir.name}", video_dir.name, str(video_dir), True)
     if micro_only and n_macro:
         col.notes.append(f"{n_macro} macro-expression rows left out (micro_only=True)")
-    return records, col.report(records)
+    return col.records, col.report()

@@ -18,18 +18,15 @@ from ._base import (
     ClipRecord,
     Collector,
     DatasetReport,
-    FrameIndex,
     cell_int,
     cell_str,
     find_file,
     get,
     header_table,
     iter_nonblank,
-    list_frames,
     norm_label,
     read_sheet,
     require_dir,
-    resolve_phases,
     subdirs,
 )
 
@@ -74,8 +71,6 @@ def load_samm(root: str | Path, annotation: str | Path | None = None) -> tuple[l
     columns, rows = header_table(read_sheet(path), ("subject", "filename", "onsetframe", "offsetframe"), path)
 
     disk = {int(d.name): d for d in subdirs(frames_root) if d.name.isdigit()}
-    records: list[ClipRecord] = []
-    seen: set[tuple[str, str]] = set()  # annotated (subject, clip), usable or not
     for _, row in iter_nonblank(rows):
         raw_subject, clip = cell_str(get(row, columns, "subject")), cell_str(get(row, columns, "filename"))
         digits = re.findall(r"\d+", raw_subject) or re.findall(r"^\d+", clip)
@@ -85,45 +80,16 @@ def load_samm(root: str | Path, annotation: str | Path | None = None) -> tuple[l
         number = int(digits[0])
         folder = disk.get(number)
         subject_dir = folder.name if folder else f"{number:03d}"
-        subject = f"samm/{subject_dir}"
-        if (subject, clip) in seen and any(r.subject == subject and r.clip == clip for r in records):
-            col.add("duplicate", subject, clip, "second annotation row ignored", True)
-            continue
-        seen.add((subject, clip))
-        frames = list_frames(folder / clip) if folder else ()
-        if not frames:
-            col.add("missing_on_disk", subject, clip, f"no frames in {frames_root / subject_dir / clip}", True)
-            continue
-        phases = resolve_phases(
-            FrameIndex(frames),
-            tuple(_positive(get(row, columns, k)) for k in ("onsetframe", "apexframe", "offsetframe")),
-            col,
-            subject,
+        col.add_frame_clip(
+            f"samm/{subject_dir}",
             clip,
+            frames_root / subject_dir / clip,
+            tuple(_positive(get(row, columns, k)) for k in ("onsetframe", "apexframe", "offsetframe")),
+            fps=FPS,
+            label=norm_label(get(row, columns, "estimatedemotion")),
+            label3=LABEL3_GENERAL,
+            known=LABELS,
+            aus=cell_str(get(row, columns, "actionunits")),
         )
-        if phases is None:
-            continue
-        label = norm_label(get(row, columns, "estimatedemotion"))
-        if label not in LABELS:
-            col.add("unknown_label", subject, clip, f"label {label!r}", False)
-        records.append(
-            ClipRecord(
-                dataset="samm",
-                subject=subject,
-                clip=clip,
-                frames=frames,
-                video=None,
-                fps=FPS,
-                onset=phases[0],
-                apex=phases[1],
-                offset=phases[2],
-                label=label,
-                label3=LABEL3_GENERAL.get(label),
-                aus=cell_str(get(row, columns, "actionunits")),
-            )
-        )
-    for folder in disk.values():
-        for clip_dir in subdirs(folder):
-            if (f"samm/{folder.name}", clip_dir.name) not in seen:
-                col.add("not_in_annotation", f"samm/{folder.name}", clip_dir.name, str(clip_dir), True)
-    return records, col.report(records)
+    col.report_unannotated(clip_dir for folder in disk.values() for clip_dir in subdirs(folder))
+    return col.records, col.report()

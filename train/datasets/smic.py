@@ -51,7 +51,7 @@ def load_smic(
     root = require_dir(root, "SMIC")
     base = _variant_root(root, variant, cropped)
     col = Collector("smic", base)
-    records: list[ClipRecord] = []
+    records = col.records
     for subject_dir in subdirs(base):
         subject = f"smic/{subject_dir.name}"
         for label_dir in subdirs(subject_dir / "micro"):
@@ -85,4 +85,4 @@ def load_smic(
             "SMIC has no apex annotation: onset = first frame, offset = last, "
             f"apex = midpoint for all {len(records)} clips"
         )
-    return records, col.report(records)
+    return records, col.report()

@@ -9,6 +9,7 @@ the frame files are called; a clip may be a frame folder or a video file.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 from microexp.errors import DatasetError
@@ -28,6 +29,7 @@ from ._base import (
 )
 
 REQUIRED = ("subject", "clip", "onset", "offset", "label", "fps")
+KNOWN_LABELS = frozenset({*LABEL3_GENERAL, "others"})
 
 
 def _find_video(folder: Path, clip: str) -> Path | None:
@@ -35,6 +37,14 @@ def _find_video(folder: Path, clip: str) -> Path | None:
         if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
             return path
     return None
+
+
+def _clips_on_disk(root: Path) -> Iterator[Path]:
+    """``root/<subject>/<clip>`` for every clip folder and video file (``<clip>.mp4`` gives ``<clip>``)."""
+    for subject_dir in subdirs(root):
+        names = {p.name for p in subdirs(subject_dir)}
+        names |= {p.stem for p in subject_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES}
+        yield from (subject_dir / name for name in sorted(names))
 
 
 def load_synthetic(root: str | Path) -> tuple[list[ClipRecord], DatasetReport]:
@@ -52,8 +62,6 @@ def load_synthetic(root: str | Path) -> tuple[list[ClipRecord], DatasetReport]:
         raise DatasetError(f"{path} lacks columns {missing} (needs {', '.join(REQUIRED)})")
 
     col = Collector("synthetic", root, path)
-    records: list[ClipRecord] = []
-    seen: set[tuple[str, str]] = set()  # annotated (subject, clip), usable or not
     for n, row in enumerate(rows, start=2):  # line numbers as a spreadsheet shows them
         subject_dir, clip = cell_str(row.get("subject")), cell_str(row.get("clip"))
         subject = f"synthetic/{subject_dir}"
@@ -62,10 +70,8 @@ def load_synthetic(root: str | Path) -> tuple[list[ClipRecord], DatasetReport]:
         if not subject_dir or not clip or fps is None or fps <= 0:
             col.add("bad_row", subject, clip, f"line {n}: subject, clip and a positive fps are required", True)
             continue
-        if (subject, clip) in seen and any(r.subject == subject and r.clip == clip for r in records):
-            col.add("duplicate", subject, clip, f"line {n} ignored", True)
+        if not col.first_row(subject, clip, f"line {n} ignored"):
             continue
-        seen.add((subject, clip))
         frames = list_frames(root / subject_dir / clip)
         video = None if frames else _find_video(root / subject_dir, clip)
         if not frames and video is None:
@@ -83,33 +89,20 @@ def load_synthetic(root: str | Path) -> tuple[list[ClipRecord], DatasetReport]:
             col.add("apex_filled", subject, clip, f"apex {apex_n!r} missing or outside: midpoint (index {apex})", False)
         else:
             apex = apex_n - 1
-        label = norm_label(row.get("label"))
-        label3 = LABEL3_GENERAL.get(label)
-        if label3 is None and label != "others":
-            col.add("unknown_label", subject, clip, f"label {label!r}", False)
-        records.append(
-            ClipRecord(
-                dataset="synthetic",
-                subject=subject,
-                clip=clip,
-                frames=frames,
-                video=video,
-                fps=fps,
-                onset=onset,
-                apex=apex,
-                offset=offset,
-                label=label,
-                label3=label3,
-                aus=cell_str(row.get("aus")),
-            )
+        col.add_record(
+            subject,
+            clip,
+            (onset, apex, offset),
+            frames=frames,
+            video=video,
+            fps=fps,
+            label=norm_label(row.get("label")),
+            label3=LABEL3_GENERAL,
+            known=KNOWN_LABELS,
+            aus=cell_str(row.get("aus")),
         )
-    for subject_dir in subdirs(root):
-        clips = {p.name for p in subdirs(subject_dir)}
-        clips |= {p.stem for p in subject_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES}
-        for clip in sorted(clips):
-            if (f"synthetic/{subject_dir.name}", clip) not in seen:
-                col.add("not_in_annotation", f"synthetic/{subject_dir.name}", clip, str(subject_dir / clip), True)
-    return records, col.report(records)
+    col.report_unannotated(_clips_on_disk(root))
+    return col.records, col.report()
 
 
 def cell_float(value: object) -> float | None:
