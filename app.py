@@ -13,6 +13,7 @@ overlay video, crops image, timings, note); ``api_name="/models"`` lists the zoo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -157,6 +158,15 @@ def _plots(pred, explanation) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows, columns=["time_s", "probability", "class"]), curve
 
 
+def _prune_outputs(max_age_s: float = 3600.0) -> None:
+    """Remove overlay videos older than ``max_age_s``: Gradio has copied them to its own cache by then."""
+    cutoff = time.time() - max_age_s
+    for old in OUTPUT_DIR.glob("overlay-*.mp4"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+
+
 def analyse(video: str | None, model_name: str | None, method: str, progress=gr.Progress()):  # noqa: B008
     """Predict, explain the best window, and render everything the page shows."""
     if not video:
@@ -175,6 +185,7 @@ def analyse(video: str | None, model_name: str | None, method: str, progress=gr.
         indices, heat = render.source_heatmaps(pred, explanation)
         overlays = render.overlay_frames(pred.clip.frames[indices], heat)  # once: gallery and video
         # ultrafast: the overlay video is a short preview; x264's quality presets cost more than the rest of rendering
+        _prune_outputs()
         video_path = write_video(OUTPUT_DIR / f"overlay-{uuid.uuid4().hex[:12]}.mp4", overlays,
                                  max(1.0, pred.clip.fps / SLOW_MOTION), preset="ultrafast")
         k = [i for i, w in enumerate(pred.windows) if w.probs is not None].index(pred.best_window)
@@ -210,7 +221,9 @@ def _examples() -> list[list[str]]:
 def build_demo() -> gr.Blocks:
     choices = model_choices()
     default = choices[0][1] if choices else None
-    with gr.Blocks(title="MicroExp: micro-expressions, explained") as demo:
+    # delete_cache: uploads and rendered outputs older than an hour are removed every hour, so a
+    # long-running Space does not fill its disk.
+    with gr.Blocks(title="MicroExp: micro-expressions, explained", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# MicroExp: facial micro-expression recognition, explained\n"
             "The IJCNN 2019 3D-CNNs (STCNN, Intermediate/Late FuseNet) and a two-stream 3D-CNN classify short "

@@ -1,0 +1,100 @@
+"""Training throughput of the real training loop, in clips per second, per architecture and spec.
+
+Unlike ``bench/models.py`` (a bare forward/backward/step on random tensors), this times
+:func:`train.fit.train_job` itself: batching, augmentation, the optimiser of the preset and the
+per-epoch safetensors checkpoint, on a random :class:`~train.tensorset.TensorSet` of the right
+shapes. The first epoch is a warm-up; the median over the remaining epochs is reported.
+
+Usage: ``python bench/train.py [--quick] [--threads 2] [--out bench/results/train.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from microexp.spec import InputSpec  # noqa: E402
+from train.fit import Checkpoints, DistContext, FitConfig, train_job  # noqa: E402
+from train.presets import PRESETS  # noqa: E402
+from train.tensorset import TensorSet  # noqa: E402
+
+# (arch, frames, clips): T=96 is the paper's CAS(ME)^2 spec, T=18 its SMIC spec and the zoo's.
+WORKLOADS = [
+    ("stcnn", 18, 96),
+    ("fusenet-intermediate", 18, 96),
+    ("fusenet-late", 18, 96),
+    ("twostream", 18, 96),
+    ("stcnn", 96, 48),
+    ("fusenet-intermediate", 96, 48),
+]
+
+
+def random_set(arch: str, frames: int, clips: int) -> TensorSet:
+    regions = ("eyes", "mouth") if arch.startswith("fusenet") else ("face",)
+    spec = InputSpec(frames=frames, regions=regions)
+    g = torch.Generator().manual_seed(0)
+    inputs = tuple(torch.randn(clips, *shape, generator=g) for shape in spec.input_shapes())
+    return TensorSet(
+        inputs=inputs,
+        labels=torch.arange(clips) % spec.num_classes,
+        subjects=tuple(f"s{i % 4}" for i in range(clips)),
+        clips=tuple(f"c{i}" for i in range(clips)),
+        spec=spec,
+    )
+
+
+def measure(arch: str, frames: int, clips: int, preset_name: str, epochs: int) -> dict[str, float]:
+    data = random_set(arch, frames, clips)
+    times: list[float] = []
+    preset = replace(PRESETS[preset_name], epochs=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        for epoch in range(epochs):
+            config = FitConfig(arch=arch, preset=preset, quiet=True)
+            t0 = time.perf_counter()
+            train_job(f"bench-{epoch}", data, config, Checkpoints(Path(tmp), writer=True), DistContext(), False, False)
+            times.append(time.perf_counter() - t0)
+    steady = statistics.median(times[1:]) if len(times) > 1 else times[0]
+    return {"clips_per_s": clips / steady, "epoch_s": steady, "clips": clips}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="T=18 workloads only, 2 epochs")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--presets", nargs="+", default=["default", "paper"])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    workloads = [w for w in WORKLOADS if not args.quick or w[1] == 18]
+    epochs = 2 if args.quick else 4
+    rows = []
+    for arch, frames, clips in workloads:
+        for preset in args.presets:
+            r = measure(arch, frames, clips, preset, epochs)
+            rows.append({"arch": arch, "frames": frames, "preset": preset, **r})
+            print(f"{arch:22s} T={frames:<3d} {preset:8s} {r['clips_per_s']:8.1f} clips/s", flush=True)
+    result = {"threads": args.threads, "torch": torch.__version__, "load_average": os.getloadavg(), "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(args.out)
+    print("\n| architecture | T | preset | clips/s |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['arch']} | {r['frames']} | {r['preset']} | {r['clips_per_s']:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
