@@ -8,38 +8,14 @@ at the file-descriptor level while the pipeline runs. ``MICROEXP_DEBUG=1`` shows
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Send file descriptor 2 (C++ logs of MediaPipe/TFLite) to /dev/null; Python's sys.stderr keeps working."""
-    if os.environ.get("MICROEXP_DEBUG"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    original = sys.stderr
-    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        sys.stderr.close()
-        sys.stderr = original
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import MicroExpError
 
     run = {"predict": _predict, "fetch-face-model": _fetch}[args.command]
-    with _quiet_native_stderr():
+    from .face import quiet_native_stderr
+
+    with quiet_native_stderr():
         try:
             return run(args)
         except (MicroExpError, ValueError) as exc:

@@ -9,6 +9,7 @@ undetected so that windows without enough real detections are reported rather th
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import io
 import os
@@ -19,7 +20,7 @@ import tempfile
 import urllib.request
 import weakref
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -259,6 +260,33 @@ def _close_live() -> None:
         landmarker.close()
 
 
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Send file descriptor 2 (C++ logs of MediaPipe/TFLite) to /dev/null; Python's sys.stderr keeps working.
+
+    MediaPipe prints several INFO/WARNING lines from C++ whenever a landmarker graph starts; they mean
+    nothing to a user. ``MICROEXP_DEBUG=1`` keeps them.
+    """
+    if os.environ.get("MICROEXP_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    original = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = original
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class FaceLandmarker:
     """MediaPipe FaceLandmarker wrapper. Create once, reuse for many clips; close() (or ``with``) at the end.
 
@@ -289,7 +317,8 @@ class FaceLandmarker:
         from mediapipe.tasks.python import vision
 
         if self._image is None:
-            self._image = vision.FaceLandmarker.create_from_options(self._options("IMAGE"))
+            with quiet_native_stderr():
+                self._image = vision.FaceLandmarker.create_from_options(self._options("IMAGE"))
         return self._image
 
     def _video_landmarker(self, k: int):
@@ -297,7 +326,8 @@ class FaceLandmarker:
         from mediapipe.tasks.python import vision
 
         while len(self._videos) <= k:
-            self._videos.append(vision.FaceLandmarker.create_from_options(self._options("VIDEO")))
+            with quiet_native_stderr():
+                self._videos.append(vision.FaceLandmarker.create_from_options(self._options("VIDEO")))
             self._clocks_ms.append(0)
         return self._videos[k]
 
