@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import markdown_table, write_json  # noqa: E402
 
 
 def run(cmd: list[str]) -> None:
@@ -56,13 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"amplitude {amp:.3f}: acc {m['accuracy']:.3f} UF1 {m['uf1']:.3f} UAR {m['uar']:.3f}", flush=True)
     result = {"arch": args.arch, "protocol": "loso", "preset": "default", "clips": args.clips, "seed": args.seed,
               "data": "synthetic (4 public-domain people, one subject each)", "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    tmp_out.replace(args.out)
-    print("\n| apex amplitude (x IOD) | accuracy | UF1 | UAR |\n|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['amplitude']:.3f} | {r['accuracy']:.3f} | {r['uf1']:.3f} | {r['uar']:.3f} |")
+    write_json(args.out, result)
+    table = [[f"{r['amplitude']:.3f}", f"{r['accuracy']:.3f}", f"{r['uf1']:.3f}", f"{r['uar']:.3f}"] for r in rows]
+    print("\n" + markdown_table(["apex amplitude (x IOD)", "accuracy", "UF1", "UAR"], table))
     return 0
 
 

@@ -37,6 +37,7 @@ import torch
 from gradio_client import Client, handle_file
 
 import zoo
+from bench.common import write_json
 from microexp.explain import METHODS
 from microexp.models import build_model
 from microexp.spec import InputSpec
@@ -138,7 +139,7 @@ def main() -> int:
         proc.terminate()
         proc.wait(timeout=15)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("cold_start_s", "first_request_s", "peak_rss_mb", "target_met")}))
     return 0
 

@@ -17,7 +17,6 @@ cross-entropy), medians after warm-up; writes ``bench/results/keras.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -26,20 +25,18 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import sys  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
-WORKLOADS = {
-    "stcnn-96": ("stcnn", 96),
-    "fusenet-intermediate-96": ("fusenet-intermediate", 96),
-    "stcnn-18": ("stcnn", 18),
-    "fusenet-intermediate-18": ("fusenet-intermediate", 18),
-    "fusenet-late-18": ("fusenet-late", 18),
-}
-QUICK = ("stcnn-96", "stcnn-18", "fusenet-intermediate-18")
+from bench.common import MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS, RESULTS, write_json  # noqa: E402
+
+WORKLOADS, QUICK = MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS
 PARAMS = {  # FACTS.md section 1
     ("stcnn", 96): 44_241_667,
     ("stcnn", 18): 1_643_267,
@@ -151,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         keras.backend.clear_session()
     results["loadavg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out, results)
     print(f"wrote {args.out}")
     return 0
 

@@ -29,18 +29,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS, RESULTS, write_json  # noqa: E402
 from microexp.models import build_model, fast  # noqa: E402
 from microexp.spec import InputSpec  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
-WORKLOADS = {  # name -> (architecture, frames)
-    "stcnn-96": ("stcnn", 96),
-    "fusenet-intermediate-96": ("fusenet-intermediate", 96),
-    "stcnn-18": ("stcnn", 18),
-    "fusenet-intermediate-18": ("fusenet-intermediate", 18),
-    "fusenet-late-18": ("fusenet-late", 18),
-}
-QUICK = ("stcnn-96", "stcnn-18", "fusenet-intermediate-18")
+WORKLOADS, QUICK = MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS
 IMPLS = (("reference", "reference", "fp32"), ("fast", "fast", "fp32"), ("fast-bf16", "fast", "bf16"))
 
 
@@ -166,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         results["workloads"][name] = measure(arch, frames, repeats)
     results["loadavg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out, results)
     keras_path = RESULTS / "keras.json"
     keras = json.loads(keras_path.read_text()) if keras_path.exists() else None
     print()

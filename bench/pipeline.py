@@ -26,7 +26,6 @@ end (decode -> landmarks -> align -> model -> Captum saliency -> overlays) <= 1 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -43,6 +42,7 @@ import av
 import numpy as np
 import torch
 
+from bench.common import write_json
 from microexp import render
 from microexp.explain import explain_prediction
 from microexp.face import FaceLandmarker, FaceSettings
@@ -180,7 +180,7 @@ def main() -> None:
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out, report)
     print(table(results))
     print(f"\ndecode with to_ndarray(threads=1): {decode_alt:.0f} ms (load_clip: {ref['ms']['decode']:.0f} ms)")
     print(f"load average {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores; written to {args.out}")

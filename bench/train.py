@@ -11,7 +11,6 @@ Usage: ``python bench/train.py [--quick] [--threads 2] [--out bench/results/trai
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from bench.common import markdown_table, write_json  # noqa: E402
 from microexp.spec import InputSpec  # noqa: E402
 from train.fit import Checkpoints, DistContext, FitConfig, train_job  # noqa: E402
 from train.presets import PRESETS  # noqa: E402
@@ -86,13 +86,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"arch": arch, "frames": frames, "preset": preset, **r})
             print(f"{arch:22s} T={frames:<3d} {preset:8s} {r['clips_per_s']:8.1f} clips/s", flush=True)
     result = {"threads": args.threads, "torch": torch.__version__, "load_average": os.getloadavg(), "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(args.out)
-    print("\n| architecture | T | preset | clips/s |\n|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['arch']} | {r['frames']} | {r['preset']} | {r['clips_per_s']:.1f} |")
+    write_json(args.out, result)
+    table = [[r["arch"], r["frames"], r["preset"], f"{r['clips_per_s']:.1f}"] for r in rows]
+    print("\n" + markdown_table(["architecture", "T", "preset", "clips/s"], table))
     return 0
 
 

@@ -1,0 +1,41 @@
+"""What the benchmark scripts share: the model workloads and how results are written and shown.
+
+Plain Python (no torch), so ``keras_reference.py`` can import it from its own environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# name -> (architecture, frames T); the paper's CAS(ME)^2 spec is T=96, its SMIC spec and the zoo's T=18.
+MODEL_WORKLOADS = {
+    "stcnn-96": ("stcnn", 96),
+    "fusenet-intermediate-96": ("fusenet-intermediate", 96),
+    "stcnn-18": ("stcnn", 18),
+    "fusenet-intermediate-18": ("fusenet-intermediate", 18),
+    "fusenet-late-18": ("fusenet-late", 18),
+}
+QUICK_MODEL_WORKLOADS = ("stcnn-96", "stcnn-18", "fusenet-intermediate-18")
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON atomically (temporary file, then rename): never a half-written result."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub markdown table, the format README.md quotes."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
