@@ -240,3 +240,34 @@ def test_hooks_on_the_conv_still_fire():
     block(torch.randn(1, 1, 12, 16, 16))
     handle.remove()
     assert seen == [torch.Size([1, 4, 8, 14, 14])]
+
+
+@pytest.mark.parametrize("geom", GEOMETRIES, ids=lambda g: "x".join(map(str, g[:5])))
+def test_inference_path_exact_on_dyadic_values(geom):
+    """No-grad calls take the values-only path (elementwise max passes instead of max_pool3d)."""
+    n, c, t, h, w_, o, kernel, pool = geom
+    torch.manual_seed(6)
+    x, w, b = _dyadic((n, c, t, h, w_), 8), _dyadic((o, c, *kernel), 64), _dyadic((o,), 8)
+    with torch.no_grad():
+        ref = fast.reference_block(x, w, b, pool)
+        for chunk_bytes in (1, None):
+            with fast.fast_mode("fast", chunk_bytes=chunk_bytes):
+                got = fast.spatiotemporal_block(x, w, b, pool)
+            assert got.shape == ref.shape and got.is_contiguous()
+            assert torch.equal(got, ref)
+        _close(ref, fast.spatiotemporal_block(x, w, b, pool, precision="bf16"), 1e-2)
+
+
+def test_gradients_with_flat_regions_follow_the_reference_argmax():
+    """Constant image regions make max-pool ties everywhere: the backward must route each gradient
+    to the first maximum in (T, H, W) order, as PyTorch's max_pool3d does."""
+    torch.manual_seed(7)
+    x = _dyadic((2, 1, 26, 20, 23), 8)
+    x[:, :, :, :8] = 0.25  # flat band: every window there has 27 equal conv outputs
+    x[0, :, 5:12] = 0.0
+    w, b = _dyadic((6, 1, 7, 3, 3), 64), _dyadic((6,), 8)
+    ref = _block_grads(x, w, b, 3, fast.reference_block)
+    got = _block_grads(x, w, b, 3, fast.spatiotemporal_block, precision="fp32")
+    assert torch.equal(got[0], ref[0])
+    for r, g in zip(ref[1:], got[1:]):
+        _close(r, g)
