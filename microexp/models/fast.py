@@ -19,7 +19,7 @@ computes the same numbers with an exact reformulation that oneDNN runs fast:
   first maximum in (T, H, W) order as the reference.
 * **Sparse-aware backward, width-unfolded.** A custom :class:`torch.autograd.Function` keeps the
   pool's argmax indices; backward scatters each pooled gradient to its argmax in a dense conv-output
-  gradient (1 in p**3 entries non-zero, reset to zero after each chunk) and asks oneDNN for the
+  gradient (1 in p**3 entries non-zero, one buffer reused by all chunks) and asks oneDNN for the
   weight (and, only when needed, input) gradient. There the conv is unfolded along *width* instead:
   a (kt, kh) 2D conv over (T, H) with ``C*kw`` channels and batch N*W', whose oneDNN weight gradient
   runs ~1.7x faster than the time-unfolded one (measured 7 vs 12 ms per STCNN-96 clip).
@@ -338,12 +338,12 @@ def _backward(
     grad_xw = torch.zeros((g.n, g.wc + g.kw - 1, xw.shape[2], xw.shape[3], g.c), dtype=torch.float32) if need_input else None
     o_ids = torch.arange(g.o).view(1, -1, 1, 1, 1)
     tables: dict[int, torch.Tensor] = {}
-    dy_buf: torch.Tensor | None = None  # dense conv-output gradient, kept all-zero between chunks
+    dy_buf: torch.Tensor | None = None  # dense conv-output gradient, one buffer for all chunks
     for n0, n1, t0, t1 in _chunks(g, chunk_bytes):
         clips, frames = n1 - n0, (t1 - t0) * p
         size = clips * g.wc * frames * g.hc * g.o
         if dy_buf is None or dy_buf.numel() < size:
-            dy_buf = torch.zeros(size, dtype=dtype)
+            dy_buf = torch.empty(size, dtype=dtype)
         # Pool indices (flat t*hc*wc + h*wc + w within the chunk's conv frames, per clip and channel)
         # -> offsets in the width-major (clips, W', frames, H', O) conv output of this chunk.
         if frames not in tables:  # t*hc*wc + h*wc + w -> ((w*frames + t)*hc + h)*O, one lookup per index
@@ -351,13 +351,13 @@ def _backward(
             tables[frames] = (((w_ * frames + t_) * g.hc + h_) * g.o).reshape(-1)
         clip = torch.arange(clips).view(-1, 1, 1, 1, 1) * (g.wc * frames * g.hc * g.o)
         pos = (tables[frames].take(idx[n0:n1, :, t0:t1]) + clip + o_ids).reshape(-1)
-        dy_buf.index_put_((pos,), grad[n0:n1, :, t0:t1].reshape(-1).to(dtype))  # max-pool routes each gradient to its argmax
-        dy = dy_buf[:size].view(clips * g.wc, frames, g.hc, g.o).permute(0, 3, 1, 2)  # channels-last
+        dy_flat = dy_buf[:size].zero_()  # memset of the chunk: cheaper than resetting the scattered entries
+        dy_flat.scatter_(0, pos, grad[n0:n1, :, t0:t1].reshape(-1).to(dtype))  # each gradient to its argmax
+        dy = dy_flat.view(clips * g.wc, frames, g.hc, g.o).permute(0, 3, 1, 2)  # channels-last
         inp = xw[n0:n1, :, t0 * p : t0 * p + frames + g.kt - 1].reshape(clips * g.wc, -1, xw.shape[3], g.c * g.kw)
         d_in, d_w3, _ = torch.ops.aten.convolution_backward(
             dy, inp.permute(0, 3, 1, 2), w3, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [need_input, need_weight, False]
         )
-        dy_buf.index_fill_(0, pos, 0)  # back to all-zero for the next chunk
         if need_weight:
             grad_w3 += d_w3
         if need_input:
