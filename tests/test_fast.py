@@ -271,3 +271,19 @@ def test_gradients_with_flat_regions_follow_the_reference_argmax():
     assert torch.equal(got[0], ref[0])
     for r, g in zip(ref[1:], got[1:]):
         _close(r, g)
+
+
+def test_training_chunks_default_to_three_inference_chunks_and_do_not_change_results():
+    assert fast.FastConfig(chunk_bytes=100).training_chunk_bytes == 300
+    assert fast.FastConfig(chunk_bytes=100, train_chunk_bytes=7).training_chunk_bytes == 7
+    with pytest.raises(ValueError, match="train_chunk_bytes"):
+        fast.FastConfig(train_chunk_bytes=0)
+    torch.manual_seed(8)
+    x, w, b = _dyadic((2, 1, 29, 14, 16), 8), _dyadic((4, 1, 5, 3, 3), 64), _dyadic((4,), 8)
+    ref = _block_grads(x, w, b, 3, fast.reference_block)
+    for train_chunk_bytes in (1, 4 * 4 * 12 * 12 * 3 * 2, 1 << 30):  # per pooled frame, two, whole batch
+        with fast.fast_mode("fast", chunk_bytes=1 << 30, train_chunk_bytes=train_chunk_bytes):
+            got = _block_grads(x, w, b, 3, fast.spatiotemporal_block)
+        assert torch.equal(got[0], ref[0])
+        for r, g in zip(ref[1:], got[1:]):
+            _close(r, g)

@@ -10,9 +10,9 @@ computes the same numbers with an exact reformulation that oneDNN runs fast:
   weight (O, C, kt, kh, kw) is the same tensor viewed as (O, C*kt, kh, kw): no parameter changes.
 * **Only what the pool keeps.** ``max_pool3d`` with stride = kernel = p and 'valid' padding drops the
   trailing conv frames/rows/columns, so only ``p*(T'//p)`` frames and ``p*(H'//p)`` rows are computed.
-* **Fused and chunked.** Windows are processed a few pooled frames at a time (about 4 MB of conv
-  output, 9 STCNN frames: the fastest chunk measured), so the 40 MB-per-clip conv output of STCNN-96
-  never exists whole: conv -> pool -> store. The conv bias is added after the pool (max(y + b) ==
+* **Fused and chunked.** Windows are processed a few pooled frames at a time (3 STCNN conv frames,
+  1.4 MB, without autograd; 9 frames, 4 MB, with it: the fastest measured for each), so the 40 MB-per-clip
+  conv output of STCNN-96 never exists whole: conv -> pool -> store. The conv bias is added after the pool (max(y + b) ==
   max(y) + b for a per-channel constant) and ReLU after the pool (they commute), as in the reference.
   Without autograd the pool is three elementwise ``maximum`` passes (time, rows, columns), cheaper
   than ``max_pool3d`` on channels-last data; with autograd ``max_pool3d`` keeps the argmax indices,
@@ -54,21 +54,31 @@ class FastConfig:
     Attributes:
         mode: ``auto``, ``fast`` or ``reference`` (see module docstring).
         precision: ``fp32`` or ``bf16`` for the conv of the fast path.
-        chunk_bytes: size of the conv output computed per oneDNN call (rounded to whole pooled
-            frames, at least one); small enough that a chunk's conv output stays in L2 cache.
+        chunk_bytes: size of the conv output computed per oneDNN call without autograd (rounded
+            to whole pooled frames, at least one). Three STCNN frames (1.4 MB) measured fastest
+            at batch 1 with glibc's default allocator (larger chunks pay fresh page faults).
+        train_chunk_bytes: the same for the autograd forward and the backward; ``None`` means
+            three times ``chunk_bytes`` (9 STCNN frames: the oneDNN weight gradient runs best
+            on those and training allocates large buffers anyway).
     """
 
     mode: str = "auto"
     precision: str = "fp32"
-    chunk_bytes: int = 9 * 32 * 60 * 60 * 4  # nine STCNN conv frames, 4.1 MB (fastest measured)
+    chunk_bytes: int = 3 * 32 * 60 * 60 * 4  # three STCNN conv frames, 1.4 MB
+    train_chunk_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.chunk_bytes < 1:
-            raise ValueError("chunk_bytes must be >= 1")
+        if self.chunk_bytes < 1 or (self.train_chunk_bytes is not None and self.train_chunk_bytes < 1):
+            raise ValueError("chunk_bytes and train_chunk_bytes must be >= 1")
+
+    @property
+    def training_chunk_bytes(self) -> int:
+        """Chunk size of the autograd forward and backward."""
+        return self.train_chunk_bytes if self.train_chunk_bytes is not None else 3 * self.chunk_bytes
 
 
 _config = FastConfig()
@@ -79,7 +89,9 @@ def get_config() -> FastConfig:
     return _config
 
 
-def set_mode(mode: str = "auto", precision: str | None = None, chunk_bytes: int | None = None) -> FastConfig:
+def set_mode(
+    mode: str = "auto", precision: str | None = None, chunk_bytes: int | None = None, train_chunk_bytes: int | None = None
+) -> FastConfig:
     """Choose the block implementation for the whole process; returns the previous configuration."""
     global _config
     previous = _config
@@ -88,15 +100,19 @@ def set_mode(mode: str = "auto", precision: str | None = None, chunk_bytes: int 
         changes["precision"] = precision
     if chunk_bytes is not None:
         changes["chunk_bytes"] = chunk_bytes
+    if train_chunk_bytes is not None:
+        changes["train_chunk_bytes"] = train_chunk_bytes
     _config = replace(_config, **changes)
     return previous
 
 
 @contextlib.contextmanager
-def fast_mode(mode: str = "fast", precision: str = "fp32", chunk_bytes: int | None = None) -> Iterator[FastConfig]:
+def fast_mode(
+    mode: str = "fast", precision: str = "fp32", chunk_bytes: int | None = None, train_chunk_bytes: int | None = None
+) -> Iterator[FastConfig]:
     """Context manager: ``with fast_mode("reference"): ...`` runs the plain PyTorch layers."""
     global _config
-    previous = set_mode(mode, precision, chunk_bytes)
+    previous = set_mode(mode, precision, chunk_bytes, train_chunk_bytes)
     try:
         yield _config
     finally:
@@ -159,7 +175,7 @@ def spatiotemporal_block(
     if bias is None:
         bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or bias.requires_grad):
-        return _FusedBlock.apply(x, weight, bias, pool, precision, _config.chunk_bytes)
+        return _FusedBlock.apply(x, weight, bias, pool, precision, _config.training_chunk_bytes)
     out, _ = _forward(x, weight, bias, pool, precision, _config.chunk_bytes, keep_indices=False)
     return out
 
