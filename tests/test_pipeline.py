@@ -220,3 +220,20 @@ def test_best_window_spots_the_expression_in_the_examples(predictor):
         # and it is not an accident of the first or last window: the motion peak stands out
         motions = sorted(r.motion for r in result.windows)
         assert motions[-1] > 1.2 * motions[len(motions) // 2]
+
+
+def test_clip_without_expression_gets_a_notice(predictor, face_mp4):
+    """A still photo with drift and noise has no motion peak: the user is told the label may mean nothing."""
+    result = predictor.predict(face_mp4)
+    assert result.motion_contrast < 1.5
+    assert any("no window stands out in facial motion" in n for n in result.notices)
+    assert result.to_json()["motion_contrast"] == pytest.approx(result.motion_contrast, abs=1e-3)
+
+
+def test_expression_clip_gets_no_such_notice(predictor):
+    from pathlib import Path
+
+    clip = next((Path(__file__).resolve().parents[1] / "examples").glob("positive_*.mp4"))
+    result = predictor.predict(clip)
+    assert result.motion_contrast >= 1.5
+    assert not any("stands out" in n for n in result.notices)
