@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS, RESULTS, write_json  # noqa: E402
-from microexp.models import build_model, fast  # noqa: E402
+from microexp.models import build_model, default_regions, fast  # noqa: E402
 from microexp.spec import InputSpec  # noqa: E402
 
 WORKLOADS, QUICK = MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS
@@ -57,7 +57,7 @@ def _interleaved(fns: dict[str, object], repeats: int, warmup: int = 2) -> dict[
 
 
 def _model(arch: str, frames: int):
-    regions = ("eyes", "mouth") if arch.startswith("fusenet") else ("face",)
+    regions = default_regions(arch)
     torch.manual_seed(0)
     return build_model(arch, input_spec=InputSpec(frames=frames, regions=regions))
 

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bench.common import markdown_table, write_json  # noqa: E402
+from microexp.models import default_regions  # noqa: E402
 from microexp.spec import InputSpec  # noqa: E402
 from train.fit import Checkpoints, DistContext, FitConfig, train_job  # noqa: E402
 from train.presets import PRESETS  # noqa: E402
@@ -42,7 +43,7 @@ WORKLOADS = [
 
 
 def random_set(arch: str, frames: int, clips: int) -> TensorSet:
-    regions = ("eyes", "mouth") if arch.startswith("fusenet") else ("face",)
+    regions = default_regions(arch)
     spec = InputSpec(frames=frames, regions=regions)
     g = torch.Generator().manual_seed(0)
     inputs = tuple(torch.randn(clips, *shape, generator=g) for shape in spec.input_shapes())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from microexp.models import build_model, fast
+from microexp.models import build_model, default_regions, fast
 from microexp.models.blocks import SpatioTemporalBlock
 from microexp.spec import InputSpec
 
@@ -83,7 +83,7 @@ def test_inference_path_matches_autograd_path():
 
 
 def _spec(arch: str, frames: int) -> InputSpec:
-    regions = ("eyes", "mouth") if arch.startswith("fusenet") else ("face",)
+    regions = default_regions(arch)
     return InputSpec(frames=frames, regions=regions)
 
 
@@ -135,7 +135,7 @@ def test_models_t96_outputs_and_all_gradients(arch):
 def test_fusenet_t96_light(fusion):
     """177M parameters: batch 1, compare logits, conv and classifier gradients, input gradients."""
     torch.manual_seed(0)
-    model = build_model(f"fusenet-{fusion}", input_spec=_spec("fusenet", 96), dropout=0.0)
+    model = build_model(f"fusenet-{fusion}", input_spec=_spec(f"fusenet-{fusion}", 96), dropout=0.0)
     inputs = model.example_inputs(1)
     light = ("branches.0.conv.weight", "branches.0.conv.bias", "branches.1.conv.weight", "classifier.weight")
     results = []
@@ -206,7 +206,7 @@ def test_chunking_does_not_change_results(chunk_bytes):
 
 def test_bf16_inference_copy_keeps_original_fp32():
     torch.manual_seed(5)
-    model = build_model("fusenet-intermediate", input_spec=_spec("fusenet", 18)).eval()
+    model = build_model("fusenet-intermediate", input_spec=_spec("fusenet-intermediate", 18)).eval()
     inputs = model.example_inputs(2)
     fast_copy = fast.bf16_inference(model)
     assert model.head[0].weight.dtype == torch.float32 and fast_copy.head[0].weight.dtype == torch.bfloat16

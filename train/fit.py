@@ -61,7 +61,7 @@ from tqdm.auto import tqdm
 
 import microexp
 from microexp.errors import MicroExpError
-from microexp.models import ARCHITECTURES, build_model
+from microexp.models import ARCHITECTURES, build_model, default_regions
 from microexp.spec import InputSpec
 
 from .presets import PRESETS, Preset, get_preset
@@ -762,10 +762,6 @@ DATA_HELP = (
 )
 
 
-def _regions_for(arch: str) -> tuple[str, ...]:
-    return ("eyes", "mouth") if arch.startswith("fusenet") else ("face",)
-
-
 def load_data(
     data: str, *, arch: str, frames: int | None, cache_dir: str | None, workers: int, progress: bool
 ) -> tuple[TensorSet, dict[str, Any]]:
@@ -779,7 +775,7 @@ def load_data(
             raise TrainingError(
                 f"--frames {frames} does not match the {tensor_set.spec.frames} frames stored in {location}"
             )
-        if set(tensor_set.spec.regions) != set(_regions_for(arch)) and arch.startswith("fusenet"):
+        if set(tensor_set.spec.regions) != set(default_regions(arch)) and arch.startswith("fusenet"):
             raise TrainingError(f"{arch} needs eyes and mouth crops; {location} holds {tensor_set.spec.regions}")
         name = meta.get("dataset_name") or Path(location).stem
         return tensor_set, {"dataset_name": name, "synthetic": bool(meta.get("synthetic", False))}
@@ -794,7 +790,7 @@ def load_data(
     if not records:
         raise TrainingError(f"{data}: no usable clips found")
     # MEGC three classes (records' label3, else their native label when it is one of them)
-    spec = InputSpec(frames=frames or 18, regions=_regions_for(arch))
+    spec = InputSpec(frames=frames or 18, regions=default_regions(arch))
     tensor_set = build_tensor_set(
         records, spec, Path(cache_dir) if cache_dir else None, workers=workers, progress=progress
     )

@@ -8,6 +8,13 @@ from .twostream import MicroExpTwoStream
 ARCHITECTURES = tuple(REGISTRY)
 
 
+def default_regions(arch: str) -> tuple[str, ...]:
+    """The crops an architecture takes by default: eyes + mouth for the FuseNets, the face otherwise."""
+    if arch not in REGISTRY:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {ARCHITECTURES}")
+    return ("eyes", "mouth") if arch.startswith("fusenet-") else ("face",)
+
+
 def build_model(arch: str, **kwargs) -> MicroExpModel:
     """Instantiate an architecture by registry name (``stcnn``, ``fusenet-intermediate``, ...)."""
     if arch not in REGISTRY:
@@ -25,6 +32,7 @@ __all__ = [
     "MicroExpSTCNN",
     "MicroExpTwoStream",
     "build_model",
+    "default_regions",
     "load_model",
     "read_config",
 ]
