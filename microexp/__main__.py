@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=None, help="frame rate of a folder of images (default 30)")
     p.add_argument("--min-coverage", type=float, default=0.6, help="least fraction of detected frames per window")
     p.add_argument("--landmark-stride", type=int, default=None, metavar="K",
-                   help="face landmarks on every K-th frame, interpolated between (faster; default 1 = every frame)")
+                   help="face landmarks on every K-th frame, interpolated between "
+                   "(default 2; 1 = every frame, as training caches use)")
     sub.add_parser("fetch-face-model", help="find or download the MediaPipe face model and print its path")
     return parser
 

@@ -160,22 +160,33 @@ def test_24_fps_clips_of_other_people(predictor, tmp_path, photo):
 
 
 def test_inference_landmarker_gives_the_same_inputs(predictor):
-    """No blendshapes and two landmarkers side by side (the Predictor's own) change no model input."""
+    """No blendshapes and two landmarkers side by side (the Predictor's own) change no model input at full
+    rate; its default landmark stride 2 keeps every keyframe's landmarks and the clip's prediction."""
     from pathlib import Path
+
+    from microexp.pipeline import INFERENCE_LANDMARK_STRIDE
 
     example = Path(__file__).resolve().parents[1] / "examples" / "positive_au6-au12_grace_hopper.mp4"
     clip = load_clip(example)
     reference = predictor.predict(clip)  # the module's landmarker: FaceLandmarker() defaults
-    with Predictor(predictor.model) as fast:
+    with Predictor(predictor.model, landmark_stride=1) as fast:
         assert fast.landmarker.settings.workers == min(2, os.cpu_count() or 1)
         assert not fast.landmarker.settings.blendshapes
         result = fast.predict(clip)
+        strided = Predictor(predictor.model, landmarker=fast.landmarker).predict(clip)
+        assert fast.landmarker.settings.landmark_stride == INFERENCE_LANDMARK_STRIDE == 2
     assert result.track.blendshapes.shape == (len(clip), 0) and result.track.blendshape_names == ()
     assert reference.track.blendshapes.shape == (len(clip), 52)
     np.testing.assert_array_equal(result.track.landmarks, reference.track.landmarks)
     for a, b in zip(result.inputs, reference.inputs):
         assert torch.equal(a, b)
     assert result.prediction == reference.prediction
+    keys = np.arange(0, len(clip), 2)
+    np.testing.assert_array_equal(strided.track.landmarks[keys], reference.track.landmarks[keys])
+    between = strided.track.landmarks[1:-1:2] - reference.track.landmarks[1:-1:2]
+    px = np.abs(between[..., :2])  # x, y in pixels; interpolation misses only motion between keyframes
+    assert 0 < px.mean() < 0.5 and np.percentile(px, 99) < 2.0
+    assert strided.prediction == reference.prediction
 
 
 def test_chunked_landmarkers_match_one_landmarker(landmarker, face_mp4):

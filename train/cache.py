@@ -63,7 +63,7 @@ def clip_id(record: Any) -> str:
     return f"{record.dataset}/{record.subject.split('/')[-1]}/{record.clip}"
 
 
-def cache_key(record: Any, spec: InputSpec) -> str:
+def cache_key(record: Any, spec: InputSpec, landmark_stride: int = 1) -> str:
     """Hash of the record's source files and annotations and of every preprocessing parameter."""
     preprocessing = {k: v for k, v in spec.to_dict().items() if k != "labels"}
     files = [str(p) for p in record.frames] if record.frames else [str(record.video)]
@@ -83,6 +83,8 @@ def cache_key(record: Any, spec: InputSpec) -> str:
         "apex": record.apex,
         "offset": record.offset,
     }
+    if landmark_stride != 1:  # absent at full rate, so caches made before the option stay valid
+        payload["landmark_stride"] = landmark_stride
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -131,8 +133,12 @@ def _landmarker():
     return _LANDMARKER
 
 
-def preprocess_record(record: Any, spec: InputSpec) -> dict[str, torch.Tensor]:
-    """One clip -> {region: (C, T, S, S) float32 tensor}, through the inference code path."""
+def preprocess_record(record: Any, spec: InputSpec, landmark_stride: int = 1) -> dict[str, torch.Tensor]:
+    """One clip -> {region: (C, T, S, S) float32 tensor}, through the inference code path.
+
+    ``landmark_stride`` > 1 landmarks every k-th frame only, as the fast inference mode does
+    (``FaceSettings.landmark_stride``); training caches default to full rate.
+    """
     from microexp.align import to_tensors
     from microexp.pipeline import preprocess_clip
     from microexp.video import clip_from_frames
@@ -140,7 +146,7 @@ def preprocess_record(record: Any, spec: InputSpec) -> dict[str, torch.Tensor]:
 
     frames, apex_time = _read_frames(record, spec)
     clip = clip_from_frames(frames, record.fps, source=clip_id(record))
-    track = _landmarker().track(clip.frames, clip.timestamps)
+    track = _landmarker().track(clip.frames, clip.timestamps, landmark_stride=landmark_stride)
     window = window_at(clip.timestamps, spec, apex_time)
     aligned = preprocess_clip(clip, track, spec, [window])
     if not aligned:
@@ -149,10 +155,10 @@ def preprocess_record(record: Any, spec: InputSpec) -> dict[str, torch.Tensor]:
     return {region: t[0].contiguous() for region, t in zip(spec.regions, tensors)}
 
 
-def _work(args: tuple[Any, InputSpec, str]) -> tuple[str, str | None]:
-    record, spec, path = args
+def _work(args: tuple[Any, InputSpec, str, int]) -> tuple[str, str | None]:
+    record, spec, path, landmark_stride = args
     try:
-        tensors = preprocess_record(record, spec)
+        tensors = preprocess_record(record, spec, landmark_stride)
     except (MicroExpError, OSError, ValueError) as exc:
         return clip_id(record), str(exc) or exc.__class__.__name__
     target = Path(path)
@@ -176,6 +182,7 @@ def build_tensor_set(
     workers: int = 1,
     progress: bool = True,
     report: CacheReport | None = None,
+    landmark_stride: int = 1,
 ) -> TensorSet:
     """Preprocess (or reuse) every record and stack the results into a :class:`TensorSet`.
 
@@ -193,12 +200,12 @@ def build_tensor_set(
         if label is None:
             report.skipped.append((clip_id(record), f"label {record.label!r} is not one of {list(spec.labels)}"))
             continue
-        path = root / f"{cache_key(record, spec)}.safetensors"
+        path = root / f"{cache_key(record, spec, landmark_stride)}.safetensors"
         usable.append((record, label, path))
         if path.exists():
             report.reused += 1
         else:
-            todo.append((record, spec, str(path)))
+            todo.append((record, spec, str(path), landmark_stride))
     failed: dict[str, str] = {}
     bar = tqdm(total=len(todo), desc="preprocess", unit="clip", disable=not progress or not todo)
     if workers > 1 and len(todo) > 1:
