@@ -66,3 +66,20 @@ def test_pickle_only_directory_is_refused(tmp_path):
         load_model(bad)
     with pytest.raises(ModelError):
         MicroExpSTCNN.from_pretrained(bad)
+
+
+def test_dropout_keeps_one_minus_p_scaled_and_passes_gradient_through_the_mask():
+    from microexp.models.blocks import Dropout
+
+    torch.manual_seed(0)
+    drop = Dropout(0.3)
+    x = torch.ones(200_000, requires_grad=True)
+    y = drop(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.7))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(x * keep)/dx = keep
+    drop.eval()
+    assert drop(x) is x
+    assert torch.equal(Dropout(1.0)(x), torch.zeros_like(x)) and Dropout(0.0)(x) is x

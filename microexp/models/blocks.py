@@ -51,6 +51,20 @@ class SpatioTemporalBlock(nn.Module):
         return torch.relu(nn.functional.max_pool3d(self.conv(x), self.pool))
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with the mask drawn as ``uniform >= p``: the same distribution and scaling, 3.5x
+    faster on CPU, where ``bernoulli_`` draws element by element (65 vs 19 ms for one STCNN-96 batch
+    of 16, about a tenth of a training step). Seeded runs draw other masks than ``nn.Dropout``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p >= 1.0:
+            return x * 0.0
+        keep = (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        return x * keep
+
+
 def keras_normal_(layer: nn.Linear, std: float = 0.05) -> nn.Linear:
     """Keras ``RandomNormal(0, 0.05)`` weights and zero bias, as the original dense layers."""
     nn.init.normal_(layer.weight, 0.0, std)

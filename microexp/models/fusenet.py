@@ -17,7 +17,7 @@ from torch import nn
 
 from ..spec import InputSpec
 from .base import MicroExpModel, register
-from .blocks import SpatioTemporalBlock, keras_glorot_
+from .blocks import Dropout, SpatioTemporalBlock, keras_glorot_
 
 FUSIONS = ("intermediate", "late")
 
@@ -28,7 +28,7 @@ def _head(in_features: int, widths: tuple[int, ...], dropout: float, activation:
         layers.append(keras_glorot_(nn.Linear(in_features, width)))
         if activation == "relu":
             layers.append(nn.ReLU())
-        layers.append(nn.Dropout(dropout))
+        layers.append(Dropout(dropout))
         in_features = width
     return nn.Sequential(*layers)
 
@@ -74,7 +74,7 @@ class MicroExpFuseNet(MicroExpModel):
         self.branches = nn.ModuleList(
             SpatioTemporalBlock(self.spec.channels, filters, tuple(kernel), pool) for _ in self.spec.regions
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         flat = [b.out_features(self.spec.frames, self.spec.size_of(r)) for b, r in zip(self.branches, self.spec.regions)]
         if fusion == "intermediate":
             self.head = _head(sum(flat), widths, dropout, dense_activation)

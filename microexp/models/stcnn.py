@@ -12,7 +12,7 @@ from torch import nn
 
 from ..spec import InputSpec
 from .base import MicroExpModel, register
-from .blocks import SpatioTemporalBlock, keras_normal_
+from .blocks import Dropout, SpatioTemporalBlock, keras_normal_
 
 
 @register("stcnn")
@@ -42,7 +42,7 @@ class MicroExpSTCNN(MicroExpModel):
             raise ValueError(f"MicroExpSTCNN takes one region, got {self.spec.regions}")
         size = self.spec.size_of(self.spec.regions[0])
         self.block = SpatioTemporalBlock(self.spec.channels, filters, tuple(kernel), pool)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.fc1 = keras_normal_(nn.Linear(self.block.out_features(self.spec.frames, size), hidden))
         self.fc2 = keras_normal_(nn.Linear(hidden, self.spec.num_classes))
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..spec import InputSpec
 from .base import MicroExpModel, register
-from .blocks import SpatioTemporalBlock, keras_normal_
+from .blocks import Dropout, SpatioTemporalBlock, keras_normal_
 
 
 @register("twostream")
@@ -40,7 +40,7 @@ class MicroExpTwoStream(MicroExpModel):
         features = self.appearance.out_features(self.spec.frames, size) + self.motion.out_features(
             self.spec.frames - 1, size
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.fc1 = keras_normal_(nn.Linear(features, hidden))
         self.fc2 = keras_normal_(nn.Linear(hidden, self.spec.num_classes))
 
