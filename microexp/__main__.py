@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--landmark-stride", type=int, default=None, metavar="K",
                    help="face landmarks on every K-th frame, interpolated between "
                    "(default 2; 1 = every frame, as training caches use)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 conv and dense weights (opt-in: faster on CPUs with avx512_bf16 or AMX, logits move "
+                   "~1e-2; on the synthetic LOSO benchmark at most 1 of 240 predictions changed, bench/variants.py)")
     sub.add_parser("fetch-face-model", help="find or download the MediaPipe face model and print its path")
     return parser
 
@@ -65,6 +68,10 @@ def _predict(args: argparse.Namespace) -> int:
         args.model, revision=args.revision, limits=limits, stride_seconds=args.stride, min_coverage=args.min_coverage,
         landmark_stride=args.landmark_stride,
     ) as predictor:
+        if args.bf16:
+            from .models.fast import bf16_inference
+
+            predictor.model = bf16_inference(predictor.model)
         result = predictor.predict(clip)
     result.timings_ms["total"] += decode_ms - result.timings_ms["decode"]  # decoding happened here, not in predict
     result.timings_ms["decode"] = decode_ms

@@ -35,7 +35,7 @@ BATCH = 64  # windows per forward pass; bounds memory on long clips
 MOTION_CONTRAST_MIN = 1.5
 # Landmarks on every 2nd frame, interpolated between (3.9 instead of 6.3 ms a frame with alignment). Paired
 # LOSO test on the synthetic benchmark (bench/variants.py: models trained on full-rate landmarks, tested at
-# stride 2): 1-3 of 240 predictions change per architecture, McNemar p >= 0.25, UF1 within +-0.012.
+# stride 2): at most 3 of 240 predictions change per architecture (two runs), McNemar p >= 0.25.
 INFERENCE_LANDMARK_STRIDE = 2
 
 

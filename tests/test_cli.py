@@ -53,6 +53,16 @@ def test_predict_json(model_dir, face_mp4):
     assert {"decode", "landmarks", "align", "model", "total"} <= set(data["timings_ms"])
 
 
+def test_predict_bf16_opt_in_agrees_with_fp32(model_dir, face_mp4):
+    outs = [run("predict", face_mp4, "--model", model_dir, "--json", *flag) for flag in ((), ("--bf16",))]
+    assert all(p.returncode == 0 for p in outs), [p.stderr for p in outs]
+    fp32, bf16 = (json.loads(p.stdout) for p in outs)
+    assert bf16["prediction"] == fp32["prediction"] and bf16["best_window"] == fp32["best_window"]
+    for a, b in zip(fp32["windows"], bf16["windows"], strict=True):
+        assert b["probs"] == pytest.approx(a["probs"], abs=0.02)
+        assert b["probs"] != a["probs"]  # really ran in bf16
+
+
 def test_predict_text_output(model_dir, face_clips):
     proc = run("predict", face_clips["webm"], "--model", model_dir, "--landmark-stride", "3")
     assert proc.returncode == 0, proc.stderr
