@@ -26,6 +26,7 @@ import torch  # noqa: E402
 
 from bench.common import markdown_table, write_json  # noqa: E402
 from microexp.models import default_regions  # noqa: E402
+from microexp.models.fast import tune_malloc  # noqa: E402
 from microexp.spec import InputSpec  # noqa: E402
 from train.fit import Checkpoints, DistContext, FitConfig, train_job  # noqa: E402
 from train.presets import PRESETS  # noqa: E402
@@ -75,9 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="T=18 workloads only, 2 epochs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=["default", "paper"])
+    parser.add_argument("--no-tune-malloc", action="store_true",
+                        help="glibc's default allocator policy (python -m train fit tunes it unless told not to)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    tuned = False if args.no_tune_malloc else tune_malloc()
     workloads = [w for w in WORKLOADS if not args.quick or w[1] == 18]
     epochs = 2 if args.quick else 4
     rows = []
@@ -86,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             r = measure(arch, frames, clips, preset, epochs)
             rows.append({"arch": arch, "frames": frames, "preset": preset, **r})
             print(f"{arch:22s} T={frames:<3d} {preset:8s} {r['clips_per_s']:8.1f} clips/s", flush=True)
-    result = {"threads": args.threads, "torch": torch.__version__, "load_average": os.getloadavg(), "rows": rows}
+    result = {"threads": args.threads, "torch": torch.__version__, "malloc_tuned": tuned,
+              "load_average": os.getloadavg(), "rows": rows}
     write_json(args.out, result)
     table = [[r["arch"], r["frames"], r["preset"], f"{r['clips_per_s']:.1f}"] for r in rows]
     print("\n" + markdown_table(["architecture", "T", "preset", "clips/s"], table))
