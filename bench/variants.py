@@ -16,8 +16,8 @@ difference; below 0.05: a real change). Writes ``bench/results/variants.json`` a
 
     .venv/bin/python bench/variants.py --data synthetic=DIR [--cache-dir DIR] [--strides 2 3]
 
-``DIR`` is a ``python -m train synth`` output (the README's numbers use 240 clips, seed 0). About
-2 minutes per architecture on 2 cores, plus preprocessing once per stride (cached).
+``DIR`` is a ``python -m train synth`` output (the README's numbers use 240 clips, seed 0).
+35-80 s per architecture on 2 cores (4 minutes for all four), plus preprocessing once per stride (cached).
 """
 
 from __future__ import annotations
