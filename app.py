@@ -215,19 +215,12 @@ def analyse(video: str | None, model_name: str | None, method: str, progress=gr.
 # ----------------------------------------------------------------------------- layout
 
 
-class H264Video(gr.Video):
-    """The overlay video, rendered by Gradio's own video component (``is_template``).
-
-    Our overlays are always H.264 MP4 from :func:`microexp.video.write_video`, so the ffprobe run
-    with which ``gr.Video`` checks that an output is browser-playable (100 ms a request here) is
-    skipped; the file is served as it is.
-    """
-
-    is_template = True
-
-    def postprocess(self, value: str | Path | None) -> FileData | None:
-        return None if value is None else FileData(path=str(value), orig_name=Path(value).name)
-
+def _serve_h264_as_is(value: str | Path | None) -> FileData | None:
+    """Postprocess of the overlay video: ours are always H.264 MP4 from :func:`microexp.video.write_video`,
+    so the ffprobe run with which ``gr.Video`` checks every output for browser playback (100 ms a request
+    here) is skipped. Set on the instance, not by subclassing: a ``gr.Video`` subclass makes Gradio write
+    a generated ``app.pyi`` next to this file at import."""
+    return None if value is None else FileData(path=str(value), orig_name=Path(value).name)
 
 
 def _examples() -> list[list[str]]:
@@ -280,8 +273,9 @@ def build_demo() -> gr.Blocks:
             gallery = gr.Gallery(label="Frames of the best window with the saliency heatmap", columns=4,
                                  height="auto", format="jpeg", elem_id="gallery")
         with gr.Row():
-            overlay = H264Video(label=f"Overlay video of the best window ({SLOW_MOTION}x slow motion)",
-                                interactive=False, elem_id="overlay")
+            overlay = gr.Video(label=f"Overlay video of the best window ({SLOW_MOTION}x slow motion)",
+                               interactive=False, elem_id="overlay")
+            overlay.postprocess = _serve_h264_as_is
             # JPEG again: WebP took 58 ms for this 256x1152 montage, PNG 37 ms, JPEG 2 ms
             crops = gr.Image(label="Crops the model saw (top) and their attribution (bottom)", type="numpy",
                              interactive=False, format="jpeg", elem_id="crops")

@@ -86,3 +86,20 @@ def test_same_clip_reuses_decode_landmarks_and_prediction(client, tmp_path):
     assert method[0] == first[0] and method[1] == first[1]  # same label, same probabilities over time
     assert model[6]["landmarks"] == 0 and first[6]["landmarks"] > 0
     assert "Prediction:" in model[7] and zoo.ENTRIES[other].title in model[7]
+
+
+def test_overlay_skips_the_playability_probe_and_no_stub_is_generated(monkeypatch, tmp_path):
+    """Our overlays are H.264 already: no ffprobe per request; and building the app writes no app.pyi."""
+    import gradio.processing_utils as pu
+
+    import app
+
+    def probe(_path):
+        raise AssertionError("ffprobe ran")
+
+    demo = app.build_demo()  # (the example clips of the input are probed here, once)
+    monkeypatch.setattr(pu, "video_is_playable", probe)
+    overlay = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "overlay")
+    data = overlay.postprocess(str(tmp_path / "overlay.mp4"))
+    assert data.path.endswith("overlay.mp4") and overlay.postprocess(None) is None
+    assert not (Path(app.__file__).parent / "app.pyi").exists()
