@@ -274,6 +274,9 @@ def _load_video(path: Path, limits: VideoLimits) -> Clip:
         _check_metadata(path, container, stream, limits)
         stream.thread_type = "AUTO"
         frames, times, rotation, size, scale = _decode(path, container, stream, limits)
+        # read while the container is open: after close the stream's C struct is freed, and reading
+        # average_rate / guessed_rate then crashed the process now and then (SIGSEGV in av_guess_frame_rate)
+        nominal = float(stream.average_rate or stream.guessed_rate or 0) or DEFAULT_FOLDER_FPS
 
     if len(frames) < limits.min_frames:
         if len(frames) == 0 and not still:
@@ -282,7 +285,6 @@ def _load_video(path: Path, limits: VideoLimits) -> Clip:
 
     timestamps = np.asarray(times, dtype=np.float64)
     timestamps -= timestamps[0]
-    nominal = float(stream.average_rate or stream.guessed_rate or 0) or DEFAULT_FOLDER_FPS
     fps = (len(frames) - 1) / timestamps[-1] if timestamps[-1] > 0 else nominal
     return Clip(
         frames=frames,
