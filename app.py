@@ -223,8 +223,9 @@ def _serve_h264_as_is(value: str | Path | None) -> FileData | None:
     return None if value is None else FileData(path=str(value), orig_name=Path(value).name)
 
 
-def _examples() -> list[list[str]]:
-    return [[str(p), zoo.DEFAULT_ENTRY, DEFAULT_METHOD] for p in sorted(EXAMPLES_DIR.glob("*.mp4"))]
+def _examples(model: str | None = zoo.DEFAULT_ENTRY) -> list[list[str | None]]:
+    """The shipped clips, each with ``model`` (the default entry, or None when no model is available)."""
+    return [[str(p), model, DEFAULT_METHOD] for p in sorted(EXAMPLES_DIR.glob("*.mp4"))]
 
 
 def build_demo() -> gr.Blocks:
@@ -281,7 +282,7 @@ def build_demo() -> gr.Blocks:
                              interactive=False, format="jpeg", elem_id="crops")
         timings = gr.JSON(label="Per-stage timings (ms)", elem_id="timings")
         if _examples():
-            gr.Examples(_examples(), inputs=[video, model, method], label="Example clips (synthetic)")
+            gr.Examples(_examples(default), inputs=[video, model, method], label="Example clips (synthetic)")
 
         model.change(model_info, inputs=model, outputs=info, api_name="model_info")
         run.click(analyse, inputs=[video, model, method],
