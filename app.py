@@ -223,8 +223,8 @@ def _serve_h264_as_is(value: str | Path | None) -> FileData | None:
     return None if value is None else FileData(path=str(value), orig_name=Path(value).name)
 
 
-def _examples(model: str | None = zoo.DEFAULT_ENTRY) -> list[list[str | None]]:
-    """The shipped clips, each with ``model`` (the default entry, or None when no model is available)."""
+def _examples(model: str | None) -> list[list[str | None]]:
+    """The shipped clips, each with ``model`` (the dropdown's default, None when no model is available)."""
     return [[str(p), model, DEFAULT_METHOD] for p in sorted(EXAMPLES_DIR.glob("*.mp4"))]
 
 
@@ -281,8 +281,9 @@ def build_demo() -> gr.Blocks:
             crops = gr.Image(label="Crops the model saw (top) and their attribution (bottom)", type="numpy",
                              interactive=False, format="jpeg", elem_id="crops")
         timings = gr.JSON(label="Per-stage timings (ms)", elem_id="timings")
-        if _examples():
-            gr.Examples(_examples(default), inputs=[video, model, method], label="Example clips (synthetic)")
+        examples = _examples(default)
+        if examples:
+            gr.Examples(examples, inputs=[video, model, method], label="Example clips (synthetic)")
 
         model.change(model_info, inputs=model, outputs=info, api_name="model_info")
         run.click(analyse, inputs=[video, model, method],

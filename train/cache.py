@@ -136,8 +136,8 @@ def _landmarker():
 def preprocess_record(record: Any, spec: InputSpec, landmark_stride: int = 1) -> dict[str, torch.Tensor]:
     """One clip -> {region: (C, T, S, S) float32 tensor}, through the inference code path.
 
-    ``landmark_stride`` > 1 landmarks every k-th frame only, as the fast inference mode does
-    (``FaceSettings.landmark_stride``); training caches default to full rate.
+    ``landmark_stride`` > 1 landmarks every k-th frame only, as inference does by default
+    (``FaceSettings.landmark_stride``, ``INFERENCE_LANDMARK_STRIDE``); training caches default to full rate.
     """
     from microexp.align import to_tensors
     from microexp.pipeline import preprocess_clip
