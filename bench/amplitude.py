@@ -12,8 +12,6 @@ Expect about 4-6 minutes per amplitude on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,11 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import markdown_table, write_json  # noqa: E402
-
-
-def run(cmd: list[str]) -> None:
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+from bench.common import RESULTS, loso_metrics, markdown_table, run_quietly, write_json  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,24 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", default="stcnn")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "amplitude.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "amplitude.json")
     args = parser.parse_args(argv)
 
-    py = sys.executable
     rows = []
     with tempfile.TemporaryDirectory(prefix="microexp-amp-") as tmp:
         for amp in args.amplitudes:
             data, run_dir = Path(tmp) / f"synth-{amp}", Path(tmp) / f"run-{amp}"
             t0 = time.perf_counter()
-            run([py, "-m", "train", "synth", "--out", str(data), "--clips", str(args.clips),
-                 "--seed", str(args.seed), "--amplitude", str(amp), "--quiet"])
-            fit = [py, "-m", "train", "fit", "--arch", args.arch, "--data", f"synthetic={data}",
-                   "--out", str(run_dir), "--no-release", "--quiet", "--cache-dir", str(Path(tmp) / "cache"),
-                   "--seed", str(args.seed), "--workers", "2"]
+            run_quietly("train", "synth", "--out", data, "--clips", str(args.clips), "--seed", str(args.seed),
+                        "--amplitude", str(amp), "--quiet")
+            extra = ["--cache-dir", Path(tmp) / "cache", "--workers", "2"]
             if args.epochs:
-                fit += ["--epochs", str(args.epochs)]
-            run(fit)
-            m = json.loads((run_dir / "metrics.json").read_text())
+                extra += ["--epochs", str(args.epochs)]
+            m = loso_metrics(args.arch, f"synthetic={data}", args.seed, run_dir, *extra)
             rows.append({"amplitude": amp, "accuracy": m["accuracy"], "uf1": m["uf1"], "uar": m["uar"],
                          "clips": m["n"], "seconds": round(time.perf_counter() - t0, 1)})
             print(f"amplitude {amp:.3f}: acc {m['accuracy']:.3f} UF1 {m['uf1']:.3f} UAR {m['uar']:.3f}", flush=True)

@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: the model workloads and how results are written and shown.
+"""What the benchmark scripts share: the model workloads, LOSO runs through the CLI, and how results are written and shown.
 
 Plain Python (no torch), so ``keras_reference.py`` can import it from its own environment.
 """
@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
 
 # name -> (architecture, frames T); the paper's CAS(ME)^2 spec is T=96, its SMIC spec and the zoo's T=18.
 MODEL_WORKLOADS = {
@@ -22,6 +25,19 @@ MODEL_WORKLOADS = {
     "fusenet-late-18": ("fusenet-late", 18),
 }
 QUICK_MODEL_WORKLOADS = ("stcnn-96", "stcnn-18", "fusenet-intermediate-18")
+
+
+def run_quietly(*args: str | os.PathLike[str]) -> None:
+    """``python -m <args>`` from the project root with this interpreter; output hidden, failure raises."""
+    subprocess.run([sys.executable, "-m", *map(str, args)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def loso_metrics(arch: str, data: str, seed: int, run_dir: Path, *extra: str | os.PathLike[str]) -> dict[str, Any]:
+    """Evaluate ``arch`` on ``data`` exactly as a user would (``python -m train fit --no-release``, LOSO,
+    default preset) and return the run's ``metrics.json``."""
+    run_quietly("train", "fit", "--arch", arch, "--data", data, "--seed", str(seed), "--out", run_dir,
+                "--no-release", "--quiet", *extra)
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:

@@ -13,9 +13,7 @@ About 1-2 minutes per architecture and seed on 2 cores (240 clips, T=18).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, markdown_table, write_json
+from bench.common import RESULTS, loso_metrics, markdown_table, write_json
 
 ARCHS = ("stcnn", "fusenet-intermediate", "fusenet-late", "twostream")
 
@@ -42,14 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="microexp-seeds-") as tmp:
         for arch in args.archs:
             for seed in args.seeds:
-                run_dir = Path(tmp) / f"{arch}-{seed}"
-                cmd = [sys.executable, "-m", "train", "fit", "--arch", arch, "--data", args.data, "--seed", str(seed),
-                       "--out", str(run_dir), "--no-release", "--quiet"]
-                if args.cache_dir:
-                    cmd += ["--cache-dir", args.cache_dir]
+                extra = ["--cache-dir", args.cache_dir] if args.cache_dir else []
                 t0 = time.perf_counter()
-                subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-                m = json.loads((run_dir / "metrics.json").read_text())
+                m = loso_metrics(arch, args.data, seed, Path(tmp) / f"{arch}-{seed}", *extra)
                 runs.append({"arch": arch, "seed": seed, "uf1": round(m["uf1"], 4), "uar": round(m["uar"], 4),
                              "accuracy": round(m["accuracy"], 4), "seconds": round(time.perf_counter() - t0, 1)})
                 print(f"{arch} seed {seed}: UF1 {m['uf1']:.3f} UAR {m['uar']:.3f}", flush=True)
