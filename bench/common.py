@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,27 @@ MODEL_WORKLOADS = {
     "fusenet-late-18": ("fusenet-late", 18),
 }
 QUICK_MODEL_WORKLOADS = ("stcnn-96", "stcnn-18", "fusenet-intermediate-18")
+MIN_SECONDS = 1.0  # per measurement: sub-millisecond T=18 calls get hundreds of samples
+
+
+def median_seconds(
+    fns: dict[str, Callable[[], object]], repeats: int, min_seconds: float = MIN_SECONDS, warmup: int = 2
+) -> dict[str, float]:
+    """Median seconds per call of each function, calls interleaved round-robin (load from other processes
+    on the shared cores hits every implementation alike), at least ``repeats`` rounds and until the
+    slowest function has run ``min_seconds`` in total: a fixed 15 rounds were too few calls for the
+    millisecond-scale workloads (Keras's T=18 medians came out up to 2.6x slower than with a second
+    of calls)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    while len(next(iter(times.values()))) < repeats or max(map(sum, times.values())) < min_seconds:
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def run_quietly(*args: str | os.PathLike[str]) -> None:

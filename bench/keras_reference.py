@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -34,7 +32,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-from bench.common import MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS, RESULTS, write_json  # noqa: E402
+from bench.common import (  # noqa: E402
+    MIN_SECONDS,
+    MODEL_WORKLOADS,
+    QUICK_MODEL_WORKLOADS,
+    RESULTS,
+    median_seconds,
+    write_json,
+)
 
 WORKLOADS, QUICK = MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS
 PARAMS = {  # FACTS.md section 1
@@ -95,18 +100,7 @@ def build(arch: str, frames: int) -> keras.Model:
     return model
 
 
-def _median_seconds(fn, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def measure(arch: str, frames: int, repeats: int) -> dict[str, float]:
+def measure(arch: str, frames: int, repeats: int, min_seconds: float = MIN_SECONDS) -> dict[str, float]:
     model = build(arch, frames)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss="categorical_crossentropy")
     rng = np.random.default_rng(0)
@@ -118,9 +112,11 @@ def measure(arch: str, frames: int, repeats: int) -> dict[str, float]:
     row: dict[str, float] = {}
     for batch, reps in ((1, repeats * 3), (16, repeats)):
         x = inputs(batch)
-        row[f"infer_b{batch}_ms"] = 1000 * _median_seconds(lambda: model.predict_on_batch(x), reps, 2) / batch
+        seconds = median_seconds({"keras": lambda: model.predict_on_batch(x)}, reps, min_seconds)["keras"]
+        row[f"infer_b{batch}_ms"] = 1000 * seconds / batch
     x, y = inputs(16), keras.utils.to_categorical(rng.integers(0, 3, 16), 3)
-    row["train_clips_s"] = 16 / _median_seconds(lambda: model.train_on_batch(x, y), max(3, repeats), 2)
+    seconds = median_seconds({"keras": lambda: model.train_on_batch(x, y)}, max(3, repeats), min_seconds)["keras"]
+    row["train_clips_s"] = 16 / seconds
     print(f"  keras {arch} T={frames}: {row}", flush=True)
     return row
 
@@ -128,12 +124,14 @@ def measure(arch: str, frames: int, repeats: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="at least this many rounds (batch 1: 3x)")
+    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS, help="and until the slowest has run this long")
     parser.add_argument("--workloads", nargs="*", choices=sorted(WORKLOADS))
     parser.add_argument("--out", type=Path, default=RESULTS / "keras.json")
     args = parser.parse_args(argv)
     names = args.workloads or (list(QUICK) if args.quick else list(WORKLOADS))
     repeats = 2 if args.quick else args.repeats
+    min_seconds = 0.0 if args.quick else args.min_seconds
     results = {
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
@@ -141,10 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         "threads": {"intra": tf.config.threading.get_intra_op_parallelism_threads(), "cpu_count": os.cpu_count()},
         "loadavg_start": os.getloadavg(),
         "repeats": repeats,
+        "min_seconds": min_seconds,
         "workloads": {},
     }
     for name in names:
-        results["workloads"][name] = measure(*WORKLOADS[name], repeats)
+        results["workloads"][name] = measure(*WORKLOADS[name], repeats, min_seconds)
         keras.backend.clear_session()
     results["loadavg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)

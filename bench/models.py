@@ -5,8 +5,9 @@ inference milliseconds per clip at batch 1 and 16 (``torch.inference_mode``, eva
 clips per second (SGD lr 0.01, batch 16, cross-entropy, forward + backward + step), for
 ``reference`` (``microexp.models.fast`` mode "reference": Conv3d -> max_pool3d -> ReLU), ``fast``
 (default fp32 fast path) and ``fast-bf16`` (opt-in, inference only: ``fast.bf16_inference(model)``,
-bf16 conv and bf16 dense weights). Medians of repeats after
-warm-up, the implementations' calls interleaved round-robin. Writes ``bench/results/models.json`` and prints a markdown table with speed-up ratios; when
+bf16 conv and bf16 dense weights). Medians after warm-up of at least ``--repeats`` rounds, and
+until the slowest implementation has run ``--min-seconds``, the calls interleaved round-robin. Writes
+``bench/results/models.json`` and prints a markdown table with speed-up ratios; when
 ``bench/results/keras.json`` (from ``bench/keras_reference.py``) exists, Keras 3 / TensorFlow numbers
 and ratios against them are included. Random tensors: speed does not depend on the values.
 
@@ -20,40 +21,26 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS, RESULTS, write_json  # noqa: E402
+from bench.common import (  # noqa: E402
+    MIN_SECONDS,
+    MODEL_WORKLOADS,
+    QUICK_MODEL_WORKLOADS,
+    RESULTS,
+    median_seconds,
+    write_json,
+)
 from microexp.models import build_model, default_regions, fast  # noqa: E402
 from microexp.spec import InputSpec  # noqa: E402
 
 WORKLOADS, QUICK = MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS
 IMPLS = (("reference", "reference", "fp32"), ("fast", "fast", "fp32"), ("fast-bf16", "fast", "bf16"))
-
-
-def _time(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def _interleaved(fns: dict[str, object], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per function, calls interleaved round-robin so that load from other processes
-    on the shared cores hits every implementation alike."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            times[name].append(_time(fn))
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def _model(arch: str, frames: int):
@@ -70,7 +57,7 @@ def _in_mode(mode: str, fn):
     return run
 
 
-def measure(arch: str, frames: int, repeats: int) -> dict[str, dict[str, float]]:
+def measure(arch: str, frames: int, repeats: int, min_seconds: float = MIN_SECONDS) -> dict[str, dict[str, float]]:
     """Inference ms/clip (b1, b16) and training clips/s (b16) per implementation."""
     model = _model(arch, frames).eval()
     bf16_model = fast.bf16_inference(model)
@@ -83,7 +70,7 @@ def measure(arch: str, frames: int, repeats: int) -> dict[str, dict[str, float]]
                 name: _in_mode(mode, lambda m=(bf16_model if precision == "bf16" else model), b=batch: m(*inputs[b]))
                 for name, mode, precision in IMPLS
             }
-            for name, seconds in _interleaved(fns, reps).items():
+            for name, seconds in median_seconds(fns, reps, min_seconds).items():
                 out[name][f"infer_b{batch}_ms"] = 1000 * seconds / batch
     del bf16_model
     model.train()
@@ -95,7 +82,7 @@ def measure(arch: str, frames: int, repeats: int) -> dict[str, dict[str, float]]
         opt.step()
 
     trained = {name: _in_mode(mode, step) for name, mode, precision in IMPLS if precision == "fp32"}
-    for name, seconds in _interleaved(trained, max(3, repeats)).items():
+    for name, seconds in median_seconds(trained, max(3, repeats), min_seconds).items():
         out[name]["train_clips_s"] = 16 / seconds
     for name, row in out.items():
         print(f"  {arch} T={frames} {name}: " + ", ".join(f"{k}={v:.2f}" for k, v in row.items()), flush=True)
@@ -134,7 +121,8 @@ def table(results: dict, keras: dict | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 repeats, three workloads")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="at least this many rounds (batch 1: 3x)")
+    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS, help="and until the slowest has run this long")
     parser.add_argument("--workloads", nargs="*", choices=sorted(WORKLOADS), help="subset to run")
     parser.add_argument("--tune-malloc", action="store_true", help="call fast.tune_malloc() first")
     parser.add_argument("--out", type=Path, default=RESULTS / "models.json")
@@ -142,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     malloc_tuned = fast.tune_malloc() if args.tune_malloc else False
     names = args.workloads or (list(QUICK) if args.quick else list(WORKLOADS))
     repeats = 2 if args.quick else args.repeats
+    min_seconds = 0.0 if args.quick else args.min_seconds
     results = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -151,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         "malloc_tuned": malloc_tuned,
         "env": {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "LD_PRELOAD", "OMP_"))},
         "repeats": repeats,
+        "min_seconds": min_seconds,
         "workloads": {},
     }
     for name in names:
         arch, frames = WORKLOADS[name]
         print(f"{name}:", flush=True)
-        results["workloads"][name] = measure(arch, frames, repeats)
+        results["workloads"][name] = measure(arch, frames, repeats, min_seconds)
     results["loadavg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, results)
