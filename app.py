@@ -3,7 +3,7 @@
 Layout and formatting only: prediction is :class:`microexp.pipeline.Predictor`, explanations are
 :mod:`microexp.explain`, drawing is :mod:`microexp.render`, models come from :mod:`zoo` (loaded once
 and cached, so switching models is instant after the first use). The last few clips are kept by
-content hash (:class:`ClipCache`), so switching model or attribution method on the same clip reuses
+content hash (:class:`microexp.clipcache.ClipCache`), so switching model or attribution method on the same clip reuses
 its decoded frames and face track, and the same model on the same clip reuses its whole prediction.
 
 API (gradio_client): ``Client(url).predict(handle_file("clip.mp4"), "stcnn-t18", "saliency",
@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import os
 import tempfile
-import threading
 import time
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import gradio as gr
@@ -32,11 +28,12 @@ from gradio.data_classes import FileData
 
 import zoo
 from microexp import render
+from microexp.clipcache import ClipCache
 from microexp.errors import MicroExpError
 from microexp.explain import DEFAULT_METHOD, METHOD_TITLES, explain_prediction, importance_curve
-from microexp.face import FaceLandmarker, FaceTrack
-from microexp.pipeline import Prediction, Predictor, inference_face_settings
-from microexp.video import Clip, VideoLimits, write_video
+from microexp.face import FaceLandmarker
+from microexp.pipeline import Predictor, inference_face_settings
+from microexp.video import VideoLimits, write_video
 
 LIMITS = VideoLimits(max_bytes=30 * 2**20, max_seconds=15.0, max_frames=900, max_side=640)
 MAX_FILE_SIZE = "30mb"
@@ -56,63 +53,12 @@ def landmarker() -> FaceLandmarker:
     return FaceLandmarker(settings=inference_face_settings())
 
 
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes: Gradio stores every upload under a new path, so the path is no key."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-@dataclass
-class _Entry:
-    clip: Clip
-    track: FaceTrack
-    predictions: dict[str, Prediction] = field(default_factory=dict)
-
-
-class ClipCache:
-    """The last ``size`` clips by content hash: decoded frames, face track, and each model's Prediction.
-
-    Decoding and landmarks do not depend on the model (the app has one landmarker and one set of
-    limits), so a second model on the same clip starts at windowing; the same model again (another
-    attribution method) reuses its Prediction and only explains and renders.
-    """
-
-    def __init__(self, size: int = CACHED_CLIPS) -> None:
-        self.size = size
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def predict(self, video: str, model_name: str, progress=None) -> tuple[Prediction, str]:
-        """The Prediction of ``model_name`` on ``video`` and what was reused ("none", "clip", "prediction")."""
-        key = file_digest(video)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-        if entry is None:
-            pred = predictor(model_name).predict(video, progress=progress)
-            self._store(key, _Entry(pred.clip, pred.track, {model_name: pred}))
-            return pred, "none"
-        if model_name in entry.predictions:
-            pred = entry.predictions[model_name]
-            return replace(pred, timings_ms={k: 0.0 for k in pred.timings_ms}), "prediction"
-        pred = predictor(model_name).predict(entry.clip, progress=progress, track=entry.track)
-        entry.predictions[model_name] = pred
-        return pred, "clip"
-
-    def _store(self, key: str, entry: _Entry) -> None:
-        with self._lock:
-            self._entries[key] = entry
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-
-CLIPS = ClipCache()
-
-
 @functools.lru_cache(maxsize=8)
 def predictor(name: str) -> Predictor:
     return Predictor(zoo.load(name), landmarker=landmarker(), limits=LIMITS, name=name)
+
+
+CLIPS = ClipCache(predictor, size=CACHED_CLIPS)
 
 
 def model_choices() -> list[tuple[str, str]]:
