@@ -163,8 +163,8 @@ def analyse(video: str | None, model_name: str | None, method: str, progress=gr.
 
 def _serve_h264_as_is(value: str | Path | None) -> FileData | None:
     """Postprocess of the overlay video: ours are always H.264 MP4 from :func:`microexp.video.write_video`,
-    so the ffprobe run with which ``gr.Video`` checks every output for browser playback (100 ms a request
-    here) is skipped. Set on the instance, not by subclassing: a ``gr.Video`` subclass makes Gradio write
+    so the ffprobe run with which ``gr.Video`` checks every output for browser playback is skipped (its
+    cost: bench/README.md). Set on the instance, not by subclassing: a ``gr.Video`` subclass makes Gradio write
     a generated ``app.pyi`` next to this file at import."""
     return None if value is None else FileData(path=str(value), orig_name=Path(value).name)
 
@@ -216,14 +216,14 @@ def build_demo() -> gr.Blocks:
                 curve_plot = gr.LinePlot(x="time_s", y="importance", label="Per-frame importance (best window)",
                                          elem_id="importance-plot")
         with gr.Row():
-            # JPEG: Gradio's default WebP encoding took ~250 ms for the 8 frames, JPEG ~15 ms
+            # JPEG: Gradio's default WebP encoding is many times slower (bench/README.md)
             gallery = gr.Gallery(label="Frames of the best window with the saliency heatmap", columns=4,
                                  height="auto", format="jpeg", elem_id="gallery")
         with gr.Row():
             overlay = gr.Video(label=f"Overlay video of the best window ({SLOW_MOTION}x slow motion)",
                                interactive=False, elem_id="overlay")
             overlay.postprocess = _serve_h264_as_is
-            # JPEG again: WebP took 58 ms for this 256x1152 montage, PNG 37 ms, JPEG 2 ms
+            # JPEG again, for the same reason
             crops = gr.Image(label="Crops the model saw (top) and their attribution (bottom)", type="numpy",
                              interactive=False, format="jpeg", elem_id="crops")
         timings = gr.JSON(label="Per-stage timings (ms)", elem_id="timings")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_bytes
 from .errors import FaceModelError, MultipleFacesError, NoFaceError
 
 MODEL_ENV = "MICROEXP_FACE_MODEL"
@@ -64,10 +65,7 @@ def _is_task_bundle(data: bytes) -> bool:
 
 
 def _store(data: bytes, target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-        tmp.write(data)
-    os.replace(tmp.name, target)
+    write_bytes(target, data)
     return target
 
 

@@ -13,9 +13,7 @@ libx264, so neither the product nor the Space needs an ``ffmpeg`` binary.
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +22,7 @@ import av
 import numpy as np
 from PIL import Image, ImageOps
 
+from microexp.atomic import atomic_path
 from microexp.errors import (
     EmptyFileError,
     NotAVideoError,
@@ -193,12 +192,9 @@ def write_video(
     h, w = frames.shape[1:3]
     pad_h, pad_w = h % 2, w % 2
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".mp4")
-    os.close(fd)
     rate = Fraction(fps).limit_denominator(1001)
-    try:
-        with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out:
+    with atomic_path(path, suffix=".mp4") as tmp:
+        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             stream = out.add_stream("libx264", rate=rate)
             stream.width, stream.height, stream.pix_fmt = w + pad_w, h + pad_h, "yuv420p"
             stream.options = {"crf": str(crf), "preset": preset}
@@ -214,10 +210,6 @@ def write_video(
                     frame.time_base = Fraction(1, 1000)
                 out.mux(stream.encode(frame))
             out.mux(stream.encode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -356,7 +348,7 @@ def _decode(path: Path, container, stream, limits: VideoLimits):
             if target != (frame.width, frame.height):
                 kwargs = {"width": target[0], "height": target[1], "interpolation": "AREA"}
             # threads=1: swscale's own worker threads fight the frame-threaded decoder for the cores
-            # (measured 570 ms -> 40 ms for a 3 s 640x360 clip on 2 busy cores); pixels are identical.
+            # (several times slower on busy cores, see bench/README.md); pixels are identical.
             rgb = frame.to_ndarray(format="rgb24", threads=1, **kwargs)
             if rotation:
                 # np.rot90 turns counter-clockwise for positive k; we need clockwise turns.
