@@ -37,12 +37,11 @@ import torch
 from gradio_client import Client, handle_file
 
 import zoo
-from bench.common import write_json
+from bench.common import free_port, write_json
 from microexp.explain import METHODS
 from microexp.models import build_model
 from microexp.spec import InputSpec
-from tests.fixtures.app import free_port
-from tests.media import face_clip
+from train.synth.media import face_clip
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -124,7 +123,7 @@ def main() -> int:
             print(f"{name:26s} saliency, same clip: after a model switch {reuse[name]['model_switch_saliency']:.2f} s, "
                   f"after a method switch {reuse[name]['method_switch_saliency']:.2f} s", flush=True)
         result = {
-            "clip": "3 s, 30 fps, 640x360 H.264 face clip (tests/media.py)",
+            "clip": "3 s, 30 fps, 640x360 H.264 face clip (train/synth/media.py)",
             "cold_start_s": round(cold_start, 2),
             "first_request_s": first_request,
             "latency_s_median": latency,

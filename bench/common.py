@@ -1,12 +1,14 @@
 """What the benchmark scripts share: the model workloads, LOSO runs through the CLI, and how results are written and shown.
 
-Plain Python (no torch), so ``keras_reference.py`` can import it from its own environment.
+Plain Python (no torch; ``microexp.atomic`` is standard library only), so ``keras_reference.py`` can import
+it from its own environment.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -14,6 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from microexp.atomic import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -63,13 +67,17 @@ def loso_metrics(arch: str, data: str, seed: int, run_dir: Path, *extra: str | o
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the OS picks it), for a server under test or benchmark."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write ``data`` as indented JSON atomically (temporary file, then rename): never a half-written result."""
+    """Write ``data`` as indented JSON (keys in insertion order, as the tables read) atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    write_text(path, json.dumps(data, indent=2) + "\n")
     return path
 
 

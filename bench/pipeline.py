@@ -2,7 +2,7 @@
 
 Usage: ``python bench/pipeline.py [--repeats 5] [--threads 2] [--out bench/results/pipeline.json]``
 
-The clip is made from a public-domain photo (tests/media.py) and classified by a randomly initialised
+The clip is made from a public-domain photo (train/synth/media.py) and classified by a randomly initialised
 STCNN (T=18; weights do not change the cost). Modes (ratios are against ``reference``):
 
 - reference: the pipeline before the speed work: ``FaceLandmarker()`` defaults (blendshapes, one
@@ -53,7 +53,7 @@ from microexp.models import MicroExpSTCNN
 from microexp.pipeline import Prediction, Predictor, inference_face_settings
 from microexp.spec import InputSpec
 from microexp.video import write_video
-from tests.media import face_clip
+from train.synth.media import face_clip
 
 STAGES = ("decode", "landmarks", "align", "model", "explain", "render", "e2e")
 

@@ -18,7 +18,7 @@ from microexp.align import (
 from microexp.face import FaceLandmarker, eye_centres, landmark_groups
 from microexp.spec import InputSpec
 from microexp.windows import make_windows
-from tests.media import PHOTOS, face_frames
+from train.synth.media import PHOTOS, face_frames
 
 SPEC = InputSpec(frames=18, window_seconds=0.6, regions=("face",))
 ALL = InputSpec(frames=18, window_seconds=0.6, regions=("face", "eyes", "mouth"))

@@ -73,7 +73,7 @@ def test_no_clip_asks_for_one(client):
 
 def test_same_clip_reuses_decode_landmarks_and_prediction(client, tmp_path):
     """A re-upload (new path, same bytes) reuses the clip; another method reuses the prediction."""
-    from tests.media import face_clip
+    from train.synth.media import face_clip
 
     clip = face_clip(tmp_path / "first.mp4", photo="biden_official.jpg", seconds=1.0)
     again = tmp_path / "again.mp4"

@@ -16,7 +16,7 @@ from microexp.pipeline import Predictor, preprocess_clip
 from microexp.spec import InputSpec
 from microexp.video import clip_from_frames, load_clip
 from microexp.windows import make_windows
-from tests.media import face_frames
+from train.synth.media import face_frames
 
 # Every bad input kind -> the error a user gets (through the Predictor here, the CLI in test_cli.py).
 BAD_INPUTS = {
@@ -152,7 +152,7 @@ def test_missing_model_dir():
 
 @pytest.mark.parametrize("photo", ["biden_official.jpg", "astronaut_eileen_collins.png"])
 def test_24_fps_clips_of_other_people(predictor, tmp_path, photo):
-    from tests.media import face_clip
+    from train.synth.media import face_clip
 
     result = predictor.predict(face_clip(tmp_path / "c.mp4", photo=photo, seconds=1.0, fps=24.0))
     assert result.clip.fps == pytest.approx(24.0, rel=1e-3)

@@ -13,7 +13,7 @@ from microexp.explain import explain_prediction
 from microexp.models import build_model
 from microexp.pipeline import Predictor
 from microexp.video import clip_from_frames
-from tests.media import face_frames
+from train.synth.media import face_frames
 
 
 def _similarity(scale: float, degrees: float, tx: float, ty: float) -> np.ndarray:

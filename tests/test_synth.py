@@ -11,6 +11,7 @@ import pytest
 
 from microexp.face import FaceLandmarker, eye_centres, landmark_groups
 from train import synth
+from train.synth import writer
 
 FAST = {"seconds": (0.8, 1.0), "size": (160, 120)}
 
@@ -48,6 +49,27 @@ def test_photos_and_persons(photos):
     assert len(photos) == 5
     assert sorted({p.person for p in photos}) == ["barack_obama", "eileen_collins", "grace_hopper", "joe_biden"]
     assert all(p.landmarks.shape == (478, 3) for p in photos)
+
+
+def test_every_face_photo_has_a_source_and_licence_row():
+    files = sorted(p.name for p in synth.FACES_DIR.iterdir() if p.suffix.lower() in synth.PHOTO_SUFFIXES)
+    assert sorted(synth.persons_from_sources(synth.FACES_DIR)) == files
+    rows = [line for line in (synth.FACES_DIR / "SOURCES.md").read_text().splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert header[:2] == ["file", "person"] and "licence" in header and any(h.startswith("source") for h in header)
+    for row in rows[1:]:
+        cells = dict(zip(header, (c.strip() for c in row.strip("|").split("|")), strict=True))
+        assert cells["licence"] and "http" in next(v for k, v in cells.items() if k.startswith("source"))
+
+
+def test_every_action_unit_has_a_field_and_an_intensity(photos):
+    assert set(synth.AU_FIELDS) == set(synth.AU_INTENSITY)
+    geo = synth.Geometry(photos[0].landmarks)
+    for au in synth.AU_FIELDS:
+        d = synth.au_field(au, geo)
+        assert d.shape == (478, 2) and np.abs(d).max() > 0.1, f"AU{au} barely moves the face"
+    with pytest.raises(ValueError, match="AU3"):
+        synth.au_field(3, geo)
 
 
 def test_same_seed_same_clip_and_other_seed_differs(face):
@@ -216,7 +238,7 @@ def test_mp4_format(tmp_path, photos):
 
 
 def test_interrupted_run_leaves_no_annotations(tmp_path, photos, monkeypatch):
-    real = synth._write_frames
+    real = writer._write_frames
     calls = []
 
     def dies_on_third(*args, **kwargs):
@@ -225,7 +247,7 @@ def test_interrupted_run_leaves_no_annotations(tmp_path, photos, monkeypatch):
             raise KeyboardInterrupt
         real(*args, **kwargs)
 
-    monkeypatch.setattr(synth, "_write_frames", dies_on_third)
+    monkeypatch.setattr(writer, "_write_frames", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
         synth.generate(synth.SynthConfig(clips=5, **FAST), tmp_path / "x", progress=False, photos=photos)
     assert not (tmp_path / "x").exists()

@@ -28,7 +28,7 @@ from microexp.video import (
     natural_key,
     write_video,
 )
-from tests import media
+from train.synth import media
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -7,7 +7,7 @@ import pytest
 
 from microexp.spec import InputSpec
 from microexp.windows import make_windows, window_at
-from tests.media import vfr_timestamps
+from train.synth.media import vfr_timestamps
 
 SPEC = InputSpec(frames=18, window_seconds=0.6)
 

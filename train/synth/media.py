@@ -1,8 +1,8 @@
-"""Real media files for tests, made from the public-domain photos in ``tests/data/faces``.
+"""Real media files for tests and benchmarks, made from the public-domain photos in ``faces/``.
 
 Plain functions (no pytest) so any test, benchmark or script can call them:
-``from tests.media import face_clip``. Each writes one file (or folder) and returns its path.
-Videos are encoded with PyAV's bundled codecs, so no ``ffmpeg`` binary is needed. Everything is
+``from train.synth.media import face_clip``. Each writes one file (or folder) atomically and returns
+its path. Videos are encoded with PyAV's bundled codecs, so no ``ffmpeg`` binary is needed. Everything is
 small and fast to make: a 3 s 640x360 clip takes well under a second.
 
 Face geometry: :data:`FACE_BOXES` holds each photo's face box (brows to chin, hand-measured, as
@@ -12,6 +12,7 @@ fractions of the photo's width and height); :func:`face_frames` scales the photo
 
 from __future__ import annotations
 
+import tempfile
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -21,7 +22,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-FACES_DIR = Path(__file__).parent / "data" / "faces"
+from microexp.atomic import atomic_path, write_bytes, write_text
+
+from .photos import FACES_DIR
+
 PHOTOS = (
     "astronaut_eileen_collins.png",
     "biden_official.jpg",
@@ -128,7 +132,7 @@ def encode(
     path = Path(path)
     codec_name, pix_fmt = CODECS[path.suffix.lower()] if codec is None else (codec, "yuv420p")
     h, w = frames.shape[1:3]
-    with av.open(str(path), "w", options=container_options or {}) as out:
+    with atomic_path(path, suffix=path.suffix) as tmp, av.open(str(tmp), "w", options=container_options or {}) as out:
         stream = out.add_stream(codec_name, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         stream.options = dict(_FAST_OPTIONS.get(codec_name, {}))
@@ -227,7 +231,9 @@ def frames_folder(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for i, rgb in enumerate(face_frames(photo, n, 200.0, size)):
-        Image.fromarray(rgb).save(folder / pattern.format(start + i), quality=92)
+        target = folder / pattern.format(start + i)
+        with atomic_path(target, suffix=target.suffix) as tmp:
+            Image.fromarray(rgb).save(tmp, quality=92)
     return folder
 
 
@@ -249,14 +255,15 @@ def one_frame_video(path: str | Path, photo: str = "grace_hopper.jpg") -> Path:
 
 def still_image(path: str | Path, photo: str = "grace_hopper.jpg") -> Path:
     """A face photo saved as one image file (format by suffix: .jpg, .png, ...)."""
-    Image.fromarray(face_frames(photo, 1)[0]).save(path)
+    with atomic_path(path, suffix=Path(path).suffix) as tmp:
+        Image.fromarray(face_frames(photo, 1)[0]).save(tmp)
     return Path(path)
 
 
 def audio_only(path: str | Path, seconds: float = 1.0) -> Path:
     """An MP4/M4A holding only an AAC tone (440 Hz), no video track."""
     rate = 44100
-    with av.open(str(path), "w", format="mp4") as out:
+    with atomic_path(path, suffix=Path(path).suffix) as tmp, av.open(str(tmp), "w", format="mp4") as out:
         stream = out.add_stream("aac", rate=rate)
         stream.layout = "mono"
         t = np.arange(round(seconds * rate)) / rate
@@ -273,13 +280,13 @@ def audio_only(path: str | Path, seconds: float = 1.0) -> Path:
 
 def text_as_mp4(path: str | Path) -> Path:
     """A plain text file with a video extension."""
-    Path(path).write_text("This is a shopping list, not a video.\n" * 20)
+    write_text(path, "This is a shopping list, not a video.\n" * 20)
     return Path(path)
 
 
 def empty_file(path: str | Path) -> Path:
     """A zero-byte file."""
-    Path(path).write_bytes(b"")
+    write_bytes(path, b"")
     return Path(path)
 
 
@@ -291,9 +298,8 @@ def truncated_mp4(path: str | Path, fraction: float = 0.3, faststart: bool = Fal
     """
     path = Path(path)
     options = {"movflags": "+faststart"} if faststart else None
-    full = path.with_name(f".{path.stem}.full.mp4")
-    encode(full, face_frames("grace_hopper.jpg", 30), 30.0, container_options=options)
-    data = full.read_bytes()
-    full.unlink()
-    path.write_bytes(data[: int(len(data) * fraction)])
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as work:
+        full = encode(Path(work) / "full.mp4", face_frames("grace_hopper.jpg", 30), 30.0, container_options=options)
+        data = full.read_bytes()
+    write_bytes(path, data[: int(len(data) * fraction)])
     return path

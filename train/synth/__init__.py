@@ -1,0 +1,110 @@
+"""Synthetic micro-expressions: labelled clips made from public-domain face photographs.
+
+Real micro-expression datasets are licence-restricted, so the project's embedded default data and
+its test media come from here. One clip is one still photograph brought to life:
+
+1. MediaPipe finds the 478 landmarks of the neutral face once per photograph (``photos``).
+2. An action-unit recipe (FACS-inspired, e.g. ``AU6+AU12`` for *positive*) displaces landmarks in
+   face coordinates (``geometry``: x along the eye line, y towards the chin, unit = inter-ocular
+   distance, IOD). The displacement is normalised so that its largest landmark displacement is
+   ``amplitude * IOD`` (``aus``).
+3. A smooth dense field is interpolated from those landmark displacements with a thin-plate spline
+   on a coarse grid, pinned to zero on rings around the face and on the frame border (``warp``).
+4. The field follows an onset-apex-offset time course of 0.2-0.5 s placed at a random time in a
+   longer clip, under nuisances common to every class: slow head drift, blinks, global lighting
+   change and sensor noise (``nuisances``, rendered by ``clip``); compression comes from writing
+   JPEG frames or H.264 (``writer``, ``cli``: ``python -m train synth``).
+
+Identities: 5 photos of 4 people. Procedural variants (flip, face width, skin tone, gamma, crop and
+scale) can multiply the subjects, but variants of one person share that person's identity, so a
+leave-one-subject-out split over variants leaks identity. The default is honest: one subject per
+person (``subjects_per_person=1``); every row of ``annotations.csv`` also names its ``person`` so
+that variants can be grouped. Same seed, same bytes.
+
+``media`` makes small real video files (face clips, rotated, VFR, audio-only, broken uploads) from
+the same photos for tests and benchmarks.
+
+Every name below is importable from ``train.synth``; other packages should import from here, not
+from the modules, so the modules can be rearranged. The underscore aliases keep the names that
+existed when this was one module.
+"""
+
+from __future__ import annotations
+
+from .aus import AU_FIELDS, AU_INTENSITY, LABELS, RECIPES, au_field, landmark_displacement, parse_recipe
+from .aus import _bump
+from .cli import _range, _size, build_parser, main
+from .clip import SynthClip, _frames_range, make_clip, render
+from .config import COLUMNS, SynthConfig
+from .geometry import Eye, FaceFrame, Geometry, _eye, parts_indices
+from .nuisances import Nuisance, bump_curve, draw_nuisances, smooth_path
+from .photos import (
+    FACES_DIR,
+    PHOTO_SUFFIXES,
+    FacePhoto,
+    Variant,
+    _slug,
+    frame_face,
+    jitter,
+    load_faces,
+    persons_from_sources,
+    random_variant,
+)
+from .warp import blink_source, dense_field
+from .writer import Subject, _write_frames, _write_mp4, generate, make_subjects
+
+# Names from when the generator was one module (train/synth.py); other branches still use them.
+_au_field = au_field
+_blink_source = blink_source
+_bump_curve = bump_curve
+_Eye = Eye
+_FaceFrame = FaceFrame
+_Geometry = Geometry
+_jitter = jitter
+_Nuisance = Nuisance
+_nuisances = draw_nuisances
+_parts_indices = parts_indices
+_persons_from_sources = persons_from_sources
+_render = render
+_smooth_path = smooth_path
+_Subject = Subject
+_subjects = make_subjects
+
+__all__ = [
+    "AU_FIELDS",
+    "AU_INTENSITY",
+    "COLUMNS",
+    "FACES_DIR",
+    "LABELS",
+    "PHOTO_SUFFIXES",
+    "RECIPES",
+    "Eye",
+    "FaceFrame",
+    "FacePhoto",
+    "Geometry",
+    "Nuisance",
+    "Subject",
+    "SynthClip",
+    "SynthConfig",
+    "Variant",
+    "au_field",
+    "blink_source",
+    "build_parser",
+    "bump_curve",
+    "dense_field",
+    "draw_nuisances",
+    "frame_face",
+    "generate",
+    "jitter",
+    "landmark_displacement",
+    "load_faces",
+    "main",
+    "make_clip",
+    "make_subjects",
+    "parse_recipe",
+    "parts_indices",
+    "persons_from_sources",
+    "random_variant",
+    "render",
+    "smooth_path",
+]

@@ -1,0 +1,239 @@
+"""Action units: what each one moves on a face, the class recipes, and the apex landmark displacement.
+
+Each action unit is a function from a face's :class:`Geometry` to a (478, 2) landmark displacement
+in face units (unnormalised; ``up`` is ``-v``), registered in :data:`AU_FIELDS`. Adding an action unit
+is one function plus one table row. The shapes are FACS-inspired, not measured.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+
+from .geometry import Geometry
+
+# MEGC three classes -> recipe variants (one is drawn per clip). Negative gathers several
+# emotions' action units (disgust, sadness, anger, repression), as the MEGC composite does.
+RECIPES: dict[str, tuple[str, ...]] = {
+    "negative": ("AU4+AU7", "AU9+AU10", "AU14", "AU15+AU17", "AU1+AU4+AU15", "AU4"),
+    "positive": ("AU6+AU12", "AU12"),
+    "surprise": ("AU1+AU2+AU5+AU26", "AU1+AU2", "AU1+AU2+AU26"),
+}
+LABELS = tuple(RECIPES)
+# Relative intensity of each action unit inside a recipe (before the recipe's overall normalisation).
+AU_INTENSITY = {
+    1: 1.0,
+    2: 1.0,
+    4: 1.0,
+    5: 0.5,
+    6: 0.6,
+    7: 0.7,
+    9: 1.0,
+    10: 0.9,
+    12: 1.0,
+    14: 0.8,
+    15: 1.0,
+    17: 0.8,
+    26: 1.0,
+}
+
+
+def _bump(P: np.ndarray, centres: np.ndarray, sigma: float) -> np.ndarray:
+    """Largest Gaussian weight of each point over the centres ((K, 2), face units)."""
+    d2 = ((P[:, None, :] - np.asarray(centres)[None, :, :]) ** 2).sum(-1)
+    return np.exp(-d2.min(1) / (2 * sigma**2))
+
+
+def _above_eyes(geo: Geometry) -> np.ndarray:
+    """(478,) mask of points clearly above both eyes (brow actions must not drag the lids)."""
+    return geo.P[:, 1] < geo.eye_top - 0.02
+
+
+def _lid_profile(geo: Geometry) -> np.ndarray:
+    """(478,) weight along u that is 1 at each eye centre and fades towards the corners."""
+    P = geo.P
+    return np.maximum(*[np.exp(-((P[:, 0] - c[0]) ** 2) / (2 * 0.12**2)) for c in geo.eye_centres])
+
+
+def au1(geo: Geometry) -> np.ndarray:
+    """Inner brow raiser."""
+    d = np.zeros_like(geo.P)
+    w = _bump(geo.P, geo.inner_brows, 0.18) * _above_eyes(geo)
+    d[:, 1] -= w
+    return d
+
+
+def au2(geo: Geometry) -> np.ndarray:
+    """Outer brow raiser."""
+    d = np.zeros_like(geo.P)
+    w = _bump(geo.P, geo.outer_brows, 0.18) * _above_eyes(geo)
+    d[:, 1] -= w
+    return d
+
+
+def au4(geo: Geometry) -> np.ndarray:
+    """Brow lowerer: brows down and together."""
+    d = np.zeros_like(geo.P)
+    w = _bump(geo.P, geo.inner_brows, 0.22) * _above_eyes(geo)
+    d[:, 1] += 0.8 * w
+    d[:, 0] -= 0.5 * geo.side * w
+    return d
+
+
+def au5(geo: Geometry) -> np.ndarray:
+    """Upper lid raiser."""
+    d = np.zeros_like(geo.P)
+    d[:, 1] -= geo.upper_lid * _lid_profile(geo)
+    return d
+
+
+def au6(geo: Geometry) -> np.ndarray:
+    """Cheek raiser: cheeks and lower lids up."""
+    d = np.zeros_like(geo.P)
+    cheeks = np.array([[geo.eye_centres[0, 0] - 0.05, 0.5], [geo.eye_centres[1, 0] + 0.05, 0.5]])
+    d[:, 1] -= _bump(geo.P, cheeks, 0.2) + 0.6 * geo.lower_lid * _lid_profile(geo)
+    return d
+
+
+def au7(geo: Geometry) -> np.ndarray:
+    """Lid tightener: lower lids up, upper lids a little down."""
+    d = np.zeros_like(geo.P)
+    lid_profile = _lid_profile(geo)
+    d[:, 1] -= geo.lower_lid * lid_profile
+    d[:, 1] += 0.3 * geo.upper_lid * lid_profile
+    return d
+
+
+def au9(geo: Geometry) -> np.ndarray:
+    """Nose wrinkler: nose and alae up, inner brows down."""
+    P = geo.P
+    d = np.zeros_like(P)
+    bridge = np.array([[geo.midline, 0.3]])
+    d[:, 1] -= np.maximum(_bump(P, bridge, 0.18), 0.8 * _bump(P, geo.alae, 0.1))
+    d[:, 1] += 0.4 * _bump(P, geo.inner_brows, 0.15) * _above_eyes(geo)
+    return d
+
+
+def au10(geo: Geometry) -> np.ndarray:
+    """Upper lip raiser: upper lip up (less at the corners), alae follow a little."""
+    P = geo.P
+    d = np.zeros_like(P)
+    d[:, 1] -= geo.upper_lip * (1 - 0.7 * _bump(P, geo.corners, 0.1))
+    d[:, 1] -= 0.4 * _bump(P, geo.alae, 0.1)
+    return d
+
+
+def au12(geo: Geometry) -> np.ndarray:
+    """Lip corner puller: corners out and up."""
+    d = np.zeros_like(geo.P)
+    w = _bump(geo.P, geo.corners, 0.15)
+    d[:, 0] += 0.7 * geo.side * w
+    d[:, 1] -= 0.7 * w
+    return d
+
+
+def au14(geo: Geometry) -> np.ndarray:
+    """Dimpler: corners tightened inwards."""
+    d = np.zeros_like(geo.P)
+    w = _bump(geo.P, geo.corners, 0.12)
+    d[:, 0] -= 0.8 * geo.side * w
+    d[:, 1] -= 0.15 * w
+    return d
+
+
+def au15(geo: Geometry) -> np.ndarray:
+    """Lip corner depressor."""
+    d = np.zeros_like(geo.P)
+    w = _bump(geo.P, geo.corners, 0.15)
+    d[:, 1] += w
+    d[:, 0] += 0.2 * geo.side * w
+    return d
+
+
+def au17(geo: Geometry) -> np.ndarray:
+    """Chin raiser: chin boss and lower lip up."""
+    P = geo.P
+    d = np.zeros_like(P)
+    boss = np.array([[geo.midline, (geo.lower_lip_v + geo.chin_v) / 2]])
+    w = np.maximum(_bump(P, boss, 0.22), 0.6 * geo.lower_lip) * (P[:, 1] > geo.mouth_v)
+    d[:, 1] -= w
+    return d
+
+
+def au26(geo: Geometry) -> np.ndarray:
+    """Jaw drop: everything below the mouth line down, ramping in (lips stretch, no fold)."""
+    P = geo.P
+    d = np.zeros_like(P)
+    ramp = np.clip((P[:, 1] - geo.mouth_v) / 0.35, 0, 1) * (P[:, 1] > geo.mouth_v)
+    d[:, 1] += ramp * np.exp(-((P[:, 0] - geo.midline) ** 2) / (2 * 0.8**2))
+    return d
+
+
+# Action unit number -> its displacement function (keys equal those of AU_INTENSITY).
+AU_FIELDS: dict[int, Callable[[Geometry], np.ndarray]] = {
+    1: au1,
+    2: au2,
+    4: au4,
+    5: au5,
+    6: au6,
+    7: au7,
+    9: au9,
+    10: au10,
+    12: au12,
+    14: au14,
+    15: au15,
+    17: au17,
+    26: au26,
+}
+
+
+def au_field(au: int, geo: Geometry) -> np.ndarray:
+    """(478, 2) displacement of one action unit in face units (unnormalised, up = -v).
+
+    Raises:
+        ValueError: the action unit has no entry in :data:`AU_FIELDS`.
+    """
+    try:
+        field = AU_FIELDS[au]
+    except KeyError:
+        raise ValueError(f"action unit AU{au} has no recipe; known: {sorted(AU_FIELDS)}") from None
+    return field(geo)
+
+
+def parse_recipe(recipe: str) -> tuple[int, ...]:
+    """``"AU6+AU12"`` (or ``"6+12"``) -> (6, 12).
+
+    Raises:
+        ValueError: an unknown or malformed action unit.
+    """
+    aus = []
+    for part in recipe.replace(" ", "").split("+"):
+        m = re.fullmatch(r"(?:AU)?(\d+)", part, flags=re.IGNORECASE)
+        if not m or int(m.group(1)) not in AU_FIELDS:
+            raise ValueError(f"bad action unit {part!r} in recipe {recipe!r}; known: {sorted(AU_FIELDS)}")
+        aus.append(int(m.group(1)))
+    return tuple(aus)
+
+
+def landmark_displacement(
+    landmarks: np.ndarray, recipe: str, amplitude: float, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """Apex displacement (478, 2) in pixels of a recipe; its largest landmark displacement is ``amplitude * IOD``.
+
+    Args:
+        landmarks: (478, 2+) neutral landmarks in pixels.
+        recipe: ``"AU6+AU12"`` etc.
+        amplitude: largest displacement as a fraction of the inter-ocular distance.
+        rng: if given, each action unit's relative intensity is varied by +-30 %.
+    """
+    geo = Geometry(landmarks)
+    total = np.zeros_like(geo.P)
+    for au in parse_recipe(recipe):
+        k = AU_INTENSITY[au] * (rng.uniform(0.7, 1.3) if rng is not None else 1.0)
+        total += k * au_field(au, geo)
+    peak = float(np.linalg.norm(total, axis=1).max())
+    if peak <= 0:
+        raise ValueError(f"recipe {recipe!r} moves no landmark of this face")
+    return geo.frame.vec_to_pixels(total * (amplitude / peak))

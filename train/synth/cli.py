@@ -1,0 +1,88 @@
+"""``python -m train synth``: the command line of the dataset writer."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Sequence
+
+from .config import SynthConfig
+from .writer import generate
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        parts = [float(x) for x in text.split(":")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or MIN:MAX, got {text!r}") from None
+    if len(parts) == 1:
+        return parts[0], parts[0]
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    raise argparse.ArgumentTypeError(f"expected a number or MIN:MAX, got {text!r}")
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)[xX](\d+)", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = SynthConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m train synth",
+        description="Make a synthetic micro-expression dataset (CASME II-like layout) from face photographs.",
+        epilog="LOSO honesty: with --subjects-per-person > 1 several subjects show one real person; "
+        "group folds by the `person` column of annotations.csv.",
+    )
+    p.add_argument("--out", required=True, help="output folder (created; must not exist or be empty)")
+    p.add_argument("--clips", type=int, default=d.clips, help=f"number of clips (default {d.clips})")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (same seed, same bytes)")
+    p.add_argument("--labels", default=",".join(d.labels), help="comma-separated classes (default: all three)")
+    p.add_argument("--fps", type=float, default=d.fps, help="frame rate (e.g. 200 for CASME II-like clips)")
+    p.add_argument("--seconds", type=_range, default=d.seconds, help="clip length in s, N or MIN:MAX (default 1.5:2.5)")
+    p.add_argument("--me-seconds", type=_range, default=d.me_seconds, help="onset-offset duration, MIN:MAX (0.2:0.5)")
+    p.add_argument("--amplitude", type=_range, default=d.amplitude,
+                   help="apex displacement / inter-ocular distance, N or MIN:MAX (default 0.035:0.08)")  # fmt: skip
+    p.add_argument("--size", type=_size, default=d.size, help="frame size WxH (default 320x240)")
+    p.add_argument("--subjects-per-person", type=int, default=d.subjects_per_person,
+                   help="subjects per real person (1 = honest LOSO; more = procedural variants)")  # fmt: skip
+    p.add_argument("--no-nuisances", action="store_true", help="no head drift, blinks, lighting change or noise")
+    p.add_argument("--format", choices=("jpg", "mp4"), default=d.format, help="frame folders or H.264 files")
+    p.add_argument("--jpeg-quality", type=int, default=d.jpeg_quality)
+    p.add_argument("--crf", type=int, default=d.crf, help="x264 quality for --format mp4")
+    p.add_argument("--faces", default=d.faces_dir, help="folder of neutral face photographs")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m train synth ...``; returns the exit status."""
+    from microexp.errors import MicroExpError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = SynthConfig(
+            clips=args.clips, seed=args.seed, labels=tuple(x.strip() for x in args.labels.split(",") if x.strip()),
+            fps=args.fps, seconds=args.seconds, me_seconds=args.me_seconds, amplitude=args.amplitude,
+            size=args.size, subjects_per_person=args.subjects_per_person, nuisances=not args.no_nuisances,
+            format=args.format, jpeg_quality=args.jpeg_quality, crf=args.crf, faces_dir=args.faces,
+        )  # fmt: skip
+    except ValueError as exc:
+        parser.error(str(exc))
+    start = time.perf_counter()
+    try:
+        csv_path = generate(config, args.out, progress=not args.quiet, overwrite=args.overwrite)
+    except (MicroExpError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    took = time.perf_counter() - start
+    print(f"{config.clips} clips in {took:.1f} s ({config.clips / took:.1f} clips/s): {csv_path}")
+    return 0
+

@@ -1,0 +1,78 @@
+"""The dataset configuration: everything that decides a synthetic dataset (same config, same bytes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .aus import LABELS, RECIPES
+from .photos import FACES_DIR
+
+# Columns of annotations.csv, in order.
+COLUMNS = (
+    "subject", "person", "clip", "onset", "apex", "offset", "label", "aus", "fps", "amplitude",
+    "frames", "photo", "blinks", "width", "height",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Everything that decides a synthetic dataset; same config (incl. seed) -> same bytes.
+
+    Attributes:
+        clips: number of clips.
+        seed: master seed; clip ``i`` uses its own generator seeded by ``(seed, i)``.
+        labels: classes to make (keys of :data:`RECIPES`); clips are balanced across them.
+        fps: frame rate.
+        seconds: (min, max) clip length in seconds.
+        me_seconds: (min, max) onset-to-offset duration of the micro-expression.
+        amplitude: (min, max) apex displacement, as the largest landmark displacement over the IOD.
+        size: (width, height) of the frames.
+        subjects_per_person: 1 = one subject per real person (honest LOSO); k > 1 adds procedural
+            variants of each person as extra subjects (LOSO over them leaks identity: group by person).
+        nuisances: head drift, blinks, lighting change, sensor noise (off: the expression alone).
+        format: ``jpg`` (frame folders) or ``mp4`` (H.264 files).
+        jpeg_quality: JPEG quality of frame files.
+        crf: x264 constant rate factor of mp4 files.
+        faces_dir: folder of neutral face photographs (with an optional SOURCES.md table naming persons).
+    """
+
+    clips: int = 120
+    seed: int = 0
+    labels: tuple[str, ...] = LABELS
+    fps: float = 30.0
+    seconds: tuple[float, float] = (1.5, 2.5)
+    me_seconds: tuple[float, float] = (0.2, 0.5)
+    amplitude: tuple[float, float] = (0.035, 0.08)
+    size: tuple[int, int] = (320, 240)
+    subjects_per_person: int = 1
+    nuisances: bool = True
+    format: str = "jpg"
+    jpeg_quality: int = 90
+    crf: int = 18
+    faces_dir: str = str(FACES_DIR)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.clips < 1:
+            problems.append(f"clips must be >= 1 (got {self.clips})")
+        unknown = [lab for lab in self.labels if lab not in RECIPES]
+        if unknown or not self.labels:
+            problems.append(f"labels must be a non-empty subset of {list(RECIPES)} (got {list(self.labels)})")
+        if not 1.0 <= self.fps <= 1000.0:
+            problems.append(f"fps must be in [1, 1000] (got {self.fps})")
+        for name, lo_bound, hi_bound in (("seconds", 0.1, 60.0), ("me_seconds", 0.01, 10.0), ("amplitude", 1e-4, 0.5)):
+            lo, hi = getattr(self, name)
+            if not lo_bound <= lo <= hi <= hi_bound:
+                problems.append(f"{name} must be a range within [{lo_bound}, {hi_bound}] (got {lo}..{hi})")
+        if self.me_seconds[1] + 0.2 > self.seconds[0]:
+            problems.append("seconds must leave at least 0.2 s beside the longest micro-expression")
+        if not (64 <= self.size[0] <= 4096 and 64 <= self.size[1] <= 4096):
+            problems.append(f"size must be between 64 and 4096 pixels per side (got {self.size})")
+        if self.subjects_per_person < 1:
+            problems.append("subjects_per_person must be >= 1")
+        if self.format not in ("jpg", "mp4"):
+            problems.append(f"format must be jpg or mp4 (got {self.format!r})")
+        if not 1 <= self.jpeg_quality <= 100:
+            problems.append("jpeg_quality must be in [1, 100]")
+        if problems:
+            raise ValueError("; ".join(problems))

@@ -1,0 +1,77 @@
+"""Time courses and the nuisances common to every class: head drift, blinks, lighting and sensor noise.
+
+A nuisance must not depend on the label, or a model could learn the class from it; everything here
+is drawn from the clip's generator independently of the expression.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+
+def bump_curve(n: int, start: int, peak: int, end: int) -> np.ndarray:
+    """0 outside [start, end], raised-cosine rise to 1 at ``peak`` and fall back (per frame)."""
+    t = np.arange(n, dtype=np.float64)
+    a = np.zeros(n)
+    rise = (t >= start) & (t <= peak)
+    fall = (t > peak) & (t <= end)
+    a[rise] = 0.5 - 0.5 * np.cos(np.pi * (t[rise] - start) / max(peak - start, 1))
+    a[fall] = 0.5 + 0.5 * np.cos(np.pi * (t[fall] - peak) / max(end - peak, 1))
+    return a
+
+
+def smooth_path(rng: np.random.Generator, n: int, fps: float, peak: float) -> np.ndarray:
+    """A slow random path of n samples with largest magnitude ``peak``, starting at 0."""
+    walk = np.cumsum(rng.normal(size=n))
+    walk = gaussian_filter1d(walk, sigma=max(0.25 * fps, 1.0), mode="nearest")
+    walk -= walk[0]
+    m = np.abs(walk).max()
+    return walk * (peak / m) if m > 0 else walk
+
+
+@dataclass(frozen=True)
+class Nuisance:
+    """Per-frame nuisance parameters of one clip."""
+
+    shift: np.ndarray  # (N, 2) px head translation
+    angle: np.ndarray  # (N,) degrees head roll
+    zoom: np.ndarray  # (N,) relative scale
+    closure: np.ndarray  # (N,) blink closure 0..1
+    blinks: tuple[tuple[int, int], ...]
+    gain: np.ndarray  # (N,) global brightness gain
+    gradient: np.ndarray  # (N, 2) brightness slope across the frame (x, y)
+    noise: float  # sensor noise sigma in grey levels
+    enabled: bool = True
+
+
+def draw_nuisances(rng: np.random.Generator, n: int, fps: float, enabled: bool) -> Nuisance:
+    """Draw one clip's nuisances (``enabled=False``: none, and no random numbers consumed)."""
+    if not enabled:
+        z = np.zeros(n)
+        return Nuisance(np.zeros((n, 2)), z, z, z, (), np.ones(n), np.zeros((n, 2)), 0.0, enabled=False)
+    drift = rng.uniform(0.3, 3.0)
+    theta = rng.uniform(0, 2 * np.pi)
+    shift = np.stack([smooth_path(rng, n, fps, drift * abs(math.cos(theta)) + 0.1),
+                      smooth_path(rng, n, fps, drift * abs(math.sin(theta)) + 0.1)], 1)  # fmt: skip
+    angle = smooth_path(rng, n, fps, rng.uniform(0.0, 0.8))
+    zoom = smooth_path(rng, n, fps, rng.uniform(0.0, 0.01))
+    closure = np.zeros(n)
+    blinks = []
+    for _ in range(int(rng.choice([0, 1, 1, 2], p=[0.2, 0.4, 0.2, 0.2]))):
+        length = max(3, round(rng.uniform(0.1, 0.25) * fps))
+        start = int(rng.integers(0, max(n - length, 1)))
+        peak = start + max(1, round(length * rng.uniform(0.35, 0.5)))
+        end = min(start + length, n - 1)
+        if end <= peak:
+            continue
+        closure = np.maximum(closure, rng.uniform(0.75, 1.0) * bump_curve(n, start, peak, end))
+        blinks.append((start, end))
+    ramp = np.linspace(-0.5, 0.5, n)
+    gain = 1.0 + rng.uniform(-0.08, 0.08) * ramp + rng.uniform(-0.05, 0.05)
+    g0, g1 = rng.uniform(-0.04, 0.04, size=2), rng.uniform(-0.04, 0.04, size=2)
+    gradient = g0 + (g1 - g0) * (ramp[:, None] + 0.5)
+    return Nuisance(shift, angle, zoom, closure, tuple(sorted(blinks)), gain, gradient, float(rng.uniform(0.5, 2.0)))
