@@ -63,7 +63,7 @@ def evaluate(arch: str, sets: dict[str, TensorSet], seed: int, workdir: Path) ->
     ctx = DistContext()
     preds: dict[str, list[int]] = {name: [] for name in (*sets, "bf16")}
     truth: list[int] = []
-    for fold in make_folds(base_set, "loso"):
+    for fold in make_folds("loso", base_set.subjects):
         train_idx = torch.as_tensor(list(fold.train), dtype=torch.long)
         test_idx = torch.as_tensor(list(fold.test), dtype=torch.long)
         checkpoints = Checkpoints(workdir / arch, writer=True)

@@ -28,7 +28,7 @@ key travels in the model's config, so training and inference agree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -38,7 +38,7 @@ import torch
 
 from .errors import NoFaceError
 from .face import FaceTrack, eye_centres, landmark_groups
-from .spec import InputSpec
+from .spec import NORMALIZATIONS, InputSpec
 from .windows import Window
 
 # Margins around landmark groups, as a fraction of the group's larger side, for the square boxes.
@@ -303,19 +303,48 @@ def align_window(
     return AlignedWindow(window, crops, transforms, coverage, frame_transforms, ref)
 
 
+def _temporal_mean_zscore(x: np.ndarray, spec: InputSpec) -> np.ndarray:
+    x = x - x.mean(axis=1, keepdims=True)  # remove each pixel's mean over time: identity out, motion in
+    return x / max(float(x.std()), 1e-6)
+
+
+def _zscore(x: np.ndarray, spec: InputSpec) -> np.ndarray:
+    return (x - x.mean()) / max(float(x.std()), 1e-6)
+
+
+def _dataset(x: np.ndarray, spec: InputSpec) -> np.ndarray:
+    return (x - spec.mean) / spec.std
+
+
+def _unit(x: np.ndarray, spec: InputSpec) -> np.ndarray:
+    return x / 255.0
+
+
+# name (``InputSpec.normalization``) -> function of a (C, T, S, S) float32 window in 0..255
+NORMALIZERS: dict[str, Callable[[np.ndarray, InputSpec], np.ndarray]] = {
+    "temporal_mean_zscore": _temporal_mean_zscore,
+    "zscore": _zscore,
+    "dataset": _dataset,
+    "unit": _unit,
+}
+if set(NORMALIZERS) != set(NORMALIZATIONS):  # the spec validates names against NORMALIZATIONS
+    raise RuntimeError(f"align.NORMALIZERS {sorted(NORMALIZERS)} and spec.NORMALIZATIONS {NORMALIZATIONS} differ")
+
+
 def normalize(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """(T, S, S, C) float32 crops in 0..255 -> (C, T, S, S) float32 normalised as ``spec.normalization``."""
+    """(T, S, S, C) float32 crops in 0..255 -> (C, T, S, S) float32 normalised as ``spec.normalization``.
+
+    Raises:
+        ValueError: ``spec.normalization`` names no function in :data:`NORMALIZERS` (never a silent fallback).
+    """
+    try:
+        function = NORMALIZERS[spec.normalization]
+    except KeyError:
+        raise ValueError(
+            f"unknown normalization {spec.normalization!r}; known: {', '.join(NORMALIZERS)}"
+        ) from None
     x = np.asarray(crops, dtype=np.float32).transpose(3, 0, 1, 2)  # (T,S,S,C) -> (C,T,S,S)
-    if spec.normalization == "temporal_mean_zscore":
-        x = x - x.mean(axis=1, keepdims=True)  # remove each pixel's mean over time: identity out, motion in
-        x = x / max(float(x.std()), 1e-6)
-    elif spec.normalization == "zscore":
-        x = (x - x.mean()) / max(float(x.std()), 1e-6)
-    elif spec.normalization == "dataset":
-        x = (x - spec.mean) / spec.std
-    else:  # unit
-        x = x / 255.0
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.ascontiguousarray(function(x, spec), dtype=np.float32)
 
 
 def to_tensors(aligned: Sequence[AlignedWindow], spec: InputSpec) -> tuple[torch.Tensor, ...]:

@@ -340,3 +340,12 @@ def test_load_dataset_specs_match_loaders(roots) -> None:
 def test_load_dataset_rejects_bad_specs(spec) -> None:
     with pytest.raises(DatasetError):
         load_dataset(spec)
+
+
+def test_datasets_are_one_table() -> None:
+    from train.datasets import DATASETS
+
+    assert set(DATASETS) == {"casme2", "samm", "smic", "casme_sq", "synthetic", "megc"}
+    assert DATASETS["smic"].options == {"cropped", "hs", "vis", "nir"} and not DATASETS["samm"].options
+    with pytest.raises(DatasetError, match="allowed: none"):
+        load_dataset("samm+cropped=/tmp")

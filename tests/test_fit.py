@@ -133,7 +133,7 @@ def test_learns_under_loso(data: TensorSet, tmp_path: Path) -> None:
 
 
 def test_loso_folds_never_share_subjects(data: TensorSet) -> None:
-    folds = make_folds(data, "loso")
+    folds = make_folds("loso", data.subjects)
     assert len(folds) == len(SUBJECTS)
     tested = []
     for fold in folds:

@@ -83,3 +83,33 @@ def test_dropout_keeps_one_minus_p_scaled_and_passes_gradient_through_the_mask()
     drop.eval()
     assert drop(x) is x
     assert torch.equal(Dropout(1.0)(x), torch.zeros_like(x)) and Dropout(0.0)(x) is x
+
+
+def test_registry_declares_regions_and_fixed_arguments() -> None:
+    from microexp.models import ARCHITECTURES, ARCHS, REGISTRY, accepts_regions, build_model, default_regions
+
+    assert set(ARCHITECTURES) == set(REGISTRY) == set(ARCHS)
+    assert default_regions("fusenet-late") == ("eyes", "mouth") and default_regions("stcnn") == ("face",)
+    assert build_model("fusenet-late").fusion == "late" and build_model("fusenet-intermediate").fusion == "intermediate"
+    assert accepts_regions("stcnn", ("eyes",)) and not accepts_regions("stcnn", ("eyes", "mouth"))
+    assert accepts_regions("fusenet-late", ("mouth", "eyes")) and not accepts_regions("fusenet-late", ("face",))
+    for call in (default_regions, build_model):
+        with pytest.raises(ValueError, match="stcnn"):
+            call("resnet")
+
+
+def test_normalizations_are_a_table_without_fallback() -> None:
+    import numpy as np
+
+    from microexp.align import NORMALIZERS, normalize
+    from microexp.spec import NORMALIZATIONS
+
+    assert set(NORMALIZERS) == set(NORMALIZATIONS)
+    crops = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 1)).astype(np.float32)
+    assert np.allclose(normalize(crops, InputSpec(normalization="unit")), crops.transpose(3, 0, 1, 2) / 255)
+    out = normalize(crops, InputSpec(normalization="temporal_mean_zscore"))
+    assert np.allclose(out.mean(axis=1), 0, atol=1e-5) and abs(float(out.std()) - 1) < 1e-4
+    spec = InputSpec()
+    object.__setattr__(spec, "normalization", "minmax")  # bypass the spec's own check: normalize still refuses
+    with pytest.raises(ValueError, match="temporal_mean_zscore"):
+        normalize(crops, spec)

@@ -75,3 +75,14 @@ def test_make_folds_dispatch() -> None:
     assert make_folds("paper", SUBJECTS)[0].identity_leak
     with pytest.raises(ValueError):
         make_folds("kfold", SUBJECTS)
+
+
+def test_one_protocol_vocabulary() -> None:
+    from train.fit import PROTOCOLS as FIT_PROTOCOLS
+    from train.protocols import PROTOCOLS
+
+    assert FIT_PROTOCOLS is PROTOCOLS and "paper-split" in PROTOCOLS and "paper" not in PROTOCOLS
+    expected = [paper_split(len(SUBJECTS), subjects=SUBJECTS)]
+    assert make_folds("paper-split", SUBJECTS) == make_folds("paper", SUBJECTS) == expected
+    with pytest.raises(ValueError, match="paper-split"):
+        make_folds("paper_split", SUBJECTS)

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -26,9 +25,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
+from microexp.atomic import save_tensors
 from microexp.errors import MicroExpError
 from microexp.spec import InputSpec
 
@@ -161,11 +161,7 @@ def _work(args: tuple[Any, InputSpec, str, int]) -> tuple[str, str | None]:
         tensors = preprocess_record(record, spec, landmark_stride)
     except (MicroExpError, OSError, ValueError) as exc:
         return clip_id(record), str(exc) or exc.__class__.__name__
-    target = Path(path)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as tmp:
-        pass
-    save_file(tensors, tmp.name, metadata={"clip": clip_id(record)})
-    os.replace(tmp.name, target)  # a killed worker never leaves a half-written entry
+    save_tensors(path, tensors, metadata={"clip": clip_id(record)})  # a killed worker leaves no half entry
     return clip_id(record), None
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from microexp.atomic import atomic_path
+
 
 def plot_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], path: str | os.PathLike[str]) -> Path:
     """Plot training loss and accuracy per epoch, one line per fold.
@@ -21,7 +23,6 @@ def plot_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], path: str |
         The path written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig = Figure(figsize=(10, 4), layout="constrained")  # no pyplot: no global backend or figure state
     FigureCanvasAgg(fig)
     ax_loss, ax_acc = fig.subplots(1, 2)
@@ -33,10 +34,6 @@ def plot_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], path: str |
     ax_acc.set(title="training accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
     if 0 < len(curves) <= 12:
         ax_loss.legend(fontsize="small")
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keep the .png suffix for matplotlib
-    try:
+    with atomic_path(path, suffix=".png") as tmp:  # the suffix tells matplotlib the format
         fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

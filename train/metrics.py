@@ -8,14 +8,14 @@ defined recall, so they are listed in ``per_class`` (support 0) but left out of 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from microexp.atomic import atomic_path
 
 
 def _as_labels(values: Sequence[Any], labels: Sequence[str]) -> list[str]:
@@ -103,13 +103,6 @@ def plot_confusion(summary: dict[str, Any], path: str | Path, title: str | None 
                     color="white" if rates[i, j] > 0.5 else "black")
     ax.set_title(title or f"UF1 {summary['uf1']:.3f}  UAR {summary['uar']:.3f}  n={summary['n']}")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=f".{path.stem}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
     return path

@@ -1,9 +1,10 @@
 """Evaluation protocols: which clips train and which test, as index folds.
 
 LOSO (leave one subject out) is the field's standard and the default here: no person is ever
-in both the training and the test side of a fold. ``paper_split`` exists only to reproduce the
-original paper's numbers and is flagged as leaking identity. ``inner_split`` carves a validation
-set out of a fold's *training* subjects, so epochs can be chosen without looking at test data.
+in both the training and the test side of a fold. ``paper_split`` (protocol ``paper-split``) exists
+only to reproduce the original paper's numbers and is flagged as leaking identity. ``inner_split``
+carves a validation set out of a fold's *training* subjects, so epochs can be chosen without
+looking at test data.
 Composites need nothing special: their subjects are dataset-prefixed (``samm/006``), so LOSO
 over them is LOSO over people.
 """
@@ -18,7 +19,8 @@ from sklearn.model_selection import train_test_split
 
 from train.datasets import natural_key
 
-PROTOCOLS = ("loso", "paper")
+PROTOCOLS = ("loso", "paper-split")  # the names ``python -m train fit --protocol`` accepts
+ALIASES = {"paper": "paper-split"}  # older spelling, still accepted by make_folds
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,19 @@ def inner_split(
 
 
 def make_folds(protocol: str, subjects: Sequence[str], seed: int = 4) -> list[Fold]:
-    """Folds for a protocol name: ``loso`` (one fold per subject) or ``paper`` (one leaky fold)."""
-    if protocol == "loso":
+    """Folds for a protocol name: ``loso`` (one fold per subject) or ``paper-split`` (one leaky fold).
+
+    Args:
+        protocol: one of :data:`PROTOCOLS` (or an alias in :data:`ALIASES`).
+        subjects: subject id of each clip.
+        seed: random state of the paper split (4, as the original).
+
+    Raises:
+        ValueError: unknown protocol, or too few clips/subjects for it.
+    """
+    name = ALIASES.get(protocol, protocol)
+    if name == "loso":
         return loso(subjects)
-    if protocol == "paper":
+    if name == "paper-split":
         return [paper_split(len(subjects), seed=seed, subjects=subjects)]
     raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")

@@ -14,12 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from microexp.atomic import replace_dir, temporary_dir, write_json, write_text
 from microexp.errors import ModelError
 
 from .registry import ENTRIES, get_entry
@@ -76,30 +76,22 @@ def install(release: Path, name: str, target_root: Path | None = None, extra: di
         raise ModelError(f"{release} is not a save_pretrained directory (needs config.json and model.safetensors)")
     entry = get_entry(name)
     root = Path(target_root) if target_root else zoo_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
+    target = root / name
+    tmp = temporary_dir(target)
     try:
         shutil.copytree(release, tmp, dirs_exist_ok=True)
         card = tmp / "README.md"
         text = card.read_text(encoding="utf-8") if card.exists() else f"# {entry.title}\n\n{entry.description}\n"
         if entry.synthetic and "synthetic" not in text.lower():
             text = SYNTHETIC_NOTE + text
-        card.write_text(text, encoding="utf-8")
+        card.write_text(text, encoding="utf-8")  # inside tmp: the whole folder appears at once below
         record = {"entry": name, "arch": entry.arch, "synthetic": entry.synthetic,
                   "training_data": entry.training_data, "built_by": "python -m zoo build",
                   "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
-        (tmp / "zoo.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        target = root / name
-        old = None
-        if target.exists():
-            old = root / f".{name}.old.{os.getpid()}"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        write_json(tmp / "zoo.json", record)
+        replace_dir(tmp, target)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     clear_cache()
     return target
 
@@ -140,7 +132,7 @@ def build(
         shutil.rmtree(data, ignore_errors=True)
         _run([py, "-m", "train", "synth", "--out", str(data), "--clips", str(settings.clips),
               "--seed", str(settings.seed)], log)
-        (data / ".complete").write_text("ok\n")
+        write_text(data / ".complete", "ok\n")
     else:
         log(f"[1/{steps}] reusing synthetic clips in {data}")
     installed = []

@@ -3,7 +3,7 @@
 Each loader returns ``(records, report)``: a list of :class:`ClipRecord` (one per usable clip,
 frames naturally sorted, onset/apex/offset as 0-based indices) and a :class:`DatasetReport` of
 what was skipped or filled in. :func:`load_dataset` parses the command-line form
-``NAME[+OPTION...]=DIR``:
+``NAME[+OPTION...]=DIR``, one :data:`DATASETS` entry per name:
 
 - ``casme2=DIR``, ``casme2+cropped=DIR``
 - ``samm=DIR``
@@ -14,6 +14,10 @@ what was skipped or filled in. :func:`load_dataset` parses the command-line form
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 from microexp.errors import DatasetError
 
@@ -33,9 +37,11 @@ from .smic import load_smic
 from .synthetic import load_synthetic
 
 __all__ = [
+    "DATASETS",
     "LABEL3_CASME2",
     "LABEL3_GENERAL",
     "ClipRecord",
+    "DatasetEntry",
     "DatasetReport",
     "Issue",
     "load_casme2",
@@ -48,14 +54,57 @@ __all__ = [
     "natural_key",
 ]
 
-_OPTIONS = {
-    "casme2": {"cropped"},
-    "samm": set(),
-    "smic": {"cropped", "hs", "vis", "nir"},
-    "casme_sq": {"cropped", "all"},
-    "synthetic": set(),
-    "megc": {"cropped"},
-}
+Loader = Callable[[str, tuple[str, ...]], tuple[list[ClipRecord], DatasetReport]]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One dataset of :data:`DATASETS`: its ``--data`` name, the ``+OPTION`` words it takes and its loader.
+
+    ``load(value, options)`` gets the text after ``=`` and the (validated) options in the user's order.
+    """
+
+    name: str
+    options: frozenset[str]
+    load: Loader
+
+
+def _smic_variant(options: tuple[str, ...]) -> str:
+    return next((o.upper() for o in options if o in {"hs", "vis", "nir"}), "HS")
+
+
+def _megc(value: str, options: tuple[str, ...]) -> tuple[list[ClipRecord], DatasetReport]:
+    parts: dict[str, str] = {}
+    for item in value.split(","):
+        part, colon, path = item.partition(":")  # only the first colon: C:\data stays whole
+        part = part.strip().lower()
+        if not colon or part not in {"casme2", "samm", "smic"} or not path.strip() or part in parts:
+            raise DatasetError(f"megc part {item!r} must be casme2:DIR, samm:DIR or smic:DIR, each at most once")
+        parts[part] = path.strip()
+    return load_megc2019(**parts, cropped="cropped" in options)
+
+
+DATASETS: Mapping[str, DatasetEntry] = MappingProxyType(
+    {
+        e.name: e
+        for e in (
+            DatasetEntry("casme2", frozenset({"cropped"}), lambda v, o: load_casme2(v, cropped="cropped" in o)),
+            DatasetEntry("samm", frozenset(), lambda v, o: load_samm(v)),
+            DatasetEntry(
+                "smic",
+                frozenset({"cropped", "hs", "vis", "nir"}),
+                lambda v, o: load_smic(v, variant=_smic_variant(o), cropped="cropped" in o),
+            ),
+            DatasetEntry(
+                "casme_sq",
+                frozenset({"cropped", "all"}),
+                lambda v, o: load_casme_sq(v, micro_only="all" not in o, cropped="cropped" in o),
+            ),
+            DatasetEntry("synthetic", frozenset(), lambda v, o: load_synthetic(v)),
+            DatasetEntry("megc", frozenset({"cropped"}), _megc),
+        )
+    }
+)
 
 
 def load_dataset(spec: str) -> tuple[list[ClipRecord], DatasetReport]:
@@ -63,34 +112,14 @@ def load_dataset(spec: str) -> tuple[list[ClipRecord], DatasetReport]:
     head, sep, value = spec.partition("=")
     name, *options = [part.strip().lower() for part in head.split("+")]
     value = value.strip()
-    if not sep or not value or name not in _OPTIONS:
+    if not sep or not value or name not in DATASETS:
         raise DatasetError(
-            f"Dataset spec {spec!r} must look like NAME=DIR with NAME one of {', '.join(_OPTIONS)} "
+            f"Dataset spec {spec!r} must look like NAME=DIR with NAME one of {', '.join(DATASETS)} "
             "(megc=casme2:DIR,samm:DIR,smic:DIR for the composite)."
         )
-    unknown = set(options) - _OPTIONS[name]
+    entry = DATASETS[name]
+    unknown = set(options) - entry.options
     if unknown:
-        allowed = ", ".join(sorted(_OPTIONS[name])) or "none"
+        allowed = ", ".join(sorted(entry.options)) or "none"
         raise DatasetError(f"Unknown option(s) {sorted(unknown)} for {name} (allowed: {allowed})")
-    cropped = "cropped" in options
-    if name == "casme2":
-        return load_casme2(value, cropped=cropped)
-    if name == "samm":
-        return load_samm(value)
-    if name == "smic":
-        variant = next((o.upper() for o in options if o in {"hs", "vis", "nir"}), "HS")
-        return load_smic(value, variant=variant, cropped=cropped)
-    if name == "casme_sq":
-        return load_casme_sq(value, micro_only="all" not in options, cropped=cropped)
-    if name == "synthetic":
-        return load_synthetic(value)
-    parts: dict[str, str] = {}
-    for item in value.split(","):
-        part, colon, path = item.partition(":")  # only the first colon: C:\data stays whole
-        part = part.strip().lower()
-        if not colon or part not in {"casme2", "samm", "smic"} or not path.strip() or part in parts:
-            raise DatasetError(
-                f"megc part {item!r} must be casme2:DIR, samm:DIR or smic:DIR, each at most once"
-            )
-        parts[part] = path.strip()
-    return load_megc2019(**parts, cropped=cropped)
+    return entry.load(value, tuple(options))

@@ -1,0 +1,67 @@
+"""What a training run is asked to do (:class:`FitConfig`) and the error it raises when it cannot."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from microexp.errors import MicroExpError
+from microexp.models import ARCHITECTURES
+
+from .presets import PRESETS, Preset
+from .protocols import PROTOCOLS
+
+
+class TrainingError(MicroExpError):
+    """A training run cannot start or continue as asked (bad options, mismatched resume, no data)."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """What to train and how; everything here is recorded in ``run.json`` and checked on resume.
+
+    Attributes:
+        arch: registry name of the architecture (``stcnn``, ``fusenet-intermediate``, ...).
+        preset: the training recipe.
+        protocol: ``loso`` or ``paper-split`` (the original's clip-level 80/20 split, leaks identity).
+        seed: run seed; fold and release seeds are derived from it.
+        threads: torch intra-op threads (``None`` keeps torch's default).
+        arch_kwargs: extra keyword arguments for the architecture (``filters``, ``hidden``, ...).
+        data: the data source string, for the record (``synthetic=DIR``, ``casme2=DIR``, ...).
+        dataset_name: short name for the model card.
+        synthetic: whether the data is synthetic (said loudly in the card).
+        release: train and save the release model after evaluation.
+        quiet: no progress bars.
+    """
+
+    arch: str = "stcnn"
+    preset: Preset = PRESETS["default"]
+    protocol: str = "loso"
+    seed: int = 0
+    threads: int | None = None
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    data: str = ""
+    dataset_name: str = ""
+    synthetic: bool = False
+    release: bool = True
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise TrainingError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+        if self.protocol not in PROTOCOLS:
+            raise TrainingError(f"unknown protocol {self.protocol!r}; choose from {', '.join(PROTOCOLS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["preset"] = self.preset.to_dict()
+        return out
+
+    def recipe(self) -> dict[str, Any]:
+        """The fields that decide the numbers; a resumed run must match them exactly."""
+        keys = ("arch", "preset", "protocol", "seed", "arch_kwargs", "data", "release")
+        return json.loads(json.dumps({k: v for k, v in self.to_dict().items() if k in keys}))
+
+
+__all__ = ["FitConfig", "TrainingError"]
