@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from .loaders import load_long_dataset, load_casme_sq_long, load_samm_long, load_synthetic_long
+from .loaders import load_casme_sq_long, load_long_dataset, load_samm_long, load_synthetic_long
 from .metrics import SpotCounts, Spotted, VideoOutcome, frame_iou, match_intervals, score_outcomes
 from .records import GROUND_TRUTH_KINDS, KINDS, GTInterval, LongVideoRecord
 

@@ -181,7 +181,12 @@ def load_synthetic_long(root: str | Path) -> tuple[list[LongVideoRecord], Datase
 
 
 def _samm_frames_root(root: Path) -> Path:
-    for candidate in (root, root / "SAMM_longvideos", root / "SAMM_LongVideos", root / "SAMM_longvideos" / "SAMM_longvideos"):
+    for candidate in (
+        root,
+        root / "SAMM_longvideos",
+        root / "SAMM_LongVideos",
+        root / "SAMM_longvideos" / "SAMM_longvideos",
+    ):
         if any(re.fullmatch(r"\d+_\d+", d.name) for d in subdirs(candidate)):
             return candidate
     raise DatasetError(f"No SAMM long-video folders (006_1, 006_2, ...) in {root} or {root / 'SAMM_longvideos'}")
@@ -192,7 +197,9 @@ def _samm_kind(value: object) -> str | None:
     return "micro" if text.startswith("micro") else "macro" if text.startswith("macro") else None
 
 
-def load_samm_long(root: str | Path, annotation: str | Path | None = None) -> tuple[list[LongVideoRecord], DatasetReport]:
+def load_samm_long(
+    root: str | Path, annotation: str | Path | None = None
+) -> tuple[list[LongVideoRecord], DatasetReport]:
     """SAMM Long Videos (200 fps): ``SAMM_longvideos/006_1/006_1_0001.jpg ...`` and
     ``SAMM_LongVideos_V2_Release.xlsx`` (a preamble, then a header row with Subject, Filename,
     Inducement Code, Onset, Apex, Offset, Duration, Type, Action Units, Notes; found by search).
@@ -227,7 +234,13 @@ def load_samm_long(root: str | Path, annotation: str | Path | None = None) -> tu
             log.add("bad_row", subject, name, f"filename {name!r} is not SUBJECT_VIDEO_N", True)
             continue
         if kind is None:
-            log.add("bad_row", subject, name, f"type {cell_str(get(row, columns, 'type'))!r} is neither Micro nor Macro", True)
+            log.add(
+                "bad_row",
+                subject,
+                name,
+                f"type {cell_str(get(row, columns, 'type'))!r} is neither Micro nor Macro",
+                True,
+            )
             continue
         if video not in videos:
             log.add("missing_on_disk", subject, name, f"no {frames_root / video}", True)
@@ -300,7 +313,9 @@ def load_casme_sq_long(
         folder = Path(issue.detail)
         if list_frames(folder):
             grouped.setdefault(folder, [])
-            log.add("no_events", issue.subject.replace("casme_sq/", "casme-sq-long/"), issue.clip, "no row names it", False)
+            log.add(
+                "no_events", issue.subject.replace("casme_sq/", "casme-sq-long/"), issue.clip, "no row names it", False
+            )
         else:
             log.add("no_frames", issue.subject, issue.clip, f"no frames in {folder}", True)
 

@@ -58,7 +58,7 @@ class VideoOutcome:
         intervals: every annotated event of the video (ground truth and distractors).
         spotted: the spotted intervals (``()`` = none found).
         error: why the video could not be processed (its ground truth then counts as missed).
-        seconds: length of the video; spot_seconds: time the spotter itself took.
+        seconds: length of the video; the ``*_seconds`` after it: time each stage took on it.
     """
 
     key: str
@@ -67,6 +67,9 @@ class VideoOutcome:
     error: str | None = None
     seconds: float = 0.0
     spot_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    track_seconds: float = 0.0
+    recognise_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
