@@ -159,12 +159,14 @@ SYNTH_HEADER = ("subject", "person", "clip", "kind", "onset", "apex", "offset", 
 
 def build_synthetic_long(base: Path) -> Path:
     """``sub01/long_0001.mp4`` (6 frames) with rows; ``sub01/long_0002/`` frames with one blink only;
-    ``sub02/long_0003.mp4`` with no row (nothing happens); rows for ``sub02/long_0009`` (no file),
+    ``sub02/long_0003.mp4`` and ``sub02/long_0004/`` with no row (nothing happens; rates from the
+    video and from ``long_config.json``); rows for ``sub02/long_0009`` (no file),
     a ``yawn`` kind and an onset ``x`` (bad rows)."""
     root = base / "synthetic_long"
     trees.write_video(root / "sub01" / "long_0001.mp4", n_frames=6, fps=25)
     trees.write_frames(root / "sub01" / "long_0002", [f"img{n}.jpg" for n in range(1, 11)])
     trees.write_video(root / "sub02" / "long_0003.mp4", n_frames=6, fps=25)
+    trees.write_frames(root / "sub02" / "long_0004", [f"img{n}.jpg" for n in range(1, 6)])
     rows = [
         SYNTH_HEADER,
         ("sub01", "obama", "long_0001", "micro", 2, 3, 4, "negative", "AU4", 25),
@@ -178,7 +180,7 @@ def build_synthetic_long(base: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     with (root / "intervals.csv").open("w", newline="") as f:
         csv.writer(f).writerows(rows)
-    (root / "long_config.json").write_text(json.dumps({"fps": 25}))
+    (root / "long_config.json").write_text(json.dumps({"config": {"fps": 25}}))
     return root
 
 
@@ -190,6 +192,7 @@ def test_synthetic_long_loader(tmp_path):
         "synthetic-long/sub01/long_0001",
         "synthetic-long/sub01/long_0002",
         "synthetic-long/sub02/long_0003",
+        "synthetic-long/sub02/long_0004",
     ]
     first = by_key["synthetic-long/sub01/long_0001"]
     assert first.video == root / "sub01" / "long_0001.mp4" and first.fps == 25.0
@@ -201,11 +204,13 @@ def test_synthetic_long_loader(tmp_path):
     assert second.video is None and len(second.frames) == 10 and second.fps == 30.0 and second.truth("all") == ()
     third = by_key["synthetic-long/sub02/long_0003"]
     assert third.intervals == () and third.fps == 25.0  # rate from the video container
+    fourth = by_key["synthetic-long/sub02/long_0004"]
+    assert fourth.intervals == () and fourth.fps == 25.0 and len(fourth.frames) == 5  # from long_config.json
     kinds = sorted((i.kind, i.clip) for i in report.issues)
     assert ("missing_on_disk", "long_0009") in kinds
     assert [i.clip for i in report.issues if i.kind == "bad_row"] == ["long_0003", "long_0003"]
     assert ("apex_filled", "long_0001") in kinds and ("no_events", "long_0003") in kinds
-    assert report.n_records == 3
+    assert report.n_records == 4
 
 
 def test_synthetic_long_needs_its_csv_and_columns(tmp_path):
@@ -285,7 +290,7 @@ def test_casme_sq_long_groups_expressions_per_video(tmp_path):
 def test_load_long_dataset_by_name(tmp_path):
     root = build_synthetic_long(tmp_path)
     records, _ = load_long_dataset(f"synthetic_long={root}")
-    assert len(records) == 3
+    assert len(records) == 4
     with pytest.raises(DatasetError, match="unknown"):
         load_long_dataset(f"casme2={root}")
     with pytest.raises(DatasetError, match="NAME=DIR"):

@@ -116,7 +116,9 @@ def load_synthetic_long(root: str | Path) -> tuple[list[LongVideoRecord], Datase
     config_path = root / "long_config.json"
     if config_path.is_file():
         try:
-            config_fps = float(json.loads(config_path.read_text(encoding="utf-8")).get("fps") or 0) or None
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            config = config.get("config", config)  # the generator nests its settings under "config"
+            config_fps = float(config.get("fps") or 0) or None
         except (ValueError, TypeError, AttributeError):
             config_fps = None
     log = _Issues("synthetic-long")
