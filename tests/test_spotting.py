@@ -383,3 +383,15 @@ def test_spot_eval_cli_bad_data(tmp_path, capsys):
 
     assert main(["spot-eval", "--data", f"samm-long={tmp_path}", "--quiet"]) == 1
     assert "SAMM long-video folders" in capsys.readouterr().err
+
+
+def test_frame_folders_are_read_at_the_capped_rate_in_recording_frames(tmp_path):
+    from train.spotting.evaluate import load_record_clip
+
+    files = tuple(trees.write_frames(tmp_path / "006_1", [f"006_1_{n:04d}.jpg" for n in range(1, 16)], grey=True))
+    record = LongVideoRecord("samm-long", "samm-long/006", "006_1", None, files, 200.0)
+    clip = load_record_clip(record, fps_cap=30.0)  # every 7th frame: 1, 8, 15
+    assert clip.frames.shape == (3, 8, 8, 3) and clip.fps == pytest.approx(200 / 7)
+    # clip time -> frame of the 200 fps recording, whatever rate the clip was decoded at
+    assert [to_frame(t, record.fps, len(files)) for t in clip.timestamps] == [0, 7, 14]
+    assert len(load_record_clip(record)) == 15

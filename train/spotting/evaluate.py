@@ -174,16 +174,20 @@ def evaluate_records(
     max_side: int = 640,
     fps_cap: float | None = None,
     progress: bool = True,
+    landmark_stride: int | None = None,
 ) -> list[VideoOutcome]:
     """:func:`evaluate_record` for every record (tqdm progress); ``spotter`` defaults to
-    :func:`microexp.spot.spot`, ``landmarker`` to the inference landmarker of the pipeline."""
+    :func:`microexp.spot.spot`, ``landmarker`` to the inference landmarker of the pipeline
+    (landmarks on every ``landmark_stride``-th frame; None: the pipeline's default)."""
     from tqdm import tqdm
 
     from microexp.pipeline import inference_face_settings
 
     spotter = spotter or default_spotter()
     own = landmarker is None
-    landmarker = landmarker or FaceLandmarker(settings=inference_face_settings())
+    if landmarker is None:
+        overrides = {} if landmark_stride is None else {"landmark_stride": landmark_stride}
+        landmarker = FaceLandmarker(settings=inference_face_settings(**overrides))
     try:
         return [
             evaluate_record(r, spotter, landmarker, recogniser, max_side, fps_cap)
