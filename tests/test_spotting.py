@@ -116,6 +116,12 @@ def test_micro_scores_of_the_hand_set():
     assert s["recall"] == pytest.approx(2 / 4)
     assert s["f1"] == pytest.approx(0.4)  # 2 * (1/3) * (1/2) / (1/3 + 1/2)
     assert s["apex_hit_rate"] == {"hits": 3, "total": 4, "rate": 0.75}  # e's apex is missed
+    # The 3 apex hits: IoU 9/11 (length 10/10), 7/21 (18/10), 1 (10/10).
+    assert s["apex_hits_localisation"] == {
+        "median_iou": pytest.approx(9 / 11),
+        "median_length_ratio": pytest.approx(1.0),
+        "share_iou_at_threshold": pytest.approx(2 / 3),
+    }
     assert s["none_rate"] == {"hits": 1, "total": 2, "rate": 0.5}  # c yes, d no; e failed
     assert s["fp_by_event"] == {"background": 1, "blink": 1, "macro": 1, "micro": 1}
     assert (s["videos"], s["failed"]) == (5, 1)

@@ -67,7 +67,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def format_table(name: str, scores: dict[str, Any], timing: dict[str, Any]) -> str:
-    rec = scores["recognition"]
+    rec, loc = scores["recognition"], scores["apex_hits_localisation"]
     rows = [
         ("dataset", name),
         ("videos (failed)", f"{scores['videos']} ({scores['failed']})"),
@@ -75,6 +75,7 @@ def format_table(name: str, scores: dict[str, Any], timing: dict[str, Any]) -> s
         ("precision / recall / F1", f"{_fmt(scores['precision'])} / {_fmt(scores['recall'])} / {_fmt(scores['f1'])}"),
         ("apex hit-rate (micro)", f"{scores['apex_hit_rate']['hits']}/{scores['apex_hit_rate']['total']} = {_fmt(scores['apex_hit_rate']['rate'])}"),
         ("none-rate (clips without micro)", f"{scores['none_rate']['hits']}/{scores['none_rate']['total']} = {_fmt(scores['none_rate']['rate'])}"),
+        ("apex hits: median IoU / length ratio", f"{_fmt(loc['median_iou'])} / {_fmt(loc['median_length_ratio'])}"),
         ("false positives by event", ", ".join(f"{k} {v}" for k, v in scores["fp_by_event"].items()) or "-"),
         ("recognition UF1 on TPs (n)", "-" if rec is None else f"{_fmt(rec['uf1'])} ({rec['n']})"),
         ("STRS", _fmt(scores["strs"])),

@@ -13,6 +13,10 @@
 - Apex hit-rate: share of ground-truth micro-expressions whose apex frame lies inside some spotted
   interval (what a recogniser centred on the spotted apex needs most).
 - None-rate: share of videos without any micro-expression where nothing was spotted.
+- Localisation of the apex hits: for each ground-truth micro-expression whose apex a spotted
+  interval holds, that interval's IoU and its length over the ground truth's (the best-IoU one when
+  several hold the apex). A spotter that finds apexes but draws intervals too short or too long
+  shows here, not in F1 alone.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import median
 from typing import Any
 
 from train.metrics import summarize
@@ -160,6 +165,8 @@ def score_outcomes(
     true_labels: list[str] = []
     pred_labels: list[str] = []
     unrecognised = 0
+    hit_ious: list[float] = []
+    hit_lengths: list[float] = []
     for o in outcomes:
         truth = [g for g in o.intervals if g.kind in kinds]
         matches = match_intervals(o.spotted, truth, threshold)
@@ -177,7 +184,13 @@ def score_outcomes(
                     unrecognised += 1
         micro = [g for g in o.intervals if g.kind == "micro"]
         apex_total += len(micro)
-        apex_hits += sum(any(s.onset <= g.apex <= s.offset for s in o.spotted) for g in micro)
+        for g in micro:
+            holding = [s for s in o.spotted if s.onset <= g.apex <= s.offset]
+            if holding:
+                apex_hits += 1
+                best = max(holding, key=lambda s: frame_iou((s.onset, s.offset), (g.onset, g.offset)))
+                hit_ious.append(frame_iou((best.onset, best.offset), (g.onset, g.offset)))
+                hit_lengths.append((best.offset - best.onset + 1) / g.frames)
         if not micro and o.error is None:
             none_total += 1
             none_hits += not o.spotted
@@ -197,6 +210,11 @@ def score_outcomes(
         "f1": counts.f1,
         "apex_hit_rate": _rate(apex_hits, apex_total),
         "none_rate": _rate(none_hits, none_total),
+        "apex_hits_localisation": {
+            "median_iou": median(hit_ious) if hit_ious else None,
+            "median_length_ratio": median(hit_lengths) if hit_lengths else None,
+            "share_iou_at_threshold": sum(i >= threshold for i in hit_ious) / len(hit_ious) if hit_ious else None,
+        },
         "fp_by_event": dict(sorted(fp_by.items())),
         "recognition": recognition,
         "recognition_unlabelled_tp": unrecognised,
