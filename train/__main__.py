@@ -22,7 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 def usage() -> str:
     lines = ["usage: python -m train {" + ",".join(COMMANDS) + "} [options]", "", "subcommands:"]
-    lines += [f"  {name:<11}{text}" for name, (_, _, text) in COMMANDS.items()]
+    width = max(map(len, COMMANDS)) + 2
+    lines += [f"  {name:<{width}}{text}" for name, (_, _, text) in COMMANDS.items()]
     lines += ["", "run `python -m train SUBCOMMAND --help` for a subcommand's options"]
     return "\n".join(lines)
 
