@@ -167,12 +167,14 @@ def build_synthetic_long(base: Path) -> Path:
     """``sub01/long_0001.mp4`` (6 frames) with rows; ``sub01/long_0002/`` frames with one blink only;
     ``sub02/long_0003.mp4`` and ``sub02/long_0004/`` with no row (nothing happens; rates from the
     video and from ``long_config.json``); rows for ``sub02/long_0009`` (no file),
-    a ``yawn`` kind and an onset ``x`` (bad rows)."""
+    a ``yawn`` kind on long_0003 (bad row, clip kept: not ground truth) and a micro with onset ``x``
+    on ``sub02/long_0005.mp4`` (bad row: the clip is left out, its ground truth incomplete)."""
     root = base / "synthetic_long"
     trees.write_video(root / "sub01" / "long_0001.mp4", n_frames=6, fps=25)
     trees.write_frames(root / "sub01" / "long_0002", [f"img{n}.jpg" for n in range(1, 11)])
     trees.write_video(root / "sub02" / "long_0003.mp4", n_frames=6, fps=25)
     trees.write_frames(root / "sub02" / "long_0004", [f"img{n}.jpg" for n in range(1, 6)])
+    trees.write_video(root / "sub02" / "long_0005.mp4", n_frames=6, fps=25)
     rows = [
         SYNTH_HEADER,
         ("sub01", "obama", "long_0001", "micro", 2, 3, 4, "negative", "AU4", 25),
@@ -181,7 +183,8 @@ def build_synthetic_long(base: Path) -> Path:
         ("sub01", "obama", "long_0002", "blink", 4, 5, 6, "", "", 30),
         ("sub02", "hopper", "long_0009", "micro", 1, 2, 3, "surprise", "AU1+AU2", 25),
         ("sub02", "hopper", "long_0003", "yawn", 1, 2, 3, "", "", 25),
-        ("sub02", "hopper", "long_0003", "micro", "x", 2, 3, "surprise", "", 25),
+        ("sub02", "hopper", "long_0005", "micro", "x", 2, 3, "surprise", "", 25),
+        ("sub02", "hopper", "long_0005", "blink", 1, 2, 3, "", "", 25),
     ]
     root.mkdir(parents=True, exist_ok=True)
     with (root / "intervals.csv").open("w", newline="") as f:
@@ -214,7 +217,8 @@ def test_synthetic_long_loader(tmp_path):
     assert fourth.intervals == () and fourth.fps == 25.0 and len(fourth.frames) == 5  # from long_config.json
     kinds = sorted((i.kind, i.clip) for i in report.issues)
     assert ("missing_on_disk", "long_0009") in kinds
-    assert [i.clip for i in report.issues if i.kind == "bad_row"] == ["long_0003", "long_0003"]
+    assert [i.clip for i in report.issues if i.kind == "bad_row"] == ["long_0003", "long_0005"]
+    assert ("incomplete_truth", "long_0005") in kinds
     assert ("apex_filled", "long_0001") in kinds and ("no_events", "long_0003") in kinds
     assert report.n_records == 4
 
@@ -239,10 +243,12 @@ def build_samm_long(base: Path) -> Path:
       6, 006_1_2, onset 0 apex 12 offset 25, Macro         -> onset from apex, offset clipped to 20: 11, 11, 19
       6, 006_1_3, Type "Blink"                             -> bad row
       7, 007_3_1, Micro - 1/2                              -> no folder: missing on disk
+      6, 006_3_1, Macro, onset 30 offset 40 (10 files)      -> out of range: 006_3 left out
     """
     root = base / "SAMM_LV"
     trees.write_frames(root / "SAMM_longvideos" / "006_1", [f"006_1_{n:04d}.jpg" for n in range(1, 21)], grey=True)
     trees.write_frames(root / "SAMM_longvideos" / "006_2", [f"006_2_{n:04d}.jpg" for n in range(1, 11)], grey=True)
+    trees.write_frames(root / "SAMM_longvideos" / "006_3", [f"006_3_{n:04d}.jpg" for n in range(1, 11)], grey=True)
     preamble = [("SAMM Long Videos",), ("Release V2",)] + [()] * 8
     rows = [
         SAMM_HEADER,
@@ -250,6 +256,7 @@ def build_samm_long(base: Path) -> Path:
         (6, "006_1_2", 1, 0, 12, 25, 26, "Macro", "4+7", "offset past the end"),
         (6, "006_1_3", 1, 4, 5, 6, 3, "Blink", "45", ""),
         (7, "007_3_1", 2, 1, 2, 3, 3, "Micro - 1/2", "1+2", ""),
+        (6, "006_3_1", 2, 30, 35, 40, 11, "Macro", "12", ""),
     ]
     trees.write_xlsx(root / "SAMM_LongVideos_V2_Release.xlsx",
                      {"Readme": [("see the paper",)], "FACS_Movement_Only": preamble + rows})  # fmt: skip
@@ -266,8 +273,9 @@ def test_samm_long_loader(tmp_path):
     assert second.intervals == ()
     kinds = {(i.kind, i.clip) for i in report.issues}
     assert {("onset_filled", "006_1_2"), ("offset_clipped", "006_1_2"), ("bad_row", "006_1_3"),
-            ("missing_on_disk", "007_3_1"), ("no_events", "006_2")} <= kinds  # fmt: skip
-    assert len(report.skipped) == 2
+            ("missing_on_disk", "007_3_1"), ("no_events", "006_2"), ("out_of_range", "006_3_1"),
+            ("incomplete_truth", "006_3")} <= kinds  # fmt: skip
+    assert len(report.skipped) == 4
 
 
 def test_casme_sq_long_groups_expressions_per_video(tmp_path):

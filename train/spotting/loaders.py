@@ -5,6 +5,8 @@ Each returns ``(records, report)`` like the clip loaders in :mod:`train.datasets
 :class:`~train.datasets.DatasetReport` of every row that was skipped or repaired. One bad row
 never stops a load. A video on disk that no row names is kept with no intervals: spotting is
 scored over every video of the set, and one where nothing happens is where false positives show.
+A video with a micro- or macro-expression row that cannot be read is left out (``incomplete_truth``):
+kept, a correct detection of that expression would count as a false positive.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +41,7 @@ from train.datasets._base import (
     subdirs,
 )
 
-from .records import KINDS, GTInterval, LongVideoRecord
+from .records import GROUND_TRUTH_KINDS, KINDS, GTInterval, LongVideoRecord
 
 SAMM_FPS = 200.0
 CASME_SQ_FPS = 30.0
@@ -125,6 +127,7 @@ def load_synthetic_long(root: str | Path) -> tuple[list[LongVideoRecord], Datase
 
     events: dict[tuple[str, str], list[GTInterval]] = defaultdict(list)
     rates: dict[tuple[str, str], float] = {}
+    broken: Counter[tuple[str, str]] = Counter()  # unreadable micro/macro rows per clip
     for n, row in enumerate(rows, start=2):  # line numbers as an editor shows them
         subject, clip, kind = row.get("subject", ""), row.get("clip", ""), row.get("kind", "").lower()
         onset, apex, offset = (cell_int(row.get(k)) for k in ("onset", "apex", "offset"))
@@ -142,6 +145,8 @@ def load_synthetic_long(root: str | Path) -> tuple[list[LongVideoRecord], Datase
         )  # fmt: skip
         if why:
             log.add("bad_row", subject, clip, f"line {n}: {why}", True)
+            if kind in GROUND_TRUTH_KINDS:
+                broken[(subject, clip)] += 1
             continue
         if apex is None or not onset <= apex <= offset:
             log.add("apex_filled", subject, clip, f"line {n}: apex {row.get('apex')!r}: midpoint used", False)
@@ -149,6 +154,7 @@ def load_synthetic_long(root: str | Path) -> tuple[list[LongVideoRecord], Datase
         key = (subject, clip)
         if rates.setdefault(key, fps) != fps:
             log.add("bad_row", subject, clip, f"line {n}: fps {fps} differs from {rates[key]}", True)
+            broken[key] += kind in GROUND_TRUTH_KINDS
             continue
         label = norm_label(row.get("label")) if kind in ("micro", "macro") else ""
         label = LABEL3_GENERAL.get(label, "")
@@ -164,6 +170,9 @@ def load_synthetic_long(root: str | Path) -> tuple[list[LongVideoRecord], Datase
         video, frames = _synthetic_media(root / subject, clip)
         if video is None and not frames:
             log.add("missing_on_disk", subject, clip, f"no {root / subject / clip}.mp4 nor frame folder", True)
+            continue
+        if broken[(subject, clip)]:
+            log.add("incomplete_truth", subject, clip, f"{broken[(subject, clip)]} expression row(s) unreadable", True)
             continue
         fps = rates.get((subject, clip)) or (_video_fps(video) if video else None) or config_fps
         if fps is None:
@@ -203,13 +212,14 @@ def load_samm_long(
     root: str | Path, annotation: str | Path | None = None
 ) -> tuple[list[LongVideoRecord], DatasetReport]:
     """SAMM Long Videos (200 fps): ``SAMM_longvideos/006_1/006_1_0001.jpg ...`` and
-    ``SAMM_LongVideos_V2_Release.xlsx`` (a preamble, then a header row with Subject, Filename,
-    Inducement Code, Onset, Apex, Offset, Duration, Type, Action Units, Notes; found by search).
+        ``SAMM_LongVideos_V2_Release.xlsx`` (a preamble, then a header row with Subject, Filename,
+        Inducement Code, Onset, Apex, Offset, Duration, Type, Action Units, Notes; found by search).
 
-    ``Filename`` ``006_1_3`` is expression 3 of video ``006_1``. ``Type`` is ``Micro - 1/2`` or
-    ``Macro``. Frame numbers are the numbers in the file names. SAMM-LV has no emotion labels,
-    so its intervals carry none and STRS cannot be computed on it. Repairs, as public MEGC code
-    makes them: onset 0 (unknown) takes the apex; an offset past the last file is clipped to it.
+        ``Filename`` ``006_1_3`` is expression 3 of video ``006_1``. ``Type`` is ``Micro - 1/2`` or
+        ``Macro`` (a row of another type is skipped, its video kept). Frame numbers are the numbers in
+    the file names. SAMM-LV has no emotion labels,
+        so its intervals carry none and STRS cannot be computed on it. Repairs, as public MEGC code
+        makes them: onset 0 (unknown) takes the apex; an offset past the last file is clipped to it.
     """
     root = require_dir(root, "SAMM Long Videos")
     frames_root = _samm_frames_root(root)
@@ -226,6 +236,7 @@ def load_samm_long(
     frame_lists: dict[str, tuple[Path, ...]] = {}
     indices: dict[str, FrameIndex] = {}
     events: dict[str, list[GTInterval]] = defaultdict(list)
+    broken: Counter[str] = Counter()  # unreadable expression rows per video
     for n, row in iter_nonblank(rows):
         name = cell_str(get(row, columns, "filename"))
         parts = name.split("_")
@@ -253,6 +264,7 @@ def load_samm_long(
         index = indices[video]
         if not index.numbers:
             log.add("no_frames", subject, name, f"no numbered frames in {videos[video]}", True)
+            broken[video] += 1
             continue
         onset_n, apex_n, offset_n = (cell_int(get(row, columns, k)) for k in ("onset", "apex", "offset"))
         if (not onset_n or onset_n < 0) and apex_n and apex_n > 0:
@@ -260,6 +272,7 @@ def load_samm_long(
             onset_n = apex_n
         if onset_n is None or offset_n is None or onset_n <= 0 or offset_n < onset_n:
             log.add("bad_row", subject, name, f"onset/offset ({onset_n}, {offset_n})", True)
+            broken[video] += 1
             continue
         if offset_n > index.numbers[-1] >= onset_n:
             log.add("offset_clipped", subject, name, f"offset {offset_n} past the last file {index.numbers[-1]}", False)
@@ -268,6 +281,7 @@ def load_samm_long(
         offset, why_off = index.lookup(offset_n)
         if onset is None or offset is None:
             log.add("out_of_range", subject, name, why_on if onset is None else why_off, True)
+            broken[video] += 1
             continue
         apex = index.lookup(apex_n)[0] if apex_n is not None and onset_n <= apex_n <= offset_n else None
         if apex is None:
@@ -281,6 +295,10 @@ def load_samm_long(
         frames = frame_lists.get(video) or list_frames(folder)
         if not frames:
             log.add("no_frames", f"samm-long/{video.split('_')[0]}", video, f"no frames in {folder}", True)
+            continue
+        if broken[video]:
+            detail = f"{broken[video]} expression row(s) unreadable"
+            log.add("incomplete_truth", f"samm-long/{video.split('_')[0]}", video, detail, True)
             continue
         if video not in events:
             log.add("no_events", f"samm-long/{video.split('_')[0]}", video, "no row names it", False)
@@ -299,9 +317,11 @@ def load_casme_sq_long(
     root: str | Path, annotation: str | Path | None = None
 ) -> tuple[list[LongVideoRecord], DatasetReport]:
     """CAS(ME)^2 long videos (30 fps): :func:`train.datasets.load_casme_sq` parses the coding
-    sheet (its repairs and skips are reported here too); its expression records, which all point
-    at their whole video, are grouped back into one record per video. ``others`` expressions
-    keep an empty label (scored for spotting, left out of recognition)."""
+        sheet (its repairs and skips are reported here too); its expression records, which all point
+        at their whole video, are grouped back into one record per video. ``others`` expressions
+        keep an empty label (scored for spotting, left out of recognition). A row that clip loader skips
+    (reported) leaves its video in without that expression: the coding sheet names videos through
+    two lookup sheets, so a broken row cannot always be traced to its video."""
     everything, report = load_casme_sq(root, micro_only=False, annotation=annotation)
     micro, _ = load_casme_sq(root, micro_only=True, annotation=annotation)
     micro_keys = {r.key for r in micro}
