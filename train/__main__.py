@@ -16,12 +16,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cache": ("train.fit", "cache_main", "preprocess a dataset through the face pipeline into the tensor cache"),
     "fit": ("train.fit", "main", "train and evaluate a model (LOSO by default) and save a release model"),
     "push": ("train.push", "main", "publish a run's release model and card to the Hugging Face Hub"),
+    "spot-eval": ("train.spotting.cli", "main", "spot (and recognise) expressions in long videos; MEGC F1, STRS"),
 }
 
 
 def usage() -> str:
     lines = ["usage: python -m train {" + ",".join(COMMANDS) + "} [options]", "", "subcommands:"]
-    lines += [f"  {name:<7}{text}" for name, (_, _, text) in COMMANDS.items()]
+    width = max(map(len, COMMANDS)) + 2
+    lines += [f"  {name:<{width}}{text}" for name, (_, _, text) in COMMANDS.items()]
     lines += ["", "run `python -m train SUBCOMMAND --help` for a subcommand's options"]
     return "\n".join(lines)
 
