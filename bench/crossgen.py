@@ -1,0 +1,258 @@
+"""Cross-generator accuracy: train on one generator's clips, test on the other's, persons held out.
+
+A model that scores well on clips of the generator it was trained on may have learnt the rendering
+rather than the movement. Here the two independent generators of the project, ``train.synth``
+(thin-plate warp) and ``train.probe`` (piecewise-affine mesh warp, other recipes, timing and
+nuisances), are crossed. For each held-out person p (persons shared by both sets): train on
+generator A's clips of everyone but p, test on generator B's clips of p; predictions are pooled over
+the persons and summarised (UF1, UAR, accuracy, per-class recall, confusion). Both directions.
+
+Test modes:
+- ``apex``: the window centred on the annotated apex, the window training sees (tensor cache);
+- ``shipped``: ``microexp.pipeline.Predictor.predict`` on the raw test clip, reading
+  ``pred.prediction``: whatever window choice the pipeline makes.
+``within`` (apex mode, A's own clips of p, same models) is reported beside them as the
+own-generator reference under the same person folds.
+
+Training uses ``train.fit.train_job`` with the ``default`` preset (``--epochs`` overrides).
+The shipped mode tracks the face once per test clip, through the Predictor's own landmarker, and
+reuses that track for every model (``Predictor.predict(clip, track=...)``), which is what a repeated
+``predict(path)`` would compute.
+
+Usage: ``python bench/crossgen.py [--arch stcnn ...] [--seeds 0 1 2] [--clips 96] [--epochs N] [--quick]``
+Writes ``bench/results/crossgen.json`` (``crossgen-quick.json`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import RESULTS, markdown_table, run_quietly  # noqa: E402
+
+GENERATORS = ("synth", "probe")
+QUICK = {"clips": 36, "epochs": 8, "seeds": [0]}
+
+
+def generated_sets(work: Path, clips: int, seed: int) -> dict[str, Path]:
+    """Both generators' datasets under ``work`` (made through their CLIs when missing)."""
+    sets = {}
+    for gen in GENERATORS:
+        folder = work / f"{gen}-{clips}-s{seed}"
+        if not (folder / "annotations.csv").is_file():
+            args = ["--format", "mp4"] if gen == "synth" else []
+            print(f"generating {folder} ...", flush=True)
+            run_quietly("train", gen, "--out", folder, "--clips", str(clips), "--seed", str(seed), "--quiet",
+                        "--overwrite", *args)  # fmt: skip
+        sets[gen] = folder
+    return sets
+
+
+def persons_of(folder: Path) -> dict[str, str]:
+    """Loader subject id (``synthetic/sub01``) -> person, from the set's annotations.csv."""
+    with (folder / "annotations.csv").open(newline="", encoding="utf-8") as f:
+        return {f"synthetic/{row['subject']}": row["person"] for row in csv.DictReader(f)}
+
+
+def pooled(truth: list[str], pred: list[str], labels: tuple[str, ...]) -> dict[str, Any]:
+    from train.metrics import summarize
+
+    s = summarize(truth, pred, labels)
+    return {
+        "uf1": round(s["uf1"], 4), "uar": round(s["uar"], 4), "accuracy": round(s["accuracy"], 4), "n": s["n"],
+        "recall": {k: round(v["recall"], 4) for k, v in s["per_class"].items()},
+        "confusion": s["confusion"], "labels": s["labels"],
+    }  # fmt: skip
+
+
+class ShippedTests:
+    """Test clips of one set for the shipped pipeline: face tracks computed once, reused by every model."""
+
+    def __init__(self, folder: Path, landmarker: Any) -> None:
+        from train.datasets import load_dataset
+
+        records, _ = load_dataset(f"synthetic={folder}")
+        self.records = [r for r in records if r.label3]
+        self.landmarker = landmarker
+        self.tracks: dict[Path, Any] = {}
+
+    def predict(self, model: Any, subjects: set[str]) -> tuple[list[str], list[str], list[str]]:
+        """(truth, prediction, failures) over the clips of ``subjects``."""
+        from microexp.errors import MicroExpError
+        from microexp.pipeline import Predictor
+        from microexp.video import load_clip
+
+        predictor = Predictor(model, landmarker=self.landmarker)
+        truth, pred, failed = [], [], []
+        for r in (r for r in self.records if r.subject in subjects):
+            try:
+                if r.video in self.tracks:
+                    p = predictor.predict(load_clip(r.video, predictor.limits), track=self.tracks[r.video])
+                else:
+                    p = predictor.predict(r.video)
+                    self.tracks[r.video] = p.track
+            except MicroExpError as exc:
+                failed.append(f"{r.subject}/{r.clip}: {exc}")
+                continue
+            truth.append(r.label3)
+            pred.append(p.prediction)
+        return truth, pred, failed
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from microexp.face import FaceLandmarker
+    from microexp.pipeline import inference_face_settings
+    from train.fit import Checkpoints, FitConfig, init_distributed, load_data, predict, train_job
+    from train.presets import get_preset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sets = {"synth": args.synth, "probe": args.probe}
+    if not (args.synth and args.probe):
+        made = generated_sets(args.work, args.clips, args.data_seed)
+        sets = {g: sets[g] or made[g] for g in GENERATORS}
+    sets = {g: Path(p).resolve() for g, p in sets.items()}
+    person = {g: persons_of(sets[g]) for g in GENERATORS}
+    shared = sorted(set(person["synth"].values()) & set(person["probe"].values()))
+    if not shared:
+        raise SystemExit("the two sets share no person: cross-generator folds need the same identities")
+    preset = get_preset("default", epochs=args.epochs)
+    ctx = init_distributed()
+    landmarker = FaceLandmarker(settings=inference_face_settings()) if "shipped" in args.modes else None
+    shipped = {g: ShippedTests(sets[g], landmarker) for g in GENERATORS} if landmarker else {}
+    runs = []
+    for arch in args.arch:
+        data = {}
+        for g in GENERATORS:
+            data[g], _ = load_data(f"synthetic={sets[g]}", arch=arch, frames=None, cache_dir=args.cache_dir,
+                                   workers=1, progress=False)  # fmt: skip
+        labels = data["synth"].spec.labels
+        for seed in args.seeds:
+            config = FitConfig(arch=arch, preset=preset, seed=seed, data="crossgen", dataset_name="synthetic",
+                               synthetic=True, release=False, quiet=True)  # fmt: skip
+            for source, target in (("synth", "probe"), ("probe", "synth")):
+                t0 = time.perf_counter()
+                pools: dict[str, tuple[list[str], list[str]]] = {m: ([], []) for m in ("apex", "shipped", "within")}
+                failures: list[str] = []
+                for p in shared:
+                    src, tgt = data[source], data[target]
+                    train_idx = [i for i, s in enumerate(src.subjects) if person[source][s] != p]
+                    own_idx = [i for i, s in enumerate(src.subjects) if person[source][s] == p]
+                    test_idx = [i for i, s in enumerate(tgt.subjects) if person[target][s] == p]
+                    with tempfile.TemporaryDirectory(prefix="microexp-crossgen-") as tmp:
+                        model, _ = train_job(f"{source}-without-{p}", src.subset(train_idx), config,
+                                             Checkpoints(Path(tmp), writer=True), ctx, False, False)  # fmt: skip
+                    for mode, ts, idx in (("apex", tgt, test_idx), ("within", src, own_idx)):
+                        if idx:
+                            chosen = torch.as_tensor(idx, dtype=torch.long)
+                            probs = predict(model, tuple(x[chosen] for x in ts.inputs))
+                            pools[mode][0].extend(labels[int(ts.labels[i])] for i in idx)
+                            pools[mode][1].extend(labels[int(k)] for k in probs.argmax(1))
+                    if shipped:
+                        subjects = {s for s, q in person[target].items() if q == p}
+                        truth, pred, failed = shipped[target].predict(model, subjects)
+                        pools["shipped"][0].extend(truth)
+                        pools["shipped"][1].extend(pred)
+                        failures += failed
+                for mode in ("apex", "shipped", "within"):
+                    truth, pred = pools[mode]
+                    if not truth:
+                        continue
+                    result = {"arch": arch, "seed": seed, "train": source,
+                              "test": source if mode == "within" else target, "mode": mode,
+                              **pooled(truth, pred, labels)}  # fmt: skip
+                    if mode == "shipped":
+                        result["failed"] = failures
+                    runs.append(result)
+                    print(f"{arch} seed {seed} {source}->{result['test']} {mode}: UF1 {result['uf1']:.3f} "
+                          f"UAR {result['uar']:.3f} acc {result['accuracy']:.3f} (n={result['n']})", flush=True)  # fmt: skip
+                print(f"  {arch} seed {seed} {source}->{target}: {time.perf_counter() - t0:.0f} s", flush=True)
+    if landmarker is not None:
+        landmarker.close()
+    return {"sets": {g: str(sets[g]) for g in GENERATORS}, "persons": shared, "runs": runs}
+
+
+def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean +- sample sd over seeds per (arch, train, test, mode)."""
+    keys = sorted({(r["arch"], r["train"], r["test"], r["mode"]) for r in runs})
+    out = []
+    for arch, train, test, mode in keys:
+        mine = [r for r in runs if (r["arch"], r["train"], r["test"], r["mode"]) == (arch, train, test, mode)]
+        row = {"arch": arch, "train": train, "test": test, "mode": mode, "seeds": len(mine)}
+        for k in ("uf1", "uar", "accuracy"):
+            values = [r[k] for r in mine]
+            row[k] = {"mean": round(statistics.mean(values), 4),
+                      "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0}  # fmt: skip
+        row["recall"] = {c: round(statistics.mean(r["recall"][c] for r in mine), 4) for c in mine[0]["recall"]}
+        out.append(row)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from microexp.models import ARCHITECTURES
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--arch", nargs="+", default=None, choices=ARCHITECTURES,
+                   help="architectures (default: every registry architecture; --quick: stcnn)")  # fmt: skip
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default 0 1 2; --quick: 0)")
+    p.add_argument("--clips", type=int, default=None, help="clips per generator (default 96; --quick: 36)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default: the preset's; --quick: 8)")
+    p.add_argument("--modes", nargs="+", default=["apex", "shipped"], choices=["apex", "shipped"])
+    p.add_argument("--quick", action="store_true", help="one architecture, one seed, 36 clips, 8 epochs")
+    p.add_argument("--synth", type=Path, default=None, help="an existing `python -m train synth` set (mp4 or jpg)")
+    p.add_argument("--probe", type=Path, default=None, help="an existing `python -m train probe` set")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the generated sets")
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "microexp-crossgen",
+                   help="where generated sets are kept and reused")  # fmt: skip
+    p.add_argument("--cache-dir", default=None, help="tensor cache (default: the training cache)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--out", type=Path, default=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from microexp.atomic import write_json
+    from microexp.models import ARCHITECTURES
+
+    args = build_parser().parse_args(argv)
+    quick = QUICK if args.quick else {"clips": 96, "epochs": None, "seeds": [0, 1, 2]}
+    first = "stcnn" if "stcnn" in ARCHITECTURES else ARCHITECTURES[0]  # the paper's base model, the fastest
+    args.arch = args.arch or ([first] if args.quick else list(ARCHITECTURES))
+    args.seeds = args.seeds if args.seeds is not None else quick["seeds"]
+    args.clips = args.clips or quick["clips"]
+    args.epochs = args.epochs or quick["epochs"]
+    out = args.out or RESULTS / ("crossgen-quick.json" if args.quick else "crossgen.json")
+    start = time.perf_counter()
+    result = run(args)
+    summary = summarise(result["runs"])
+    write_json(out, {
+        "protocol": "cross-generator, one fold per held-out person (train A without p, test B's clips of p), pooled",
+        "command": " ".join(["python", "bench/crossgen.py", *(argv if argv is not None else sys.argv[1:])]),
+        "archs": args.arch, "seeds": args.seeds, "clips_per_generator": args.clips,
+        "epochs": args.epochs or "preset default", "preset": "default", "modes": args.modes,
+        "seconds": round(time.perf_counter() - start, 1), **result, "summary": summary,
+    })  # fmt: skip
+    def cell(s: dict[str, float]) -> str:
+        return f"{s['mean']:.3f} +- {s['sd']:.3f}" if len(args.seeds) > 1 else f"{s['mean']:.3f}"
+
+    rows = [[s["arch"], f"{s['train']} -> {s['test']}", s["mode"], cell(s["uf1"]), cell(s["uar"]), cell(s["accuracy"]),
+             " / ".join(f"{v:.2f}" for v in s["recall"].values())] for s in summary]  # fmt: skip
+    classes = " / ".join(summary[0]["recall"]) if summary else ""
+    print(markdown_table(["model", "train -> test", "mode", "UF1", "UAR", "accuracy", f"recall {classes}"], rows))
+    print(f"-> {out} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
