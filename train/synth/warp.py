@@ -15,12 +15,15 @@ from scipy.interpolate import RBFInterpolator
 from .geometry import FaceFrame, Geometry, parts_indices
 
 
-def dense_field(landmarks: np.ndarray, shift: np.ndarray, size: tuple[int, int], step: int = 4) -> np.ndarray:
+def dense_field(
+    landmarks: np.ndarray, shift: np.ndarray, size: tuple[int, int], step: int = 4, kernel: str = "thin_plate_spline"
+) -> np.ndarray:
     """(H, W, 2) float32 displacement field in pixels interpolating landmark ``shift`` (478, 2).
 
-    A thin-plate spline through the landmarks and through zero-displacement anchors (two rings
-    around the face oval and the frame border) is evaluated on a grid every ``step`` pixels inside
-    the outer ring's box (zero beyond) and upsampled bicubically. The coarse grid smooths the
+    A radial basis interpolant (``kernel``, a thin-plate spline by default) through the landmarks
+    and through zero-displacement anchors (two rings around the face oval and the frame border) is
+    evaluated on a grid every ``step`` pixels inside the outer ring's box (zero beyond) and upsampled
+    bicubically. The coarse grid smooths the
     steepest parts of the field a little (eyelids), which also keeps the warp free of folds.
     """
     w, h = size
@@ -39,7 +42,7 @@ def dense_field(landmarks: np.ndarray, shift: np.ndarray, size: tuple[int, int],
     pts = np.concatenate([P, anchors])
     vals = np.concatenate([D, np.zeros((len(anchors), 2))])
     # Landmarks can nearly coincide (inner lip contours): a little smoothing keeps the system tame.
-    rbf = RBFInterpolator(pts, vals, kernel="thin_plate_spline", smoothing=1e-6)
+    rbf = RBFInterpolator(pts, vals, kernel=kernel, smoothing=1e-6)
     # Coarse cell j covers pixels whose centres map to (j + 0.5) * W / gw - 0.5 (cv2.resize convention).
     gw, gh = math.ceil(w / step), math.ceil(h / step)
     gx = (np.arange(gw) + 0.5) * (w / gw) - 0.5
