@@ -56,7 +56,7 @@ from .photos import (
     random_variant,
 )
 from .variety import OCCLUDERS, WARP_KERNELS, ClipStyle, Variety, draw_fps, draw_timing
-from .warp import blink_source, dense_field
+from .warp import blink_source, dense_field, min_jacobian, unfolded_field
 from .writer import Subject, _write_frames, _write_mp4, generate, make_subjects
 
 # Names from when the generator was one module (train/synth.py); other branches still use them.
@@ -119,6 +119,7 @@ __all__ = [
     "main",
     "make_clip",
     "make_subjects",
+    "min_jacobian",
     "parse_recipe",
     "parts_indices",
     "persons_from_sources",
@@ -126,4 +127,5 @@ __all__ = [
     "render",
     "side_gain",
     "smooth_path",
+    "unfolded_field",
 ]

@@ -18,7 +18,7 @@ from .geometry import Geometry
 from .nuisances import Nuisance, bump_curve, draw_nuisances
 from .occlusion import Occluder, composite, draw_occluder
 from .variety import ClipStyle, Variety, draw_timing, draw_uniform, pick
-from .warp import blink_source, dense_field
+from .warp import blink_source, dense_field, unfolded_field
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,10 @@ def make_clip(
     blur = draw_uniform(rng, variety.blur) if nuisances else 0.0
     occluded = variety.occlusion > 0 and rng.random() < variety.occlusion
     occluder = draw_occluder(rng, photo_rgb, geo) if occluded else None
-    field = dense_field(landmarks, shift, (w, h), step=step, kernel=kernel)
+    if variety.unfold:
+        field, step = unfolded_field(landmarks, shift, (w, h), step=step, kernel=kernel)
+    else:
+        field = dense_field(landmarks, shift, (w, h), step=step, kernel=kernel)
     frames = render(photo_rgb, geo, field, course, nz, rng, blur=blur, occluder=occluder)
     style = ClipStyle(
         warp_step=step, warp_kernel=kernel, blur=blur, asymmetry=_asymmetry_of(shift, geo) if asym else 0.0,

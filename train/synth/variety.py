@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WARP_KERNELS = ("thin_plate_spline", "cubic", "linear")
+# Radial basis kernels of the dense field. "cubic" is left out: it folds the warp (negative Jacobian)
+# at amplitudes the classes use, far more often than these two.
+WARP_KERNELS = ("thin_plate_spline", "linear")
 OCCLUDERS = ("glasses", "hand", "hair")
 
 
@@ -40,6 +42,7 @@ class Variety:
         roll_degrees: (min, max) largest slow head roll over a clip.
         tilt_degrees: a constant in-plane head rotation uniform in +-tilt_degrees.
         occlusion: probability that a clip has a partial occluder (glasses, a hand or hair at one side).
+        unfold: smooth a clip's dense field further (coarser grid) until it does not fold over itself.
     """
 
     au_ratio: tuple[float, float] = (0.7, 1.3)
@@ -58,6 +61,7 @@ class Variety:
     roll_degrees: tuple[float, float] = (0.0, 0.8)
     tilt_degrees: float = 0.0
     occlusion: float = 0.0
+    unfold: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -115,6 +119,7 @@ class Variety:
             roll_degrees=(0.0, 3.0),
             tilt_degrees=10.0,
             occlusion=0.3,
+            unfold=True,
         )
         return cls(**(ranges | overrides))
 

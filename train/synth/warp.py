@@ -58,6 +58,40 @@ def dense_field(
     return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
+def min_jacobian(field: np.ndarray) -> float:
+    """Smallest Jacobian determinant of ``x -> x + field(x)`` over the frame (<= 0: the warp folds over itself).
+
+    Args:
+        field: (H, W, 2) displacement in pixels.
+    """
+    f = field.astype(np.float64)
+    dux, duy = np.gradient(f[..., 0], axis=1), np.gradient(f[..., 0], axis=0)
+    dvx, dvy = np.gradient(f[..., 1], axis=1), np.gradient(f[..., 1], axis=0)
+    return float(((1 + dux) * (1 + dvy) - duy * dvx).min())
+
+
+def unfolded_field(
+    landmarks: np.ndarray,
+    shift: np.ndarray,
+    size: tuple[int, int],
+    step: int = 4,
+    kernel: str = "thin_plate_spline",
+    min_det: float = 0.05,
+    max_step: int = 16,
+) -> tuple[np.ndarray, int]:
+    """:func:`dense_field` made smoother (coarser grid, step x 1.5 at a time) until it no longer folds.
+
+    Large displacements of nearly coinciding landmarks (lids pressed together, an open mouth's inner
+    lips) can fold a fine-grid field; a coarser grid smooths them away. Returns the field and the
+    step used (``max_step`` at most, even if that still folds).
+    """
+    while True:
+        field = dense_field(landmarks, shift, size, step=step, kernel=kernel)
+        if step >= max_step or min_jacobian(field) >= min_det:
+            return field, step
+        step = min(max_step, math.ceil(step * 1.5))
+
+
 def blink_source(qx: np.ndarray, qy: np.ndarray, geo: Geometry, closure: float) -> tuple[np.ndarray, np.ndarray]:
     """Where a blinking face's pixels come from in the open-eyed face (inverse map, pixels in, pixels out).
 
