@@ -54,12 +54,12 @@ def test_photos_and_persons(photos):
 def test_every_face_photo_has_a_source_and_licence_row():
     files = sorted(p.name for p in synth.FACES_DIR.iterdir() if p.suffix.lower() in synth.PHOTO_SUFFIXES)
     assert sorted(synth.persons_from_sources(synth.FACES_DIR)) == files
-    rows = [line for line in (synth.FACES_DIR / "SOURCES.md").read_text().splitlines() if line.startswith("| ")]
-    header = [c.strip() for c in rows[0].strip("|").split("|")]
-    assert header[:2] == ["file", "person"] and "licence" in header and any(h.startswith("source") for h in header)
-    for row in rows[1:]:
-        cells = dict(zip(header, (c.strip() for c in row.strip("|").split("|")), strict=True))
-        assert cells["licence"] and "http" in next(v for k, v in cells.items() if k.startswith("source"))
+    rows = synth.sources_table(synth.FACES_DIR)
+    assert sorted(r["file"] for r in rows) == files
+    for row in rows:
+        source = next(v for k, v in row.items() if k.startswith("source"))
+        assert "public domain" in row["licence"].lower() or "cc0" in row["licence"].lower(), row
+        assert source.startswith("https://"), row
 
 
 def test_every_action_unit_has_a_field_and_an_intensity(photos):

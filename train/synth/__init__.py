@@ -54,6 +54,7 @@ from .photos import (
     load_faces,
     persons_from_sources,
     random_variant,
+    sources_table,
 )
 from .variety import OCCLUDERS, WARP_KERNELS, ClipStyle, Variety, draw_fps, draw_timing
 from .warp import blink_source, dense_field, min_jacobian, unfolded_field
@@ -127,5 +128,6 @@ __all__ = [
     "render",
     "side_gain",
     "smooth_path",
+    "sources_table",
     "unfolded_field",
 ]

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from .geometry import Geometry
+from .variety import OCCLUDERS
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def _hair(rng, geo, U, V, photo) -> tuple[np.ndarray, np.ndarray]:
 
 
 def draw_occluder(
-    rng: np.random.Generator, photo: np.ndarray, geo: Geometry, kinds: tuple[str, ...] = ("glasses", "hand", "hair")
+    rng: np.random.Generator, photo: np.ndarray, geo: Geometry, kinds: tuple[str, ...] = OCCLUDERS
 ) -> Occluder:
     """One occluder of a kind drawn from ``kinds``, in the pixels of the (H, W, 3) neutral ``photo``."""
     h, w = photo.shape[:2]
