@@ -295,7 +295,7 @@ def _left_right(shift, geo):
 
 @pytest.mark.parametrize("recipe", ["AU12", "AU1+AU2", "AU15+AU17"])
 def test_asymmetry_makes_left_and_right_move_differently(face, recipe):
-    rgb, lm = face
+    _, lm = face
     geo = synth.Geometry(lm)
     ratios = []
     for seed in range(3):
@@ -393,7 +393,7 @@ def test_cli_varied(tmp_path, capsys):
 def test_unfolded_fields_never_fold_at_the_largest_varied_amplitude(photos, kernel):
     """Lid tightening and lip raising at 10 % IOD fold a fine-grid field on some faces; unfolding smooths them."""
     for photo in photos:
-        rgb, lm = synth.frame_face(photo, (320, 240))
+        _, lm = synth.frame_face(photo, (320, 240))
         for recipe in ("AU4+AU7", "AU9+AU10", "AU15+AU17"):
             shift = synth.landmark_displacement(lm, recipe, 0.10, np.random.default_rng(0), ratio=(0.5, 1.5),
                                                 asymmetry=0.35)  # fmt: skip

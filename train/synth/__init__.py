@@ -36,11 +36,15 @@ existed when this was one module.
 from __future__ import annotations
 
 from .aus import AU_FIELDS, AU_INTENSITY, LABELS, RECIPES, au_field, landmark_displacement, parse_recipe, side_gain
-from .aus import _bump
-from .cli import _range, _size, build_parser, main
-from .clip import SynthClip, _frames_range, make_clip, render
+from .aus import _bump as _bump
+from .cli import _range as _range
+from .cli import _size as _size
+from .cli import build_parser, main
+from .clip import SynthClip, make_clip, render
+from .clip import _frames_range as _frames_range
 from .config import COLUMNS, STYLE_COLUMNS, VARIED_AMPLITUDE, SynthConfig
-from .geometry import Eye, FaceFrame, Geometry, _eye, parts_indices
+from .geometry import Eye, FaceFrame, Geometry, parts_indices
+from .geometry import _eye as _eye
 from .nuisances import Nuisance, bump_curve, draw_nuisances, smooth_path
 from .occlusion import Occluder, composite, draw_occluder, face_coverage
 from .photos import (
@@ -48,7 +52,6 @@ from .photos import (
     PHOTO_SUFFIXES,
     FacePhoto,
     Variant,
-    _slug,
     frame_face,
     jitter,
     load_faces,
@@ -56,9 +59,12 @@ from .photos import (
     random_variant,
     sources_table,
 )
+from .photos import _slug as _slug
 from .variety import OCCLUDERS, WARP_KERNELS, ClipStyle, Variety, draw_fps, draw_timing
 from .warp import blink_source, dense_field, min_jacobian, unfolded_field
-from .writer import Subject, _write_frames, _write_mp4, generate, make_subjects
+from .writer import Subject, generate, make_subjects
+from .writer import _write_frames as _write_frames
+from .writer import _write_mp4 as _write_mp4
 
 # Names from when the generator was one module (train/synth.py); other branches still use them.
 _au_field = au_field

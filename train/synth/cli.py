@@ -7,7 +7,6 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-
 from dataclasses import replace
 
 from .config import VARIED_AMPLITUDE, SynthConfig
@@ -49,15 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=d.fps, help="frame rate (e.g. 200 for CASME II-like clips)")
     p.add_argument("--seconds", type=_range, default=d.seconds, help="clip length in s, N or MIN:MAX (default 1.5:2.5)")
     p.add_argument("--me-seconds", type=_range, default=d.me_seconds, help="onset-offset duration, MIN:MAX (0.2:0.5)")
-    p.add_argument("--amplitude", type=_range, default=None,
-                   help="apex displacement / inter-ocular distance, N or MIN:MAX "
-                   f"(default {d.amplitude[0]}:{d.amplitude[1]}; "
-                   f"with --varied {VARIED_AMPLITUDE[0]}:{VARIED_AMPLITUDE[1]})")
+    p.add_argument(
+        "--amplitude",
+        type=_range,
+        default=None,
+        help="apex displacement / inter-ocular distance, N or MIN:MAX "
+        f"(default {d.amplitude[0]}:{d.amplitude[1]}; "
+        f"with --varied {VARIED_AMPLITUDE[0]}:{VARIED_AMPLITUDE[1]})",
+    )
     v = p.add_argument_group("per-clip variety (issue 16; all off by default = the original generator)")
-    v.add_argument("--varied", action="store_true",
-                   help="randomise per clip everything the label does not depend on: AU ratios, asymmetry, "
-                   "onset 40-250 ms and apex hold, 25-200 fps, warp kernel and smoothness, blur, noise, "
-                   "compression, lighting, head drift and tilt, partial occlusion")
+    v.add_argument(
+        "--varied",
+        action="store_true",
+        help="randomise per clip everything the label does not depend on: AU ratios, asymmetry, "
+        "onset 40-250 ms and apex hold, 25-200 fps, warp kernel and smoothness, blur, noise, "
+        "compression, lighting, head drift and tilt, partial occlusion",
+    )
     v.add_argument("--fps-range", type=_range, default=None, help="draw each clip's fps in MIN:MAX (e.g. 25:200)")
     v.add_argument("--asymmetry", type=float, default=None, help="largest left/right gain difference (e.g. 0.35)")
     v.add_argument("--occlusion", type=float, default=None, help="probability of a partial occluder per clip")
@@ -104,4 +110,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     took = time.perf_counter() - start
     print(f"{config.clips} clips in {took:.1f} s ({config.clips / took:.1f} clips/s): {csv_path}")
     return 0
-

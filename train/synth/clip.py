@@ -7,6 +7,7 @@ neutral photo.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -47,7 +48,7 @@ class SynthClip:
     amplitude: float
     blinks: tuple[tuple[int, int], ...]
     landmark_shift: np.ndarray
-    style: ClipStyle = ClipStyle()
+    style: ClipStyle = dataclasses.field(default_factory=ClipStyle)
 
     def __iter__(self):
         return iter((self.frames, self.onset, self.apex, self.offset))
@@ -71,7 +72,7 @@ def make_clip(
     me_seconds: tuple[float, float] = (0.2, 0.5),
     amplitude: float | tuple[float, float] = (0.035, 0.08),
     nuisances: bool = True,
-    variety: Variety = Variety(),
+    variety: Variety | None = None,
 ) -> SynthClip:
     """Animate one neutral face: a micro-expression at a random time, plus (optionally) nuisances.
 
@@ -88,12 +89,13 @@ def make_clip(
         nuisances: head drift, blinks, lighting change and sensor noise; off, the only change in
             the clip is the expression (first and last frames equal the photo), whatever ``variety`` says
             about them.
-        variety: per-clip randomisation ranges; the default draws what the original generator drew.
+        variety: per-clip randomisation ranges; None (``Variety()``) draws what the original generator drew.
 
     Returns:
         A :class:`SynthClip`; ``frames, onset, apex, offset = clip`` (0-based indices).
     """
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    variety = Variety() if variety is None else variety
     if expression in RECIPES:
         label = expression
         aus = str(rng.choice(RECIPES[expression]))

@@ -102,25 +102,25 @@ class Variety:
     @classmethod
     def varied(cls, **overrides) -> Variety:
         """The wide preset of issue 16 (onset 40-250 ms, 25-200 fps, asymmetry, occlusion, ...)."""
-        ranges = dict(
-            au_ratio=(0.5, 1.5),
-            asymmetry=0.35,
-            onset_seconds=(0.04, 0.25),
-            hold_seconds=(0.0, 0.1),
-            fps=(25.0, 200.0),
-            warp_steps=(3, 4, 6, 8),
-            warp_kernels=WARP_KERNELS,
-            blur=(0.0, 1.2),
-            noise=(0.3, 4.0),
-            jpeg_quality=(60, 95),
-            crf=(18, 30),
-            lighting=2.0,
-            drift_px=(0.3, 6.0),
-            roll_degrees=(0.0, 3.0),
-            tilt_degrees=10.0,
-            occlusion=0.3,
-            unfold=True,
-        )
+        ranges = {
+            "au_ratio": (0.5, 1.5),
+            "asymmetry": 0.35,
+            "onset_seconds": (0.04, 0.25),
+            "hold_seconds": (0.0, 0.1),
+            "fps": (25.0, 200.0),
+            "warp_steps": (3, 4, 6, 8),
+            "warp_kernels": WARP_KERNELS,
+            "blur": (0.0, 1.2),
+            "noise": (0.3, 4.0),
+            "jpeg_quality": (60, 95),
+            "crf": (18, 30),
+            "lighting": 2.0,
+            "drift_px": (0.3, 6.0),
+            "roll_degrees": (0.0, 3.0),
+            "tilt_degrees": 10.0,
+            "occlusion": 0.3,
+            "unfold": True,
+        }
         return cls(**(ranges | overrides))
 
 
