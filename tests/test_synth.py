@@ -54,12 +54,12 @@ def test_photos_and_persons(photos):
 def test_every_face_photo_has_a_source_and_licence_row():
     files = sorted(p.name for p in synth.FACES_DIR.iterdir() if p.suffix.lower() in synth.PHOTO_SUFFIXES)
     assert sorted(synth.persons_from_sources(synth.FACES_DIR)) == files
-    rows = [line for line in (synth.FACES_DIR / "SOURCES.md").read_text().splitlines() if line.startswith("| ")]
-    header = [c.strip() for c in rows[0].strip("|").split("|")]
-    assert header[:2] == ["file", "person"] and "licence" in header and any(h.startswith("source") for h in header)
-    for row in rows[1:]:
-        cells = dict(zip(header, (c.strip() for c in row.strip("|").split("|")), strict=True))
-        assert cells["licence"] and "http" in next(v for k, v in cells.items() if k.startswith("source"))
+    rows = synth.sources_table(synth.FACES_DIR)
+    assert sorted(r["file"] for r in rows) == files
+    for row in rows:
+        source = next(v for k, v in row.items() if k.startswith("source"))
+        assert "public domain" in row["licence"].lower() or "cc0" in row["licence"].lower(), row
+        assert source.startswith("https://"), row
 
 
 def test_every_action_unit_has_a_field_and_an_intensity(photos):
@@ -283,3 +283,120 @@ def test_cli(tmp_path, capsys):
     assert synth.main(["--out", str(out), "--clips", "1", "--quiet"]) == 1  # exists, not overwritten
     with pytest.raises(SystemExit):
         synth.main(["--out", str(out), "--amplitude", "big"])
+
+
+# ----------------------------------------------------------------------------- per-clip variety (issue 16)
+
+
+def _left_right(shift, geo):
+    mag = np.linalg.norm(shift, axis=1)
+    return mag[geo.side > 0].sum(), mag[geo.side < 0].sum()
+
+
+@pytest.mark.parametrize("recipe", ["AU12", "AU1+AU2", "AU15+AU17"])
+def test_asymmetry_makes_left_and_right_move_differently(face, recipe):
+    _, lm = face
+    geo = synth.Geometry(lm)
+    ratios = []
+    for seed in range(3):
+        flat = synth.landmark_displacement(lm, recipe, 0.06, np.random.default_rng(seed))
+        skew = synth.landmark_displacement(lm, recipe, 0.06, np.random.default_rng(seed), asymmetry=0.4)
+        r0, l0 = _left_right(flat, geo)
+        r1, l1 = _left_right(skew, geo)
+        assert 0.8 < r0 / l0 < 1.25  # this face is near-symmetric: the recipes move both sides alike
+        ratios.append(r1 / l1)
+        # Still normalised: the largest landmark displacement is the amplitude.
+        assert np.linalg.norm(skew, axis=1).max() == pytest.approx(0.06 * geo.frame.iod, rel=1e-6)
+    assert max(abs(np.log(r)) for r in ratios) > np.log(1.4)  # one side at least 40 % more than the other
+
+
+def test_occluders_are_partial_and_follow_their_kind(face):
+    rgb, lm = face
+    geo = synth.Geometry(lm)
+    for kind in synth.OCCLUDERS:
+        coverage = []
+        for seed in range(12):
+            occ = synth.draw_occluder(np.random.default_rng(seed), rgb, geo, (kind,))
+            assert occ.kind == kind and occ.layer.shape == (240, 320, 4)
+            assert 0.0 <= occ.alpha.min() and occ.alpha.max() <= 1.0
+            coverage.append(synth.face_coverage(occ, geo))
+        assert max(coverage) < 0.4, f"{kind} hides {max(coverage):.0%} of the face"
+        assert min(coverage) > 0.0, f"{kind} missed the face"
+
+
+def test_occluded_clip_differs_only_where_the_occluder_is(face):
+    rgb, lm = face
+    plain = synth.make_clip(rgb, lm, "AU12", 3, seconds=1.0, nuisances=False)
+    hidden = synth.make_clip(rgb, lm, "AU12", 3, seconds=1.0, nuisances=False,
+                             variety=synth.Variety(occlusion=1.0))  # fmt: skip
+    assert hidden.style.occluder in synth.OCCLUDERS
+    changed = _diff(plain.frames[0], hidden.frames[0]) > 8
+    assert 0.005 < changed.mean() < 0.3  # something is covered, most of the frame is not
+
+
+def test_varied_timing_holds_the_apex_within_the_drawn_onset(face):
+    rgb, lm = face
+    variety = synth.Variety(onset_seconds=(0.04, 0.25), hold_seconds=(0.05, 0.1))
+    fps = 100.0
+    for seed in range(4):
+        clip = synth.make_clip(rgb, lm, "positive", seed, fps=fps, seconds=1.0, nuisances=False, variety=variety)
+        assert clip.onset < clip.apex < clip.offset
+        # Apex = onset + rise + hold/2, with rise 40-250 ms and a 50-100 ms hold.
+        assert 0.04 + 0.025 - 0.011 <= (clip.apex - clip.onset) / fps <= 0.25 + 0.05 + 0.011
+        # The face holds still around the annotated apex (the plateau), and moves before it.
+        assert _diff(clip.frames[clip.apex], clip.frames[clip.apex + 1]).max() < 1e-9
+        assert _diff(clip.frames[clip.onset], clip.frames[clip.apex]).max() > 10
+
+
+def test_varied_dataset_is_deterministic_and_records_each_clip(tmp_path, photos):
+    config = synth.SynthConfig.varied(clips=4, seed=5, variety=synth.Variety.varied(fps=(25.0, 60.0)), **FAST)
+    assert config.amplitude == synth.VARIED_AMPLITUDE
+    first = synth.generate(config, tmp_path / "a", progress=False, photos=photos)
+    second = synth.generate(config, tmp_path / "b", progress=False, photos=photos)
+    assert first.read_bytes() == second.read_bytes()
+    rows = _read_csv(first)
+    assert list(rows[0]) == list(synth.COLUMNS + synth.STYLE_COLUMNS)
+    for r in rows:
+        assert 25 <= float(r["fps"]) <= 60 and 0.02 <= float(r["amplitude"]) <= 0.10
+        assert 60 <= int(r["quality"]) <= 95 and r["warp_kernel"] in synth.WARP_KERNELS
+        assert 0.2 <= (int(r["offset"]) - int(r["onset"])) / float(r["fps"]) <= 0.5
+        files = sorted((tmp_path / "a" / r["subject"] / r["clip"]).iterdir())
+        assert len(files) == int(r["frames"])
+        assert all(p.read_bytes() == (tmp_path / "b" / r["subject"] / r["clip"] / p.name).read_bytes() for p in files)
+    assert len({r["fps"] for r in rows}) > 1
+    # The loader reads the per-clip frame rate.
+    records, _ = pytest.importorskip("train.datasets.synthetic").load_synthetic(tmp_path / "a")
+    assert sorted(r.fps for r in records) == sorted(float(r["fps"]) for r in rows)
+
+
+def test_default_variety_keeps_the_original_columns_and_validation():
+    assert synth.SynthConfig().variety == synth.Variety()
+    with pytest.raises(ValueError, match="asymmetry"):
+        synth.Variety(asymmetry=1.5)
+    with pytest.raises(ValueError, match="warp_kernels"):
+        synth.Variety(warp_kernels=("cubic",))
+    with pytest.raises(ValueError, match="whole number of frames"):
+        synth.SynthConfig(me_seconds=(0.21, 0.23), variety=synth.Variety(fps=(25.0, 200.0)))
+
+
+def test_cli_varied(tmp_path, capsys):
+    out = tmp_path / "varied"
+    code = synth.main(["--out", str(out), "--clips", "3", "--seconds", "0.8:1", "--size", "160x120", "--quiet",
+                       "--varied", "--fps-range", "30:40", "--occlusion", "1"])  # fmt: skip
+    assert code == 0
+    rows = _read_csv(out / "annotations.csv")
+    assert all(30 <= float(r["fps"]) <= 40 and r["occluder"] in synth.OCCLUDERS for r in rows)
+    assert all(0.02 <= float(r["amplitude"]) <= 0.10 for r in rows)
+
+
+@pytest.mark.parametrize("kernel", synth.WARP_KERNELS)
+def test_unfolded_fields_never_fold_at_the_largest_varied_amplitude(photos, kernel):
+    """Lid tightening and lip raising at 10 % IOD fold a fine-grid field on some faces; unfolding smooths them."""
+    for photo in photos:
+        _, lm = synth.frame_face(photo, (320, 240))
+        for recipe in ("AU4+AU7", "AU9+AU10", "AU15+AU17"):
+            shift = synth.landmark_displacement(lm, recipe, 0.10, np.random.default_rng(0), ratio=(0.5, 1.5),
+                                                asymmetry=0.35)  # fmt: skip
+            field, step = synth.unfolded_field(lm, shift, (320, 240), step=3, kernel=kernel)
+            assert synth.min_jacobian(field) >= 0.05, (photo.name, recipe, step)
+            assert np.abs(field).max() > 0.05 * 0.5 * (320 / 4)  # still a real expression, not smoothed away

@@ -14,6 +14,10 @@ its test media come from here. One clip is one still photograph brought to life:
    longer clip, under nuisances common to every class: slow head drift, blinks, global lighting
    change and sensor noise (``nuisances``, rendered by ``clip``); compression comes from writing
    JPEG frames or H.264 (``writer``, ``cli``: ``python -m train synth``).
+5. Optionally (``variety``: ``SynthConfig.varied()``, ``--varied``) everything the label does not
+   depend on is drawn per clip: AU ratios, left/right asymmetry, onset/hold/offset timing, fps,
+   warp kernel and smoothness, blur, noise, compression, lighting, head drift and tilt, and a
+   partial occluder (``occlusion``). The default draws exactly what the original generator drew.
 
 Identities: 5 photos of 4 people. Procedural variants (flip, face width, skin tone, gamma, crop and
 scale) can multiply the subjects, but variants of one person share that person's identity, so a
@@ -31,27 +35,36 @@ existed when this was one module.
 
 from __future__ import annotations
 
-from .aus import AU_FIELDS, AU_INTENSITY, LABELS, RECIPES, au_field, landmark_displacement, parse_recipe
-from .aus import _bump
-from .cli import _range, _size, build_parser, main
-from .clip import SynthClip, _frames_range, make_clip, render
-from .config import COLUMNS, SynthConfig
-from .geometry import Eye, FaceFrame, Geometry, _eye, parts_indices
+from .aus import AU_FIELDS, AU_INTENSITY, LABELS, RECIPES, au_field, landmark_displacement, parse_recipe, side_gain
+from .aus import _bump as _bump
+from .cli import _range as _range
+from .cli import _size as _size
+from .cli import build_parser, main
+from .clip import SynthClip, make_clip, render
+from .clip import _frames_range as _frames_range
+from .config import COLUMNS, STYLE_COLUMNS, VARIED_AMPLITUDE, SynthConfig
+from .geometry import Eye, FaceFrame, Geometry, parts_indices
+from .geometry import _eye as _eye
 from .nuisances import Nuisance, bump_curve, draw_nuisances, smooth_path
+from .occlusion import Occluder, composite, draw_occluder, face_coverage
 from .photos import (
     FACES_DIR,
     PHOTO_SUFFIXES,
     FacePhoto,
     Variant,
-    _slug,
     frame_face,
     jitter,
     load_faces,
     persons_from_sources,
     random_variant,
+    sources_table,
 )
-from .warp import blink_source, dense_field
-from .writer import Subject, _write_frames, _write_mp4, generate, make_subjects
+from .photos import _slug as _slug
+from .variety import OCCLUDERS, WARP_KERNELS, ClipStyle, Variety, draw_fps, draw_timing
+from .warp import blink_source, dense_field, min_jacobian, unfolded_field
+from .writer import Subject, generate, make_subjects
+from .writer import _write_frames as _write_frames
+from .writer import _write_mp4 as _write_mp4
 
 # Names from when the generator was one module (train/synth.py); other branches still use them.
 _au_field = au_field
@@ -76,23 +89,35 @@ __all__ = [
     "COLUMNS",
     "FACES_DIR",
     "LABELS",
+    "OCCLUDERS",
     "PHOTO_SUFFIXES",
     "RECIPES",
+    "STYLE_COLUMNS",
+    "VARIED_AMPLITUDE",
+    "WARP_KERNELS",
+    "ClipStyle",
     "Eye",
     "FaceFrame",
     "FacePhoto",
     "Geometry",
     "Nuisance",
+    "Occluder",
     "Subject",
     "SynthClip",
     "SynthConfig",
     "Variant",
+    "Variety",
     "au_field",
     "blink_source",
     "build_parser",
     "bump_curve",
+    "composite",
     "dense_field",
+    "draw_fps",
     "draw_nuisances",
+    "draw_occluder",
+    "draw_timing",
+    "face_coverage",
     "frame_face",
     "generate",
     "jitter",
@@ -101,10 +126,14 @@ __all__ = [
     "main",
     "make_clip",
     "make_subjects",
+    "min_jacobian",
     "parse_recipe",
     "parts_indices",
     "persons_from_sources",
     "random_variant",
     "render",
+    "side_gain",
     "smooth_path",
+    "sources_table",
+    "unfolded_field",
 ]

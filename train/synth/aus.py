@@ -202,6 +202,14 @@ def au_field(au: int, geo: Geometry) -> np.ndarray:
     return field(geo)
 
 
+def side_gain(geo: Geometry, a: float) -> np.ndarray:
+    """(478,) gain ``1 + a`` on the image-right side of the face, ``1 - a`` on the left, smooth across the midline.
+
+    Real expressions are rarely symmetric; a smooth ramp (not a step) keeps the warp fold-free.
+    """
+    return 1.0 + a * np.tanh((geo.P[:, 0] - geo.midline) / 0.15)
+
+
 def parse_recipe(recipe: str) -> tuple[int, ...]:
     """``"AU6+AU12"`` (or ``"6+12"``) -> (6, 12).
 
@@ -218,7 +226,13 @@ def parse_recipe(recipe: str) -> tuple[int, ...]:
 
 
 def landmark_displacement(
-    landmarks: np.ndarray, recipe: str, amplitude: float, rng: np.random.Generator | None = None
+    landmarks: np.ndarray,
+    recipe: str,
+    amplitude: float,
+    rng: np.random.Generator | None = None,
+    *,
+    ratio: tuple[float, float] = (0.7, 1.3),
+    asymmetry: float = 0.0,
 ) -> np.ndarray:
     """Apex displacement (478, 2) in pixels of a recipe; its largest landmark displacement is ``amplitude * IOD``.
 
@@ -226,13 +240,18 @@ def landmark_displacement(
         landmarks: (478, 2+) neutral landmarks in pixels.
         recipe: ``"AU6+AU12"`` etc.
         amplitude: largest displacement as a fraction of the inter-ocular distance.
-        rng: if given, each action unit's relative intensity is varied by +-30 %.
+        rng: if given, each action unit's relative intensity is multiplied by a factor drawn from
+            ``ratio``, and the face's sides by ``1 +- a`` with ``a`` uniform in +-``asymmetry``.
+        ratio: (min, max) per-action-unit intensity factor (default +-30 %).
+        asymmetry: largest left/right gain difference (0 = symmetric; draws nothing).
     """
     geo = Geometry(landmarks)
     total = np.zeros_like(geo.P)
     for au in parse_recipe(recipe):
-        k = AU_INTENSITY[au] * (rng.uniform(0.7, 1.3) if rng is not None else 1.0)
+        k = AU_INTENSITY[au] * (rng.uniform(*ratio) if rng is not None else 1.0)
         total += k * au_field(au, geo)
+    if rng is not None and asymmetry > 0:
+        total *= side_gain(geo, float(rng.uniform(-asymmetry, asymmetry)))[:, None]
     peak = float(np.linalg.norm(total, axis=1).max())
     if peak <= 0:
         raise ValueError(f"recipe {recipe!r} moves no landmark of this face")

@@ -7,8 +7,10 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
-from .config import SynthConfig
+from .config import VARIED_AMPLITUDE, SynthConfig
+from .variety import Variety
 from .writer import generate
 
 
@@ -46,8 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=d.fps, help="frame rate (e.g. 200 for CASME II-like clips)")
     p.add_argument("--seconds", type=_range, default=d.seconds, help="clip length in s, N or MIN:MAX (default 1.5:2.5)")
     p.add_argument("--me-seconds", type=_range, default=d.me_seconds, help="onset-offset duration, MIN:MAX (0.2:0.5)")
-    p.add_argument("--amplitude", type=_range, default=d.amplitude,
-                   help="apex displacement / inter-ocular distance, N or MIN:MAX (default 0.035:0.08)")  # fmt: skip
+    p.add_argument(
+        "--amplitude",
+        type=_range,
+        default=None,
+        help="apex displacement / inter-ocular distance, N or MIN:MAX "
+        f"(default {d.amplitude[0]}:{d.amplitude[1]}; "
+        f"with --varied {VARIED_AMPLITUDE[0]}:{VARIED_AMPLITUDE[1]})",
+    )
+    v = p.add_argument_group("per-clip variety (issue 16; all off by default = the original generator)")
+    v.add_argument(
+        "--varied",
+        action="store_true",
+        help="randomise per clip everything the label does not depend on: AU ratios, asymmetry, "
+        "onset 40-250 ms and apex hold, 25-200 fps, warp kernel and smoothness, blur, noise, "
+        "compression, lighting, head drift and tilt, partial occlusion",
+    )
+    v.add_argument("--fps-range", type=_range, default=None, help="draw each clip's fps in MIN:MAX (e.g. 25:200)")
+    v.add_argument("--asymmetry", type=float, default=None, help="largest left/right gain difference (e.g. 0.35)")
+    v.add_argument("--occlusion", type=float, default=None, help="probability of a partial occluder per clip")
+    v.add_argument("--tilt", type=float, default=None, help="constant in-plane head rotation, +-DEGREES")  # fmt: skip
     p.add_argument("--size", type=_size, default=d.size, help="frame size WxH (default 320x240)")
     p.add_argument("--subjects-per-person", type=int, default=d.subjects_per_person,
                    help="subjects per real person (1 = honest LOSO; more = procedural variants)")  # fmt: skip
@@ -68,11 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        variety = Variety.varied() if args.varied else Variety()
+        chosen = {"fps": args.fps_range, "asymmetry": args.asymmetry, "occlusion": args.occlusion,
+                  "tilt_degrees": args.tilt}  # fmt: skip
+        variety = replace(variety, **{k: val for k, val in chosen.items() if val is not None})
+        amplitude = args.amplitude or (VARIED_AMPLITUDE if args.varied else SynthConfig().amplitude)
         config = SynthConfig(
             clips=args.clips, seed=args.seed, labels=tuple(x.strip() for x in args.labels.split(",") if x.strip()),
-            fps=args.fps, seconds=args.seconds, me_seconds=args.me_seconds, amplitude=args.amplitude,
+            fps=args.fps, seconds=args.seconds, me_seconds=args.me_seconds, amplitude=amplitude,
             size=args.size, subjects_per_person=args.subjects_per_person, nuisances=not args.no_nuisances,
-            format=args.format, jpeg_quality=args.jpeg_quality, crf=args.crf, faces_dir=args.faces,
+            format=args.format, jpeg_quality=args.jpeg_quality, crf=args.crf, faces_dir=args.faces, variety=variety,
         )  # fmt: skip
     except ValueError as exc:
         parser.error(str(exc))
@@ -85,4 +110,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     took = time.perf_counter() - start
     print(f"{config.clips} clips in {took:.1f} s ({config.clips / took:.1f} clips/s): {csv_path}")
     return 0
-

@@ -7,6 +7,7 @@ neutral photo.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -16,7 +17,9 @@ import numpy as np
 from .aus import RECIPES, landmark_displacement, parse_recipe
 from .geometry import Geometry
 from .nuisances import Nuisance, bump_curve, draw_nuisances
-from .warp import blink_source, dense_field
+from .occlusion import Occluder, composite, draw_occluder
+from .variety import ClipStyle, Variety, draw_timing, draw_uniform, pick
+from .warp import blink_source, dense_field, unfolded_field
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class SynthClip:
         amplitude: apex displacement / IOD of the most displaced landmark.
         blinks: (start, end) 0-based frame index pairs of each blink.
         landmark_shift: (478, 2) apex landmark displacement in pixels (the ground truth of the warp).
+        style: what was drawn from the :class:`Variety` (warp, blur, asymmetry, tilt, occluder).
     """
 
     frames: np.ndarray
@@ -44,6 +48,7 @@ class SynthClip:
     amplitude: float
     blinks: tuple[tuple[int, int], ...]
     landmark_shift: np.ndarray
+    style: ClipStyle = dataclasses.field(default_factory=ClipStyle)
 
     def __iter__(self):
         return iter((self.frames, self.onset, self.apex, self.offset))
@@ -67,6 +72,7 @@ def make_clip(
     me_seconds: tuple[float, float] = (0.2, 0.5),
     amplitude: float | tuple[float, float] = (0.035, 0.08),
     nuisances: bool = True,
+    variety: Variety | None = None,
 ) -> SynthClip:
     """Animate one neutral face: a micro-expression at a random time, plus (optionally) nuisances.
 
@@ -74,19 +80,22 @@ def make_clip(
         photo_rgb: (H, W, 3) uint8 neutral face (see :func:`frame_face`); the frames have its size.
         landmarks: (478, 2+) its landmarks in pixels.
         expression: a class of :data:`RECIPES` (a recipe variant is drawn) or an explicit recipe
-            such as ``"AU12"`` or ``"AU6+AU12"`` (used as given, no intensity jitter).
+            such as ``"AU12"`` or ``"AU6+AU12"`` (used as given: no intensity jitter, no asymmetry).
         rng: generator or seed.
         fps: frame rate.
         seconds: clip length, or a (min, max) range to draw from.
         me_seconds: (min, max) onset-to-offset duration; whole frames within it are drawn.
         amplitude: largest apex landmark displacement / IOD, or a (min, max) range.
         nuisances: head drift, blinks, lighting change and sensor noise; off, the only change in
-            the clip is the expression (first and last frames equal the photo).
+            the clip is the expression (first and last frames equal the photo), whatever ``variety`` says
+            about them.
+        variety: per-clip randomisation ranges; None (``Variety()``) draws what the original generator drew.
 
     Returns:
         A :class:`SynthClip`; ``frames, onset, apex, offset = clip`` (0-based indices).
     """
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    variety = Variety() if variety is None else variety
     if expression in RECIPES:
         label = expression
         aus = str(rng.choice(RECIPES[expression]))
@@ -102,21 +111,63 @@ def make_clip(
         raise ValueError(f"a {n}-frame clip is too short for a {span}-frame micro-expression")
     onset = int(rng.integers(margin, n - margin - span))
     offset = onset + span
-    apex = onset + max(1, min(span - 1, round(span * rng.uniform(0.3, 0.5))))
-    course = bump_curve(n, onset, apex, offset)
+    if variety.onset_seconds is None:
+        rise, hold = max(1, min(span - 1, round(span * rng.uniform(0.3, 0.5)))), 0
+    else:
+        rise, hold, _ = draw_timing(rng, span, fps, variety.onset_seconds, variety.hold_seconds)
+    apex = onset + rise + hold // 2  # the annotated apex: the middle of the held peak
+    course = bump_curve(n, onset, onset + rise, offset, hold)
     h, w = photo_rgb.shape[:2]
     geo = Geometry(landmarks)
-    shift = landmark_displacement(landmarks, aus, amp, au_rng)
-    field = dense_field(landmarks, shift, (w, h))
-    nz = draw_nuisances(rng, n, fps, nuisances)
-    frames = render(photo_rgb, geo, field, course, nz, rng)
-    return SynthClip(frames, onset, apex, offset, float(fps), label, aus, amp, nz.blinks, shift.astype(np.float32))
+    asym = variety.asymmetry if au_rng is not None else 0.0
+    shift = landmark_displacement(landmarks, aus, amp, au_rng, ratio=variety.au_ratio, asymmetry=asym)
+    nz = draw_nuisances(
+        rng, n, fps, nuisances, drift_px=variety.drift_px, roll_degrees=variety.roll_degrees,
+        lighting=variety.lighting, noise=variety.noise, tilt_degrees=variety.tilt_degrees,
+    )  # fmt: skip
+    # Drawn only when the variety asks for them, so the default keeps the original random stream.
+    step, kernel = pick(rng, variety.warp_steps), pick(rng, variety.warp_kernels)
+    blur = draw_uniform(rng, variety.blur) if nuisances else 0.0
+    occluded = variety.occlusion > 0 and rng.random() < variety.occlusion
+    occluder = draw_occluder(rng, photo_rgb, geo) if occluded else None
+    if variety.unfold:
+        field, step = unfolded_field(landmarks, shift, (w, h), step=step, kernel=kernel)
+    else:
+        field = dense_field(landmarks, shift, (w, h), step=step, kernel=kernel)
+    frames = render(photo_rgb, geo, field, course, nz, rng, blur=blur, occluder=occluder)
+    style = ClipStyle(
+        warp_step=step, warp_kernel=kernel, blur=blur, asymmetry=_asymmetry_of(shift, geo) if asym else 0.0,
+        tilt=float(nz.angle[0]) if variety.tilt_degrees > 0 and nuisances else 0.0,
+        occluder=occluder.kind if occluder is not None else "",
+    )  # fmt: skip
+    return SynthClip(
+        frames, onset, apex, offset, float(fps), label, aus, amp, nz.blinks, shift.astype(np.float32), style
+    )
+
+
+def _asymmetry_of(shift: np.ndarray, geo: Geometry) -> float:
+    """(right - left) / (right + left) of the summed landmark displacement magnitudes (0 = symmetric)."""
+    mag = np.linalg.norm(shift, axis=1)
+    right, left = mag[geo.side > 0].sum(), mag[geo.side < 0].sum()
+    return float((right - left) / max(right + left, 1e-9))
 
 
 def render(
-    photo: np.ndarray, geo: Geometry, field: np.ndarray, course: np.ndarray, nz: Nuisance, rng: np.random.Generator
+    photo: np.ndarray,
+    geo: Geometry,
+    field: np.ndarray,
+    course: np.ndarray,
+    nz: Nuisance,
+    rng: np.random.Generator,
+    *,
+    blur: float = 0.0,
+    occluder: Occluder | None = None,
 ) -> np.ndarray:
-    """Frames of one clip: inverse-map each output pixel to the neutral photo and sample it."""
+    """Frames of one clip: inverse-map each output pixel to the neutral photo and sample it.
+
+    Per frame: head pose, expression and blink warps; then the occluder (moved with the head), blur,
+    lighting and sensor noise, in the order a camera sees them.
+    """
     n = len(course)
     h, w = photo.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -152,6 +203,10 @@ def render(
             if nz.closure[i] > 0:
                 qx, qy = blink_source(qx, qy, geo, float(nz.closure[i]))
             img = cv2.remap(photo, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        if occluder is not None:
+            img = composite(img, occluder, m if nz.enabled else None)
+        if blur > 0:
+            img = cv2.GaussianBlur(img, (0, 0), blur)
         if nz.enabled:
             g = np.float32([nz.gain[i], *nz.gradient[i]])
             light = (g[0] + g[1] * xs) + g[2] * ys  # (H, W) by broadcasting

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 from .aus import LABELS, RECIPES
 from .photos import FACES_DIR
+from .variety import Variety
 
 # Columns of annotations.csv, in order.
 COLUMNS = (
     "subject", "person", "clip", "onset", "apex", "offset", "label", "aus", "fps", "amplitude",
     "frames", "photo", "blinks", "width", "height",
 )  # fmt: skip
+# Extra columns written when a dataset draws a Variety other than the default (what each clip got).
+STYLE_COLUMNS = ("quality", "warp_step", "warp_kernel", "blur", "asymmetry", "tilt", "occluder")
+# The amplitude range of the varied preset (issue 16: 2-10 % of the inter-ocular distance).
+VARIED_AMPLITUDE = (0.02, 0.10)
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,8 @@ class SynthConfig:
         jpeg_quality: JPEG quality of frame files.
         crf: x264 constant rate factor of mp4 files.
         faces_dir: folder of neutral face photographs (with an optional SOURCES.md table naming persons).
+        variety: per-clip randomisation of everything the label does not depend on; the default
+            reproduces the original generator, :meth:`varied` is the wide preset.
     """
 
     clips: int = 120
@@ -50,6 +58,12 @@ class SynthConfig:
     jpeg_quality: int = 90
     crf: int = 18
     faces_dir: str = str(FACES_DIR)
+    variety: Variety = field(default_factory=Variety)
+
+    @classmethod
+    def varied(cls, **overrides) -> SynthConfig:
+        """The wide preset: :meth:`Variety.varied` and amplitudes of 2-10 % IOD (overridable)."""
+        return cls(**({"amplitude": VARIED_AMPLITUDE, "variety": Variety.varied()} | overrides))
 
     def __post_init__(self) -> None:
         problems = []
@@ -74,5 +88,9 @@ class SynthConfig:
             problems.append(f"format must be jpg or mp4 (got {self.format!r})")
         if not 1 <= self.jpeg_quality <= 100:
             problems.append("jpeg_quality must be in [1, 100]")
+        for fps in (self.fps,) if self.variety.fps is None else self.variety.fps:
+            if math.ceil(self.me_seconds[0] * fps - 1e-9) > math.floor(self.me_seconds[1] * fps + 1e-9):
+                lo, hi = self.me_seconds
+                problems.append(f"no whole number of frames at {fps:g} fps lasts {lo}-{hi} s (me_seconds)")
         if problems:
             raise ValueError("; ".join(problems))

@@ -13,14 +13,16 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 
-def bump_curve(n: int, start: int, peak: int, end: int) -> np.ndarray:
-    """0 outside [start, end], raised-cosine rise to 1 at ``peak`` and fall back (per frame)."""
+def bump_curve(n: int, start: int, peak: int, end: int, hold: int = 0) -> np.ndarray:
+    """0 outside [start, end], raised-cosine rise to 1 at ``peak``, held for ``hold`` more frames, and fall back."""
     t = np.arange(n, dtype=np.float64)
     a = np.zeros(n)
+    top = peak + hold
     rise = (t >= start) & (t <= peak)
-    fall = (t > peak) & (t <= end)
+    fall = (t > top) & (t <= end)
     a[rise] = 0.5 - 0.5 * np.cos(np.pi * (t[rise] - start) / max(peak - start, 1))
-    a[fall] = 0.5 + 0.5 * np.cos(np.pi * (t[fall] - peak) / max(end - peak, 1))
+    a[(t > peak) & (t <= top)] = 1.0
+    a[fall] = 0.5 + 0.5 * np.cos(np.pi * (t[fall] - top) / max(end - top, 1))
     return a
 
 
@@ -48,16 +50,32 @@ class Nuisance:
     enabled: bool = True
 
 
-def draw_nuisances(rng: np.random.Generator, n: int, fps: float, enabled: bool) -> Nuisance:
-    """Draw one clip's nuisances (``enabled=False``: none, and no random numbers consumed)."""
+def draw_nuisances(
+    rng: np.random.Generator,
+    n: int,
+    fps: float,
+    enabled: bool,
+    *,
+    drift_px: tuple[float, float] = (0.3, 3.0),
+    roll_degrees: tuple[float, float] = (0.0, 0.8),
+    lighting: float = 1.0,
+    noise: tuple[float, float] = (0.5, 2.0),
+    tilt_degrees: float = 0.0,
+) -> Nuisance:
+    """Draw one clip's nuisances (``enabled=False``: none, and no random numbers consumed).
+
+    The keyword ranges default to the original generator's (same draws, same bytes); ``lighting``
+    scales the brightness drift and gradient ranges; ``tilt_degrees`` adds a constant in-plane head
+    rotation (drawn last, and only when above 0).
+    """
     if not enabled:
         z = np.zeros(n)
         return Nuisance(np.zeros((n, 2)), z, z, z, (), np.ones(n), np.zeros((n, 2)), 0.0, enabled=False)
-    drift = rng.uniform(0.3, 3.0)
+    drift = rng.uniform(*drift_px)
     theta = rng.uniform(0, 2 * np.pi)
     shift = np.stack([smooth_path(rng, n, fps, drift * abs(math.cos(theta)) + 0.1),
                       smooth_path(rng, n, fps, drift * abs(math.sin(theta)) + 0.1)], 1)  # fmt: skip
-    angle = smooth_path(rng, n, fps, rng.uniform(0.0, 0.8))
+    angle = smooth_path(rng, n, fps, rng.uniform(*roll_degrees))
     zoom = smooth_path(rng, n, fps, rng.uniform(0.0, 0.01))
     closure = np.zeros(n)
     blinks = []
@@ -71,7 +89,11 @@ def draw_nuisances(rng: np.random.Generator, n: int, fps: float, enabled: bool) 
         closure = np.maximum(closure, rng.uniform(0.75, 1.0) * bump_curve(n, start, peak, end))
         blinks.append((start, end))
     ramp = np.linspace(-0.5, 0.5, n)
-    gain = 1.0 + rng.uniform(-0.08, 0.08) * ramp + rng.uniform(-0.05, 0.05)
-    g0, g1 = rng.uniform(-0.04, 0.04, size=2), rng.uniform(-0.04, 0.04, size=2)
+    L = lighting
+    gain = 1.0 + rng.uniform(-0.08 * L, 0.08 * L) * ramp + rng.uniform(-0.05 * L, 0.05 * L)
+    g0, g1 = rng.uniform(-0.04 * L, 0.04 * L, size=2), rng.uniform(-0.04 * L, 0.04 * L, size=2)
     gradient = g0 + (g1 - g0) * (ramp[:, None] + 0.5)
-    return Nuisance(shift, angle, zoom, closure, tuple(sorted(blinks)), gain, gradient, float(rng.uniform(0.5, 2.0)))
+    sigma = float(rng.uniform(*noise))
+    if tilt_degrees > 0:
+        angle = angle + rng.uniform(-tilt_degrees, tilt_degrees)
+    return Nuisance(shift, angle, zoom, closure, tuple(sorted(blinks)), gain, gradient, sigma)

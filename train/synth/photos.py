@@ -64,16 +64,38 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
 
 
-def persons_from_sources(folder: str | os.PathLike[str]) -> dict[str, str]:
-    """file name -> person slug from a markdown table ``| file | person | ...`` in ``folder/SOURCES.md``."""
-    table: dict[str, str] = {}
+def sources_table(folder: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """Rows of the first markdown table of ``folder/SOURCES.md`` whose header starts ``| file | person |``.
+
+    Later tables (e.g. candidates that were left out) are not read.
+    """
     sources = Path(folder) / "SOURCES.md"
-    if sources.is_file():
-        for line in sources.read_text(encoding="utf-8").splitlines():
-            cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-            if len(cells) >= 2 and cells[0].lower().endswith(PHOTO_SUFFIXES):
-                table[cells[0]] = _slug(cells[1])
-    return table
+    if not sources.is_file():
+        return []
+    header: list[str] | None = None
+    rows = []
+    for line in sources.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line.startswith("|"):
+            if header is not None:
+                break  # the table ended
+            continue
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        if header is None:
+            if [c.lower() for c in cells[:2]] == ["file", "person"]:
+                header = [c.lower() for c in cells]
+        elif not set("".join(cells)) <= set("-: "):  # skip the |---| separator
+            rows.append(dict(zip(header, cells)))
+    return rows
+
+
+def persons_from_sources(folder: str | os.PathLike[str]) -> dict[str, str]:
+    """file name -> person slug from the ``| file | person | ...`` table in ``folder/SOURCES.md``."""
+    return {
+        row["file"]: _slug(row["person"])
+        for row in sources_table(folder)
+        if row["file"].lower().endswith(PHOTO_SUFFIXES) and row.get("person")
+    }
 
 
 def load_faces(faces_dir: str | os.PathLike[str] = FACES_DIR, landmarker=None) -> tuple[FacePhoto, ...]:

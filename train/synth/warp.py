@@ -15,12 +15,15 @@ from scipy.interpolate import RBFInterpolator
 from .geometry import FaceFrame, Geometry, parts_indices
 
 
-def dense_field(landmarks: np.ndarray, shift: np.ndarray, size: tuple[int, int], step: int = 4) -> np.ndarray:
+def dense_field(
+    landmarks: np.ndarray, shift: np.ndarray, size: tuple[int, int], step: int = 4, kernel: str = "thin_plate_spline"
+) -> np.ndarray:
     """(H, W, 2) float32 displacement field in pixels interpolating landmark ``shift`` (478, 2).
 
-    A thin-plate spline through the landmarks and through zero-displacement anchors (two rings
-    around the face oval and the frame border) is evaluated on a grid every ``step`` pixels inside
-    the outer ring's box (zero beyond) and upsampled bicubically. The coarse grid smooths the
+    A radial basis interpolant (``kernel``, a thin-plate spline by default) through the landmarks
+    and through zero-displacement anchors (two rings around the face oval and the frame border) is
+    evaluated on a grid every ``step`` pixels inside the outer ring's box (zero beyond) and upsampled
+    bicubically. The coarse grid smooths the
     steepest parts of the field a little (eyelids), which also keeps the warp free of folds.
     """
     w, h = size
@@ -39,7 +42,7 @@ def dense_field(landmarks: np.ndarray, shift: np.ndarray, size: tuple[int, int],
     pts = np.concatenate([P, anchors])
     vals = np.concatenate([D, np.zeros((len(anchors), 2))])
     # Landmarks can nearly coincide (inner lip contours): a little smoothing keeps the system tame.
-    rbf = RBFInterpolator(pts, vals, kernel="thin_plate_spline", smoothing=1e-6)
+    rbf = RBFInterpolator(pts, vals, kernel=kernel, smoothing=1e-6)
     # Coarse cell j covers pixels whose centres map to (j + 0.5) * W / gw - 0.5 (cv2.resize convention).
     gw, gh = math.ceil(w / step), math.ceil(h / step)
     gx = (np.arange(gw) + 0.5) * (w / gw) - 0.5
@@ -53,6 +56,40 @@ def dense_field(landmarks: np.ndarray, shift: np.ndarray, size: tuple[int, int],
         part = frame.vec_to_pixels(rbf(frame.to_face(grid))).reshape(len(rows), len(cols), 2)
         coarse[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = part
     return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def min_jacobian(field: np.ndarray) -> float:
+    """Smallest Jacobian determinant of ``x -> x + field(x)`` over the frame (<= 0: the warp folds over itself).
+
+    Args:
+        field: (H, W, 2) displacement in pixels.
+    """
+    f = field.astype(np.float64)
+    dux, duy = np.gradient(f[..., 0], axis=1), np.gradient(f[..., 0], axis=0)
+    dvx, dvy = np.gradient(f[..., 1], axis=1), np.gradient(f[..., 1], axis=0)
+    return float(((1 + dux) * (1 + dvy) - duy * dvx).min())
+
+
+def unfolded_field(
+    landmarks: np.ndarray,
+    shift: np.ndarray,
+    size: tuple[int, int],
+    step: int = 4,
+    kernel: str = "thin_plate_spline",
+    min_det: float = 0.05,
+    max_step: int = 16,
+) -> tuple[np.ndarray, int]:
+    """:func:`dense_field` made smoother (coarser grid, step x 1.5 at a time) until it no longer folds.
+
+    Large displacements of nearly coinciding landmarks (lids pressed together, an open mouth's inner
+    lips) can fold a fine-grid field; a coarser grid smooths them away. Returns the field and the
+    step used (``max_step`` at most, even if that still folds).
+    """
+    while True:
+        field = dense_field(landmarks, shift, size, step=step, kernel=kernel)
+        if step >= max_step or min_jacobian(field) >= min_det:
+            return field, step
+        step = min(max_step, math.ceil(step * 1.5))
 
 
 def blink_source(qx: np.ndarray, qy: np.ndarray, geo: Geometry, closure: float) -> tuple[np.ndarray, np.ndarray]:

@@ -23,8 +23,9 @@ import numpy as np
 from microexp.atomic import replace_dir, temporary_dir, write_json, write_text
 
 from .clip import make_clip
-from .config import COLUMNS, SynthConfig
+from .config import COLUMNS, STYLE_COLUMNS, SynthConfig
 from .photos import FacePhoto, Variant, frame_face, jitter, load_faces, random_variant
+from .variety import Variety, draw_fps
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def generate(
     # Balanced labels, shuffled by the seed; subjects in turn, so every subject gets every class.
     labels = [config.labels[i % len(config.labels)] for i in range(config.clips)]
     labels = [labels[i] for i in np.random.default_rng([config.seed, 1]).permutation(config.clips)]
+    varied = config.variety != Variety()
     tmp = temporary_dir(out)
     rows = []
     try:
@@ -107,22 +109,37 @@ def generate(
             subject = subjects[i % len(subjects)]
             photo = subject.photos[int(rng.integers(len(subject.photos)))]
             rgb, lm = frame_face(photo, config.size, jitter(subject.variant, rng))
+            # Per-clip frame rate and compression: drawn only when the variety sets them.
+            v = config.variety
+            fps = config.fps if v.fps is None else draw_fps(rng, v.fps)
+            quality = config.jpeg_quality if config.format == "jpg" else config.crf
+            span = v.jpeg_quality if config.format == "jpg" else v.crf
+            if span is not None:
+                quality = int(rng.integers(span[0], span[1] + 1))
             clip = make_clip(
-                rgb, lm, labels[i], rng, fps=config.fps, seconds=config.seconds,
-                me_seconds=config.me_seconds, amplitude=config.amplitude, nuisances=config.nuisances,
+                rgb, lm, labels[i], rng, fps=fps, seconds=config.seconds, me_seconds=config.me_seconds,
+                amplitude=config.amplitude, nuisances=config.nuisances, variety=v,
             )  # fmt: skip
             name = f"clip_{i + 1:04d}"
             if config.format == "jpg":
-                _write_frames(tmp / subject.id / name, clip.frames, config.jpeg_quality)
+                _write_frames(tmp / subject.id / name, clip.frames, quality)
             else:
-                _write_mp4(tmp / subject.id / f"{name}.mp4", clip.frames, config.fps, config.crf)
-            rows.append({
+                _write_mp4(tmp / subject.id / f"{name}.mp4", clip.frames, fps, quality)
+            row = {
                 "subject": subject.id, "person": subject.person, "clip": name,
                 "onset": clip.onset + 1, "apex": clip.apex + 1, "offset": clip.offset + 1,
-                "label": clip.label, "aus": clip.aus, "fps": f"{config.fps:g}", "amplitude": f"{clip.amplitude:.4f}",
+                "label": clip.label, "aus": clip.aus, "fps": f"{fps:g}", "amplitude": f"{clip.amplitude:.4f}",
                 "frames": len(clip.frames), "photo": photo.name, "blinks": len(clip.blinks),
                 "width": config.size[0], "height": config.size[1],
-            })  # fmt: skip
+            }  # fmt: skip
+            if varied:
+                s = clip.style
+                row |= {
+                    "quality": quality, "warp_step": s.warp_step, "warp_kernel": s.warp_kernel,
+                    "blur": f"{s.blur:.2f}", "asymmetry": f"{s.asymmetry:.3f}", "tilt": f"{s.tilt:.2f}",
+                    "occluder": s.occluder,
+                }  # fmt: skip
+            rows.append(row)
         meta = {
             "synthetic": True,
             "generator": "train.synth",
@@ -133,7 +150,7 @@ def generate(
         }
         write_json(tmp / "synth_config.json", meta)
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS + STYLE_COLUMNS if varied else COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         write_text(tmp / "annotations.csv", buf.getvalue())
