@@ -7,6 +7,7 @@ Models are shrunk through ``arch_kwargs`` so the whole file stays fast on two bu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -328,3 +329,25 @@ def test_every_architecture_runs_through_the_loop(arch: str, kwargs: dict, tmp_p
     metrics = run_fit(face, small_config(epochs=1, arch=arch, arch_kwargs=kwargs, release=True), tmp_path / arch)
     assert metrics["n"] == len(face) and metrics["arch"] == arch
     assert load_model(tmp_path / arch / "release").arch == arch
+
+
+def test_training_draws_one_jittered_window_per_clip_and_epoch(data: TensorSet, tmp_path: Path) -> None:
+    from train.loop import batch_inputs, draw_windows
+
+    draws = [draw_windows(len(data), 5, 7, epoch) for epoch in range(4)]
+    assert all(torch.equal(d, draw_windows(len(data), 5, 7, e)) for e, d in enumerate(draws))  # resumable
+    assert not torch.equal(draws[0], draws[1]) and set(torch.cat(draws).tolist()) == set(range(5))
+    # window k of a clip: the centred clip shifted by k - 2 frames (offset 0 = index 2 = the centred input)
+    windows = torch.stack([data.inputs[0].roll(k - 2, dims=2) for k in range(5)], dim=1)
+    offsets = torch.linspace(-0.18, 0.18, 5).repeat(len(data), 1)
+    jittered = dataclasses.replace(data, jitter=(windows,), offsets=offsets)
+    idx = torch.tensor([0, 3, 7])
+    batch = batch_inputs(jittered, idx, draws[0])[0]
+    for row, n in enumerate(idx.tolist()):
+        assert torch.equal(batch[row], windows[n, draws[0][n]])
+    assert torch.equal(batch_inputs(data, idx, None)[0], data.inputs[0][idx])
+    a = run_fit(jittered, small_config(epochs=2), tmp_path / "jittered")
+    b = run_fit(data, small_config(epochs=2), tmp_path / "centred")
+    assert a["train_windows_per_clip"] == 5 and b["train_windows_per_clip"] == 1
+    predictions = [(tmp_path / run / "predictions.csv").read_text() for run in ("jittered", "centred")]
+    assert predictions[0] != predictions[1]  # the loop trained on the drawn windows, not the centred ones

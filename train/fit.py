@@ -25,6 +25,7 @@ from microexp.models import ARCHITECTURES, accepts_regions, default_regions
 from microexp.models.fast import tune_malloc
 from microexp.spec import InputSpec
 
+from .cache import DEFAULT_JITTER, JITTER_SPAN
 from .checkpoints import Checkpoints
 from .config import FitConfig, TrainingError
 from .distributed import DistContext, derive_seed, init_distributed, seed_everything
@@ -48,9 +49,20 @@ DATA_HELP = (
 
 
 def load_data(
-    data: str, *, arch: str, frames: int | None, cache_dir: str | None, workers: int, progress: bool
+    data: str,
+    *,
+    arch: str,
+    frames: int | None,
+    cache_dir: str | None,
+    workers: int,
+    progress: bool,
+    jitter: int = 1,
 ) -> tuple[TensorSet, dict[str, Any]]:
-    """Turn a ``--data`` string into a TensorSet plus ``{"dataset_name", "synthetic"}``."""
+    """Turn a ``--data`` string into a TensorSet plus ``{"dataset_name", "synthetic"}``.
+
+    ``jitter`` K > 1 caches K apex-offset windows per clip of a raw dataset (``train.cache``); a
+    ``tensors=`` file brings whatever windows it was saved with.
+    """
     kind, sep, location = data.partition("=")
     if not sep or not location:
         raise TrainingError(f"--data must look like KIND=PATH (e.g. synthetic=./synth), got {data!r}")
@@ -79,7 +91,7 @@ def load_data(
     # MEGC three classes (records' label3, else their native label when it is one of them)
     spec = InputSpec(frames=frames or 18, regions=default_regions(arch))
     tensor_set = build_tensor_set(
-        records, spec, Path(cache_dir) if cache_dir else None, workers=workers, progress=progress
+        records, spec, Path(cache_dir) if cache_dir else None, workers=workers, progress=progress, jitter=jitter
     )
     name = getattr(report, "dataset", None) or kind.split("+")[0]
     synthetic = name == "synthetic" or all(getattr(r, "dataset", "") == "synthetic" for r in records)
@@ -121,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-release", action="store_true", help="evaluate only; do not train the release model")
     p.add_argument("--cache-dir", default=None, help="where preprocessed tensors are cached")
+    p.add_argument(
+        "--jitter",
+        type=int,
+        default=DEFAULT_JITTER,
+        metavar="K",
+        help=f"windows cached per clip, their centres spread over +-{JITTER_SPAN:g} of a window around the apex; "
+        "training draws one per clip and epoch, evaluation uses the centred one (1: centred only; "
+        f"default {DEFAULT_JITTER})",
+    )
     p.add_argument("--workers", type=int, default=1, help="preprocessing processes")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -155,6 +176,7 @@ def _load_on_rank0_first(args: argparse.Namespace, ctx: DistContext) -> tuple[Te
             cache_dir=args.cache_dir,
             workers=args.workers,
             progress=progress,
+            jitter=args.jitter,
         )
 
     if not ctx.distributed:
@@ -228,6 +250,15 @@ def cache_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--arch", default="stcnn", choices=ARCHITECTURES, help="decides the crops (face, or eyes+mouth)")
     p.add_argument("--frames", type=int, default=None, help="frames T per clip (default 18)")
     p.add_argument("--cache-dir", default=None, help="where preprocessed tensors are cached")
+    p.add_argument(
+        "--jitter",
+        type=int,
+        default=DEFAULT_JITTER,
+        metavar="K",
+        help=f"windows cached per clip, their centres spread over +-{JITTER_SPAN:g} of a window around the apex; "
+        "training draws one per clip and epoch, evaluation uses the centred one (1: centred only; "
+        f"default {DEFAULT_JITTER})",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
         "--export",
@@ -245,6 +276,7 @@ def cache_main(argv: Sequence[str] | None = None) -> int:
             cache_dir=args.cache_dir,
             workers=args.workers,
             progress=not args.quiet and sys.stderr.isatty(),
+            jitter=args.jitter,
         )
         if args.export:
             save_tensor_set(tensor_set, args.export, **info)

@@ -76,6 +76,22 @@ def _batches(n: int, batch_size: int, seed: int, epoch: int, ctx: DistContext) -
     return iter(BatchSampler(RandomSampler(range(n), generator=generator), batch_size, drop_last=False))
 
 
+def draw_windows(n: int, k: int, job_seed: int, epoch: int) -> torch.Tensor:
+    """Which of the K stored windows each of the n clips trains on in ``epoch`` (n,) int64.
+
+    Drawn from (job seed, epoch) alone, the same on every rank, so resume and DDP stay exact.
+    """
+    generator = torch.Generator().manual_seed(derive_seed(job_seed, epoch, "windows"))
+    return torch.randint(0, k, (n,), generator=generator)
+
+
+def batch_inputs(data: TensorSet, idx: torch.Tensor, windows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """The batch ``idx`` of ``data``: its jittered windows ``windows[idx]`` when given, else the centred ones."""
+    if windows is None or not data.jitter:
+        return tuple(x[idx] for x in data.inputs)
+    return tuple(j[idx, windows[idx]] for j in data.jitter)
+
+
 def train_job(
     job: str,
     data: TensorSet,
@@ -105,9 +121,11 @@ def train_job(
         aug_gen = torch.Generator().manual_seed(derive_seed(epoch_seed, "augment"))
         net.train()
         stats = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
+        # one jittered window per clip and epoch (epochs keep their length); centred-only sets skip this
+        windows = draw_windows(len(data), data.windows_per_clip, job_seed, epoch) if data.jitter else None
         for index in _batches(len(data), preset.batch_size, job_seed, epoch, ctx):
             idx = torch.as_tensor(index, dtype=torch.long)
-            inputs = tuple(x[idx] for x in data.inputs)
+            inputs = batch_inputs(data, idx, windows)
             if preset.augments:
                 inputs = augment(inputs, preset, aug_gen)
             target = data.labels[idx]
@@ -140,4 +158,4 @@ def predict(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
     return torch.cat(chunks) if chunks else torch.zeros(0, 0)
 
 
-__all__ = ["EVAL_BATCH", "augment", "make_optimizer", "predict", "train_job"]
+__all__ = ["EVAL_BATCH", "augment", "batch_inputs", "draw_windows", "make_optimizer", "predict", "train_job"]

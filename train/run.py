@@ -208,6 +208,7 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
                 "dataset_name": config.dataset_name,
                 "synthetic": config.synthetic,
                 "clips": len(tensor_set),
+                "windows_per_clip": tensor_set.windows_per_clip,
                 "input_spec": tensor_set.spec.to_dict(),
             },
         )
@@ -270,6 +271,7 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
         folds=len(fold_rows),
         subjects=len(set(tensor_set.subjects)),
         clips=len(tensor_set),
+        train_windows_per_clip=tensor_set.windows_per_clip,  # test side: always the centred window
         per_fold=fold_rows,
     )
     if ctx.is_main:
