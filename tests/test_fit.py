@@ -193,6 +193,11 @@ def test_run_dir_layout_and_atomic_release(tmp_path: Path, monkeypatch: pytest.M
     assert record["versions"]["torch"] == torch.__version__
     model = load_model(run / "release")
     assert model.spec == small.spec
+    calibration = metrics["calibration"]  # fitted on the pooled held-out logits, stored for load_model
+    assert calibration["n"] == len(small) and 0 <= calibration["ece_after"] <= 1 and 0 <= calibration["ece_before"] <= 1
+    assert calibration["nll_after"] <= calibration["nll_before"] + 1e-9  # T minimises NLL; ECE may move either way
+    assert json.loads((run / "release" / "config.json").read_text())["temperature"] == calibration["temperature"]
+    assert model.temperature == calibration["temperature"] and "### Calibration" in (run / "release/README.md").read_text()
     assert model(small.inputs[0][:2]).shape == (2, 3)
     rows = (run / "predictions.csv").read_text().splitlines()
     assert rows[0].split(",")[:5] == ["clip", "subject", "fold", "true", "pred"] and len(rows) == len(small) + 1

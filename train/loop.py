@@ -150,12 +150,18 @@ def train_job(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Class probabilities (N, classes) in evaluation mode."""
+def predict_logits(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Logits (N, classes) in evaluation mode (kept for temperature calibration)."""
     model.eval()
     n = inputs[0].shape[0]
-    chunks = [torch.softmax(model(*(x[i : i + EVAL_BATCH] for x in inputs)), dim=1) for i in range(0, n, EVAL_BATCH)]
+    chunks = [model(*(x[i : i + EVAL_BATCH] for x in inputs)) for i in range(0, n, EVAL_BATCH)]
     return torch.cat(chunks) if chunks else torch.zeros(0, 0)
 
 
-__all__ = ["EVAL_BATCH", "augment", "batch_inputs", "draw_windows", "make_optimizer", "predict", "train_job"]
+def predict(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Class probabilities (N, classes) in evaluation mode."""
+    logits = predict_logits(model, inputs)
+    return torch.softmax(logits, dim=1) if logits.numel() else logits
+
+
+__all__ = ["EVAL_BATCH", "augment", "batch_inputs", "draw_windows", "make_optimizer", "predict", "predict_logits", "train_job"]

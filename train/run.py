@@ -45,11 +45,13 @@ from tqdm.auto import tqdm
 
 import microexp
 from microexp.atomic import replace_dir, temporary_dir, write_bytes, write_json
+from microexp.models import TEMPERATURE_KEY
 
+from .calibration import calibrate
 from .checkpoints import Checkpoints
 from .config import FitConfig, TrainingError
 from .distributed import DistContext, identical_across_ranks, init_distributed
-from .loop import predict, train_job
+from .loop import predict_logits, train_job
 from .protocols import Fold, make_folds
 from .tensorset import TensorSet
 
@@ -58,6 +60,15 @@ RELEASE = "release"
 
 def _fold_subjects(fold: Fold, tensor_set: TensorSet) -> list[str]:
     return list(fold.test_subjects) or sorted({tensor_set.subjects[i] for i in fold.test})
+
+
+def _pooled_logits(results: list[dict[str, Any]]) -> np.ndarray:
+    """Held-out logits of every fold in pooled order; log-probabilities for folds saved before logits were
+    kept (a per-row constant away from the logits, so the same temperature fits)."""
+    rows = []
+    for r in results:
+        rows += r["logits"] if "logits" in r else np.log(np.clip(np.asarray(r["probs"]), 1e-12, None)).tolist()
+    return np.asarray(rows, dtype=np.float64)
 
 
 def _prepare_run_dir(run_dir: Path, config: FitConfig, resume: bool, ctx: DistContext) -> dict[str, Any]:
@@ -131,6 +142,9 @@ def _assemble_release(
 
     model.save_pretrained(tmp)
     model_config = json.loads((tmp / "config.json").read_text())
+    if metrics.get("calibration"):  # read by microexp.models.load_model, which divides the logits by it
+        model_config[TEMPERATURE_KEY] = metrics["calibration"]["temperature"]
+        write_json(tmp / "config.json", model_config)
     run_info = {
         "data": config.data,
         "dataset_name": config.dataset_name,
@@ -233,13 +247,17 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
             test_idx = list(fold.test)
             model, curves = train_job(job, tensor_set.subset(train_idx), config, checkpoints, ctx, resume, progress)
             identical &= identical_across_ranks(model, ctx)
-            probs = predict(model, tuple(x[torch.as_tensor(test_idx, dtype=torch.long)] for x in tensor_set.inputs))
+            # the test side always sees the centred windows (inputs), jittered sets included
+            test_inputs = tuple(x[torch.as_tensor(test_idx, dtype=torch.long)] for x in tensor_set.inputs)
+            logits = predict_logits(model, test_inputs)
+            probs = torch.softmax(logits, dim=1)
             done = {
                 "fold": str(fold.name),
                 "test": test_idx,
                 "test_subjects": _fold_subjects(fold, tensor_set),
                 "pred": probs.argmax(1).tolist(),
                 "probs": probs.tolist(),
+                "logits": logits.tolist(),
                 "curves": curves,
                 "seconds": time.perf_counter() - t0,
             }
@@ -251,6 +269,7 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
     y_true = [int(tensor_set.labels[i]) for r in results for i in r["test"]]
     y_pred = [p for r in results for p in r["pred"]]
     metrics = _summarize(y_true, y_pred, labels)
+    metrics["calibration"] = calibrate(_pooled_logits(results), y_true)
     fold_rows = []
     for r in results:
         truth = [int(tensor_set.labels[i]) for i in r["test"]]
