@@ -260,7 +260,7 @@ def build_tensor_set(
     inputs: list[list[torch.Tensor]] = [[] for _ in spec.regions]
     jittered: list[list[torch.Tensor]] = [[] for _ in spec.regions]
     offsets: list[torch.Tensor] = []
-    labels, subjects, clips = [], [], []
+    labels, subjects, clips, persons = [], [], [], []
     for record, label, path in usable:
         cid = clip_id(record)
         if cid in failed:
@@ -276,6 +276,7 @@ def build_tensor_set(
         labels.append(spec.labels.index(label))
         subjects.append(record.subject)
         clips.append(cid)
+        persons.append(getattr(record, "person", "") or record.subject)
     if not labels:
         raise MicroExpError("no clip could be preprocessed:\n" + report.summary())
     tensor_set = TensorSet(
@@ -286,6 +287,7 @@ def build_tensor_set(
         spec=spec,
         jitter=tuple(torch.stack(x) for x in jittered) if jitter > 1 else (),
         offsets=torch.stack(offsets) if jitter > 1 else None,
+        persons=tuple(persons),
     )
     if own_report and report.skipped:
         print(report.summary(), file=sys.stderr)

@@ -114,7 +114,7 @@ def _slug(name: str) -> str:
 
 
 def _protocol_name(run: Mapping[str, Any]) -> str:
-    return "paper-split" if run.get("protocol") == "paper-split" else "loso"
+    return run["protocol"] if run.get("protocol") in ("paper-split", "cross-generator") else "loso"
 
 
 def _pct(value: float) -> str:
@@ -137,7 +137,7 @@ def _summary(config: Mapping[str, Any], spec: Mapping[str, Any], metrics: Mappin
 def _architecture(config: Mapping[str, Any], run: Mapping[str, Any]) -> str:
     params = run.get("num_parameters")
     count = f"{int(params):,}" if params is not None else "unknown"
-    hyper = {k: v for k, v in config.items() if k not in ("arch", "input_spec")}
+    hyper = {k: v for k, v in config.items() if k not in ("arch", "input_spec", "temperature")}
     lines = "\n".join(f"- `{k}`: `{v}`" for k, v in sorted(hyper.items()))
     return (
         "## Architecture\n\n"
@@ -163,13 +163,23 @@ def _protocol(run: Mapping[str, Any], metrics: Mapping[str, Any] | None) -> str:
     extra = metrics or {}
     counts = ", ".join(f"{k}: {extra[k]}" for k in ("folds", "subjects", "clips") if k in extra)
     counts = f" ({counts})" if counts else ""
+    k = int(extra.get("train_windows_per_clip", 1))
+    windows = (f"\n\nTraining windows: {k} per clip, their centres spread around the apex (the apex stays in the "
+               "middle 60 % of the window, as at inference, where windows rarely centre on it); each epoch draws "
+               "one per clip. Test clips are scored on the window centred on the apex.") if k > 1 else ""
     if _protocol_name(run) == "paper-split":
         return ("## Evaluation protocol\n\nThe paper's single random 80/20 clip split" + counts + ".\n\n"
-                + LEAK_WARNING)
+                + LEAK_WARNING + windows)
+    if _protocol_name(run) == "cross-generator":
+        return ("## Evaluation protocol\n\nCross-generator, person-independent: each fold trains on the training "
+                f"data without one person and tests on that person's clips from other data (`{extra.get('test_data')}`"
+                f", {extra.get('test_clips', '?')} clips), so neither the person nor the way the test clips were made "
+                "was seen in training; predictions of all folds are pooled" + counts + ". Epochs are fixed in "
+                "advance." + windows)
     return ("## Evaluation protocol\n\nLeave-one-subject-out (LOSO), subject-independent: every subject is the "
             "test set once and never seen in training; predictions of all folds are pooled before computing "
             "the metrics (the MEGC convention)" + counts + ". Epochs are fixed in advance; no epoch is chosen "
-            "on test data.")
+            "on test data." + windows)
 
 
 def _hyperparameters(run: Mapping[str, Any]) -> str:

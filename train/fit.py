@@ -110,7 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--protocol",
         default="loso",
         choices=PROTOCOLS,
-        help="loso (default, subject-independent) or paper-split (the original 80/20 clip split; leaks identity)",
+        help="loso (default, subject-independent), paper-split (the original 80/20 clip split; leaks identity) or "
+        "cross-generator (train on --data without one person, test on that person's --test-data clips; one fold "
+        "per person in both sets)",
+    )
+    p.add_argument(
+        "--test-data",
+        default=None,
+        metavar="DATA",
+        help="the cross-generator protocol's test clips, in --data's form (e.g. synthetic=DIR2 from another "
+        "generator or seed); its people are matched to --data's by the 'person' column, else by subject",
     )
     p.add_argument(
         "--preset",
@@ -164,19 +173,22 @@ def _parse_kwargs(text: str) -> dict[str, Any]:
     return value
 
 
-def _load_on_rank0_first(args: argparse.Namespace, ctx: DistContext) -> tuple[TensorSet, dict[str, Any]]:
-    """Load the data; under DDP rank 0 fills the preprocessing cache before the other ranks read it."""
+def _load_on_rank0_first(
+    args: argparse.Namespace, ctx: DistContext, source: str | None = None, jitter: int | None = None
+) -> tuple[TensorSet, dict[str, Any]]:
+    """Load the data (``--data`` unless ``source``); under DDP rank 0 fills the preprocessing cache
+    before the other ranks read it."""
     progress = not args.quiet and sys.stderr.isatty() and ctx.is_main
 
     def load() -> tuple[TensorSet, dict[str, Any]]:
         return load_data(
-            args.data,
+            source or args.data,
             arch=args.arch,
             frames=args.frames,
             cache_dir=args.cache_dir,
             workers=args.workers,
             progress=progress,
-            jitter=args.jitter,
+            jitter=args.jitter if jitter is None else jitter,
         )
 
     if not ctx.distributed:
@@ -212,7 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
         ctx = init_distributed()
+        if (args.protocol == "cross-generator") != bool(args.test_data):
+            raise TrainingError("--protocol cross-generator needs --test-data, and --test-data needs that protocol")
         tensor_set, info = _load_on_rank0_first(args, ctx)
+        # the test side is only ever evaluated on its centred windows: no jitter to cache
+        test_set = _load_on_rank0_first(args, ctx, source=args.test_data, jitter=1)[0] if args.test_data else None
         config = FitConfig(
             arch=args.arch,
             preset=preset,
@@ -220,12 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             threads=args.threads,
             data=args.data,
+            test_data=args.test_data or "",
             release=not args.no_release,
             quiet=args.quiet,
             **config_kw,
             **info,
         )
-        metrics = run_fit(tensor_set, config, args.out, resume=args.resume, args=vars(args))
+        metrics = run_fit(tensor_set, config, args.out, resume=args.resume, args=vars(args), test_set=test_set)
     except (MicroExpError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

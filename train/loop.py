@@ -164,4 +164,13 @@ def predict(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
     return torch.softmax(logits, dim=1) if logits.numel() else logits
 
 
-__all__ = ["EVAL_BATCH", "augment", "batch_inputs", "draw_windows", "make_optimizer", "predict", "predict_logits", "train_job"]
+__all__ = [
+    "EVAL_BATCH",
+    "augment",
+    "batch_inputs",
+    "draw_windows",
+    "make_optimizer",
+    "predict",
+    "predict_logits",
+    "train_job",
+]

@@ -39,6 +39,8 @@ class TensorSet:
             ``inputs`` (the centred windows) stay what evaluation sees. Empty for a set without them.
         offsets: (N, K) float32 seconds, each jittered window's centre minus the apex time; ``None``
             exactly when ``jitter`` is empty.
+        persons: who each clip shows, to match people across two data sets (the cross-generator
+            protocol); empty when unknown, and then :attr:`people` falls back to ``subjects``.
     """
 
     inputs: tuple[torch.Tensor, ...]
@@ -48,13 +50,17 @@ class TensorSet:
     spec: InputSpec
     jitter: tuple[torch.Tensor, ...] = ()
     offsets: torch.Tensor | None = None
+    persons: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "persons", tuple(self.persons))
         n = len(self.labels)
         if len(self.inputs) != len(self.spec.regions):
             raise ValueError(f"{len(self.inputs)} input tensors for regions {self.spec.regions}")
         if any(x.shape[0] != n for x in self.inputs) or len(self.subjects) != n or len(self.clips) != n:
             raise ValueError("inputs, labels, subjects and clips must all have N entries")
+        if self.persons and len(self.persons) != n:
+            raise ValueError("persons must be empty or have N entries")
         if bool(self.jitter) != (self.offsets is not None):
             raise ValueError("jitter windows and their offsets come together")
         if self.jitter:
@@ -63,6 +69,11 @@ class TensorSet:
                 j.shape[:2] != (n, k) or j.shape[2:] != x.shape[1:] for j, x in zip(self.jitter, self.inputs)
             ):
                 raise ValueError("jitter must hold (N, K, C, T, H, W) per region and offsets (N, K)")
+
+    @property
+    def people(self) -> tuple[str, ...]:
+        """The person of each clip: ``persons`` where known, else the subject."""
+        return self.persons or self.subjects
 
     @property
     def windows_per_clip(self) -> int:
@@ -83,6 +94,7 @@ class TensorSet:
             spec=self.spec,
             jitter=tuple(j[idx] for j in self.jitter),
             offsets=self.offsets[idx] if self.offsets is not None else None,
+            persons=tuple(self.persons[i] for i in pick) if self.persons else (),
         )
 
 
@@ -106,6 +118,7 @@ def save_tensor_set(
         "spec": tensor_set.spec.to_dict(),
         "subjects": list(tensor_set.subjects),
         "clips": list(tensor_set.clips),
+        "persons": list(tensor_set.persons),
         "dataset_name": dataset_name,
         "synthetic": bool(synthetic),
     }
@@ -134,6 +147,7 @@ def load_tensor_set(path: str | os.PathLike[str]) -> tuple[TensorSet, dict[str, 
             spec=spec,
             jitter=tuple(tensors[f"jitter.{r}"] for r in spec.regions) if "offsets" in tensors else (),
             offsets=tensors.get("offsets"),  # absent in files saved before jitter: centred windows only
+            persons=tuple(meta.get("persons", ())),
         )
     except TrainingError:
         raise
