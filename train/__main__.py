@@ -13,6 +13,7 @@ from collections.abc import Sequence
 # subcommand -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "synth": ("train.synth", "main", "make a synthetic micro-expression dataset from face photographs"),
+    "synth-long": ("train.scenes.long", "main", "make synthetic long clips (talking, blinks, head motion) for spotting"),
     "cache": ("train.fit", "cache_main", "preprocess a dataset through the face pipeline into the tensor cache"),
     "fit": ("train.fit", "main", "train and evaluate a model (LOSO by default) and save a release model"),
     "push": ("train.push", "main", "publish a run's release model and card to the Hugging Face Hub"),
