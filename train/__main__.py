@@ -13,7 +13,8 @@ from collections.abc import Sequence
 # subcommand -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "synth": ("train.synth", "main", "make a synthetic micro-expression dataset from face photographs"),
-    "synth-long": ("train.scenes.long", "main", "make synthetic long clips (talking, blinks, head motion) for spotting"),
+    "synth-long": ("train.scenes.long", "main", "make long clips (talking, blinks, head motion) for spotting"),
+    "synth-scenes": ("train.scenes.short", "main", "make short clips whose micro-expression sits among distractors"),
     "cache": ("train.fit", "cache_main", "preprocess a dataset through the face pipeline into the tensor cache"),
     "fit": ("train.fit", "main", "train and evaluate a model (LOSO by default) and save a release model"),
     "push": ("train.push", "main", "publish a run's release model and card to the Hugging Face Hub"),
@@ -22,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 def usage() -> str:
     lines = ["usage: python -m train {" + ",".join(COMMANDS) + "} [options]", "", "subcommands:"]
-    lines += [f"  {name:<7}{text}" for name, (_, _, text) in COMMANDS.items()]
+    lines += [f"  {name:<14}{text}" for name, (_, _, text) in COMMANDS.items()]
     lines += ["", "run `python -m train SUBCOMMAND --help` for a subcommand's options"]
     return "\n".join(lines)
 

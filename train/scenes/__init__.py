@@ -7,8 +7,10 @@ synth's warps (``render``), and writes two datasets: long clips for spotting (``
 distractors (``short``, ``python -m train synth-scenes``). Everything here is synthetic.
 """
 
-from .long import COLUMNS, KINDS, LongClip, LongConfig, generate_long, make_long_clip, plan_long
+from .long import COLUMNS, LongClip, LongConfig, generate_long, make_long_clip, plan_long
 from .motions import Event, Layer, Scene
+from .plan import KINDS
+from .short import SceneClip, SceneConfig, generate_scenes, make_scene_clip, plan_short
 
 __all__ = [
     "COLUMNS",
@@ -18,6 +20,11 @@ __all__ = [
     "LongClip",
     "LongConfig",
     "Scene",
+    "SceneClip",
+    "SceneConfig",
+    "generate_scenes",
+    "make_scene_clip",
+    "plan_short",
     "generate_long",
     "make_long_clip",
     "plan_long",

@@ -21,29 +21,18 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from train.synth import FACES_DIR, LABELS, RECIPES, FacePhoto, Variant, _jitter, _subjects, frame_face, load_faces
 
-from .motions import (
-    POSE_DIMS,
-    Event,
-    Layer,
-    Scene,
-    blink_course,
-    expression_course,
-    expression_shift,
-    head_course,
-    speech_bases,
-    speech_courses,
-)
+from .motions import Event, Scene
+from .plan import KINDS, Draft, _overlaps
 from .render import render_frames
 from .writer import build_dataset, csv_text, write_clip
 
-KINDS = ("micro", "macro", "blink", "speech", "head")
 COLUMNS = ("subject", "person", "clip", "kind", "onset", "apex", "offset", "label", "aus", "fps")
 
 
@@ -144,10 +133,6 @@ class LongClip:
 # --------------------------------------------------------------------------------------------
 
 
-def _overlaps(a: tuple[int, int], b: tuple[int, int], margin: int = 0) -> bool:
-    return a[0] <= b[1] + margin and b[0] <= a[1] + margin
-
-
 def _f(seconds: float, fps: float) -> int:
     return max(1, round(seconds * fps))
 
@@ -155,38 +140,23 @@ def _f(seconds: float, fps: float) -> int:
 def plan_long(
     rng: np.random.Generator, n: int, fps: float, landmarks: np.ndarray, size: tuple[int, int], config: LongConfig
 ) -> Scene:
-    """Draw the motions of one ``n``-frame clip of ``size`` (W, H) (see :class:`LongConfig` for the distributions)."""
-    from train.synth import _Geometry
-
-    iod = _Geometry(landmarks).frame.iod
-    layers: list[Layer] = []
-    events: list[Event] = []
-    closure = np.zeros(n)
-    pose = np.zeros((n, POSE_DIMS))
+    """Draw the motions of one ``n``-frame clip of ``size`` (W, H); :class:`LongConfig` has the distributions."""
+    d = Draft(rng, n, fps, landmarks, size)
 
     # Talking turns of 1.5-8 s separated by 1-6 s of silence.
-    phrases: list[Event] = []
     if rng.random() < config.speech:
-        bases = speech_bases(landmarks, size)
-        totals = {k: np.zeros(n) for k in bases}
         t = _f(rng.uniform(0.0, 4.0), fps)
         while t < n - _f(1.0, fps):
             end = min(n - 2, t + _f(rng.uniform(1.5, 8.0), fps))
-            courses, turn = speech_courses(rng, n, fps, t, end, float(rng.uniform(*config.jaw)))
-            for k in totals:
-                totals[k] += courses[k]
-            phrases += turn
+            d.speech(t, end, float(rng.uniform(*config.jaw)))
             t = end + _f(rng.uniform(1.0, 6.0), fps)
-        layers += [replace(bases[k], course=totals[k]) for k in bases if totals[k].any()]
-        events += phrases
+    phrases = [e for e in d.events if e.kind == "speech"]
 
     # Blinks: a Poisson process with at least 0.6 s between blinks.
     rate = rng.uniform(*config.blinks_per_minute) / 60.0
     t = rng.exponential(1 / rate) if rate > 0 else float("inf")
     while t * fps < n - _f(0.5, fps):
-        c, ev = blink_course(rng, n, fps, int(t * fps), bool(rng.random() < config.double_blink))
-        closure = np.maximum(closure, c)
-        events.append(ev)
+        ev = d.blink(int(t * fps), bool(rng.random() < config.double_blink))
         t = ev.offset / fps + 0.6 + rng.exponential(1 / rate)
 
     # Head movements of 0.5-2 s, one at a time.
@@ -194,62 +164,46 @@ def plan_long(
     t = rng.exponential(1 / rate) if rate > 0 else float("inf")
     while t * fps < n - _f(2.2, fps):
         start = int(t * fps)
-        end = start + _f(rng.uniform(0.5, 2.0), fps)
-        p, ev = head_course(rng, n, fps, start, end, iod)
-        pose += p
-        events.append(ev)
-        t = end / fps + 0.3 + rng.exponential(1 / rate)
+        ev = d.head(start, start + _f(rng.uniform(0.5, 2.0), fps))
+        t = ev.offset / fps + 0.3 + rng.exponential(1 / rate)
 
     # At most one macro-expression: 0.5-1 s onset, held 1-4 s, 0.5-1 s offset.
-    macro_span = None
     if rng.random() < config.macro:
         rise, hold, fall = (_f(rng.uniform(*r), fps) for r in ((0.5, 1.0), (1.0, 4.0), (0.5, 1.0)))
         if rise + hold + fall < n - 2:
             label = str(rng.choice(config.labels))
-            aus, shift = expression_shift(landmarks, label, rng)
             onset = int(rng.integers(0, n - 1 - (rise + hold + fall)))
-            apex, hold_end, offset = onset + rise, onset + rise + hold, onset + rise + hold + fall
-            course = expression_course(n, onset, apex, hold_end, offset) * rng.uniform(*config.macro_amplitude)
-            layers.append(Layer(shift, course))
-            events.append(Event("macro", onset, apex, offset, label, aus))
-            macro_span = (onset, offset)
+            amp = float(rng.uniform(*config.macro_amplitude))
+            d.expression("macro", label, onset, onset + rise, onset + rise + hold, onset + rise + hold + fall, amp)
 
     # Micro-expressions: never overlapping each other (0.3 s apart) or the macro-expression.
-    placed: list[tuple[int, int]] = []
     margin, gap = _f(0.1, fps), _f(0.3, fps)
+    lo, hi = (max(2, round(s * fps)) for s in config.me_seconds)
     for _ in range(int(rng.integers(config.micro[0], config.micro[1] + 1))):
         label = str(rng.choice(config.labels))
-        span = int(rng.integers(max(2, round(config.me_seconds[0] * fps)), max(2, round(config.me_seconds[1] * fps)) + 1))
+        span = int(rng.integers(lo, hi + 1))
         in_speech = bool(phrases) and rng.random() < config.speech_overlap
+        taken = d.spans("micro") + d.spans("macro")
         for _try in range(100):
             if in_speech:
                 ph = phrases[int(rng.integers(len(phrases)))]
                 onset = int(rng.integers(max(margin, ph.onset - span // 2), max(margin + 1, ph.offset - span // 2)))
             else:
                 onset = int(rng.integers(margin, max(margin + 1, n - margin - span)))
-            offset = onset + span
-            if offset > n - 1 - margin:
-                continue
-            if any(_overlaps((onset, offset), p, gap) for p in placed):
-                continue
-            if macro_span and _overlaps((onset, offset), macro_span, gap):
-                continue
-            break
+            if onset + span <= n - 1 - margin and not any(_overlaps((onset, onset + span), t, gap) for t in taken):
+                break
         else:
             continue  # no room left in this clip: fewer micro-expressions, and the csv says so
         apex = onset + max(1, min(span - 1, round(span * rng.uniform(0.3, 0.5))))
-        aus, shift = expression_shift(landmarks, label, rng)
-        amp = float(rng.uniform(*config.amplitude))
-        layers.append(Layer(shift, expression_course(n, onset, apex, apex, offset) * amp))
-        events.append(Event("micro", onset, apex, offset, label, aus))
-        placed.append((onset, offset))
-
-    events.sort(key=lambda e: (e.onset, KINDS.index(e.kind), e.offset))
-    return Scene(tuple(layers), closure, pose, tuple(events))
+        d.expression("micro", label, onset, apex, apex, onset + span, float(rng.uniform(*config.amplitude)))
+    return d.scene()
 
 
 def make_long_clip(
-    photo: FacePhoto, rng: np.random.Generator | int | None, config: LongConfig = LongConfig(), variant: Variant = Variant()
+    photo: FacePhoto,
+    rng: np.random.Generator | int | None,
+    config: LongConfig = LongConfig(),
+    variant: Variant = Variant(),
 ) -> LongClip:
     """Render one long clip of ``photo`` framed at ``config.size`` (length drawn from ``config.seconds``)."""
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)

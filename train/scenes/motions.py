@@ -33,7 +33,6 @@ POSE_DIMS = 6  # roll deg, log scale, tx px, ty px, log squash along u, log squa
 INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 INNER_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 OUTER_UPPER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
-OUTER_LOWER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 
 
 @dataclass(frozen=True)
@@ -94,36 +93,32 @@ class Scene:
 # --------------------------------------------------------------------------------------------
 
 
-def _unit(geo: _Geometry, d: np.ndarray) -> np.ndarray:
-    """Face-unit displacement -> pixels, scaled so its most displaced landmark moves one IOD."""
-    peak = float(np.linalg.norm(d, axis=1).max())
-    return geo.frame.vec_to_pixels(d / peak)
-
-
 def jaw_field(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(H, W, 2) pixel displacement of the jaw opening at strength 1 (the chin moves one IOD).
 
     Built directly, not by a spline through landmarks: opening the mouth moves the lower lip away
     from the upper one that touches it, a jump no smooth spline can follow without ringing (and
-    ringing folds the warp). Everything below the lower inner lip moves down (75 % at the lip, 100 %
-    at the chin, fading out below the chin and away from the midline); the step happens over a band
-    of 0.04 IOD just above the lower lip's edge, which the renderer paints as the mouth's inside.
+    ringing folds the warp). Everything below the line midway between the inner lip contours moves
+    down (75 % at the lips, 100 % at the chin, fading out below the chin and away from the midline);
+    the step happens over a band of 0.04 IOD just above that line, and the renderer paints the gap
+    it opens as the mouth's inside.
     """
     w, h = size
     geo = _Geometry(landmarks)
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
     U, V = np.moveaxis(geo.frame.to_face(np.stack([gx, gy], -1)), -1, 0)
-    lower = geo.P[list(INNER_LOWER)]
-    lower = lower[np.argsort(lower[:, 0])]
-    edge = np.interp(U, lower[:, 0], lower[:, 1])  # constant beyond the corners
-    half = (lower[-1, 0] - lower[0, 0]) / 2
-    mid = (lower[-1, 0] + lower[0, 0]) / 2
+    seam = (geo.P[list(INNER_UPPER)] + geo.P[list(INNER_LOWER)]) / 2  # the lips' meeting line, or the open
+    seam = seam[np.argsort(seam[:, 0])]  # mouth's middle (then the lower teeth go down with the jaw)
+    edge = np.interp(U, seam[:, 0], seam[:, 1])  # constant beyond the corners
+    half = (seam[-1, 0] - seam[0, 0]) / 2
+    mid = (seam[-1, 0] + seam[0, 0]) / 2
     band = 0.04 + 0.6 * np.maximum(np.abs(U - mid) - half, 0)  # softer beside the mouth
     step = _smoothstep((V - edge + band) / band)
     depth = np.clip((V - edge) / max(geo.chin_v - geo.mouth_v, 1e-3), 0, 1)
     fade = 1 - _smoothstep((V - geo.chin_v) / 0.4)
-    lateral = np.exp(-((U - mid) ** 2) / (2 * 0.7**2))
+    lateral = np.exp(-((U - mid) ** 2) / (2 * 0.5**2))
     amount = step * (0.75 + 0.25 * depth) * fade * lateral
+    amount[amount < 0.005] = 0.0  # a compact support keeps the per-frame work near the mouth
     return (amount[..., None] * geo.frame.iod * geo.frame.v).astype(np.float32)
 
 
@@ -142,24 +137,34 @@ def sample_field(field: np.ndarray, points: np.ndarray) -> np.ndarray:
     )
 
 
+def corner_field(landmarks: np.ndarray, size: tuple[int, int], outward: float, down: float) -> np.ndarray:
+    """(H, W, 2) pixel field moving both mouth corners by one IOD at strength 1 (Gaussian falloff, 0.15 IOD).
+
+    ``outward`` > 0 spreads the lips (away from the midline), < 0 rounds them; ``down`` moves the
+    corners towards the chin. Built directly (a sum of two smooth bumps) because a spline per
+    gesture costs more than all the frames of a short clip.
+    """
+    w, h = size
+    geo = _Geometry(landmarks)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    U, V = np.moveaxis(geo.frame.to_face(np.stack([gx, gy], -1)), -1, 0)
+    du, dv = np.zeros_like(U), np.zeros_like(U)
+    for c in geo.corners:
+        bump = np.exp(-((U - c[0]) ** 2 + (V - c[1]) ** 2) / (2 * 0.15**2))
+        bump[bump < 0.005] = 0.0
+        du += bump * outward * np.sign(c[0] - geo.midline)
+        dv += bump * down
+    norm = math.hypot(outward, down)
+    return geo.frame.vec_to_pixels(np.stack([du, dv], -1) / norm).astype(np.float32)
+
+
 def speech_bases(landmarks: np.ndarray, size: tuple[int, int]) -> dict[str, Layer]:
     """The three speech gestures of this face as unit layers (courses still zero).
 
     ``jaw``: the jaw opens (see :func:`jaw_field`). ``round``: lips rounded (corners towards the
-    midline, lips drawn together). ``stretch``: lips spread (corners outwards, a little down).
+    midline). ``stretch``: lips spread (corners outwards, a little down).
     """
     geo = _Geometry(landmarks)
-    P, s = geo.P, geo.side
-    n = len(P)
-    corners = np.exp(-((P[:, None, :] - geo.corners[None]) ** 2).sum(-1).min(1) / (2 * 0.12**2))
-    lips = np.zeros(n, bool)
-    lips[list(INNER_UPPER + INNER_LOWER + OUTER_UPPER + OUTER_LOWER)] = True
-    round_ = np.zeros_like(P)
-    round_[:, 0] -= s * corners
-    round_[lips, 0] -= 0.3 * (P[lips, 0] - geo.midline)
-    stretch = np.zeros_like(P)
-    stretch[:, 0] += s * corners
-    stretch[:, 1] += 0.15 * corners
     jaw = jaw_field(landmarks, size)
     jaw_shift = sample_field(jaw, landmarks)
     # The upper lip sits on the step's upper side: it stays where the face above the band stays.
@@ -168,11 +173,11 @@ def speech_bases(landmarks: np.ndarray, size: tuple[int, int]) -> dict[str, Laye
     corners_idx = [INNER_UPPER[0], INNER_UPPER[-1], OUTER_UPPER[0], OUTER_UPPER[-1]]
     jaw_shift[corners_idx] *= 0.5  # the corners stretch between the two lips
     zero = np.zeros(0)
-    return {
-        "jaw": Layer(jaw_shift, zero, jaw),
-        "round": Layer(_unit(geo, round_), zero),
-        "stretch": Layer(_unit(geo, stretch), zero),
-    }
+    layers = {"jaw": Layer(jaw_shift, zero, jaw)}
+    for name, outward, down in (("round", -1.0, 0.0), ("stretch", 1.0, 0.15)):
+        field = corner_field(landmarks, size, outward, down)
+        layers[name] = Layer(sample_field(field, landmarks), zero, field)
+    return layers
 
 
 # --------------------------------------------------------------------------------------------

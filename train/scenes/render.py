@@ -22,7 +22,7 @@ from train.synth import _blink_source, _Geometry, dense_field
 from .motions import INNER_LOWER, INNER_UPPER, Scene
 
 CAVITY_RGB = np.float32([48, 20, 22])  # a shadowed mouth interior
-NEWTON_STEPS = 3
+NEWTON_STEPS = 2
 
 
 def pose_matrix(pose: np.ndarray, geo: _Geometry) -> np.ndarray:
@@ -66,15 +66,23 @@ def render_frames(
     geo = _Geometry(landmarks)
     iod = geo.frame.iod
     fields = [dense_field(landmarks, ly.shift, (w, h)) if ly.field is None else ly.field for ly in scene.layers]
-    jacobians = [_jacobian(f) for f in fields]
+    # Work only where some layer moves the face: fields are cropped to their joint support box.
+    support = np.zeros((h, w), bool)
+    for f in fields:
+        support |= np.abs(f).max(-1) > 0.01
+    ys, xs_ = np.nonzero(support) if support.any() else (np.array([0]), np.array([0]))
+    box = (max(int(xs_.min()) - 2, 0), max(int(ys.min()) - 2, 0), min(int(xs_.max()) + 3, w), min(int(ys.max()) + 3, h))
+    jacobians = [_jacobian(f)[box[1] : box[3], box[0] : box[2]] for f in fields]
+    reach = [float(np.abs(f).max()) if f.size else 0.0 for f in fields]
+    fields = [np.ascontiguousarray(f[box[1] : box[3], box[0] : box[2]]) for f in fields]
     courses = np.array([layer.course for layer in scene.layers]).reshape(len(fields), n)
     pose = scene.pose + (_drift(rng, n, fps, iod) if nuisances else 0.0)
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
 
-    # Mouth cavity: the strip between where the lower inner lip would be if it moved with the upper
-    # lip and where it is. A closed mouth opens into dark; an open one keeps its teeth and gains a strip.
-    upper0 = landmarks[list(INNER_UPPER), :2].astype(np.float64)
-    lower0 = landmarks[list(INNER_LOWER), :2].astype(np.float64)
+    # Mouth cavity: the strip that opens at the line midway between the inner lips, between that line
+    # moved with the upper lip and moved with the lower lip. A closed mouth opens into dark; an open
+    # one keeps its teeth, upper ones up and lower ones down, with a dark gap between them.
+    seam0 = (landmarks[list(INNER_UPPER), :2].astype(np.float64) + landmarks[list(INNER_LOWER), :2]) / 2
     up_shift = np.array([layer.shift[list(INNER_UPPER)] for layer in scene.layers]).reshape(-1, len(INNER_UPPER), 2)
     low_shift = np.array([layer.shift[list(INNER_LOWER)] for layer in scene.layers]).reshape(-1, len(INNER_LOWER), 2)
 
@@ -103,13 +111,25 @@ def render_frames(
             qx = inv[0, 0] * gx + inv[0, 1] * gy + inv[0, 2]
             qy = inv[1, 0] * gx + inv[1, 1] * gy + inv[1, 2]
             if len(active):
-                qx, qy = _invert(qx, qy, strengths, active, fields, jacobians)
+                # Output pixels whose neutral point can land in the box: the box grown by the largest
+                # displacement, carried through the pose.
+                grow = 2 + sum(abs(strengths[k]) * reach[k] for k in active)
+                corners = np.array([[box[0] - grow, box[1] - grow], [box[2] + grow, box[1] - grow],
+                                    [box[0] - grow, box[3] + grow], [box[2] + grow, box[3] + grow]])  # fmt: skip
+                out = corners @ m[:, :2].T + m[:, 2]
+                ox0, oy0 = np.maximum(np.floor(out.min(0)).astype(int), 0)
+                ox1, oy1 = np.minimum(np.ceil(out.max(0)).astype(int) + 1, (w, h))
+                if ox1 > ox0 and oy1 > oy0:
+                    roi = np.s_[oy0:oy1, ox0:ox1]
+                    rx, ry = _invert(qx[roi] - box[0], qy[roi] - box[1], strengths, active, fields, jacobians)
+                    qx, qy = qx.copy(), qy.copy()
+                    qx[roi], qy[roi] = rx + box[0], ry + box[1]
             if closure > 0:
                 qx, qy = _blink_source(qx, qy, geo, closure)
             img = cv2.remap(photo, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
             if len(active):
-                top = lower0 + np.tensordot(strengths[active], up_shift[active], axes=1)
-                bottom = lower0 + np.tensordot(strengths[active], low_shift[active], axes=1)
+                top = seam0 + np.tensordot(strengths[active], up_shift[active], axes=1)
+                bottom = seam0 + np.tensordot(strengths[active], low_shift[active], axes=1)
                 opening = float(((bottom - top)[1:-1] @ geo.frame.v).mean())
                 if opening > 0.005 * iod:
                     strip = np.concatenate([top, bottom[::-1]]) @ m[:, :2].T + m[:, 2]
