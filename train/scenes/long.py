@@ -167,25 +167,17 @@ def plan_long(
         ev = d.head(start, start + _f(rng.uniform(0.5, 2.0), fps))
         t = ev.offset / fps + 0.3 + rng.exponential(1 / rate)
 
-    # At most one macro-expression: 0.5-1 s onset, held 1-4 s, 0.5-1 s offset.
-    if rng.random() < config.macro:
-        rise, hold, fall = (_f(rng.uniform(*r), fps) for r in ((0.5, 1.0), (1.0, 4.0), (0.5, 1.0)))
-        if rise + hold + fall < n - 2:
-            label = str(rng.choice(config.labels))
-            onset = int(rng.integers(0, n - 1 - (rise + hold + fall)))
-            amp = float(rng.uniform(*config.macro_amplitude))
-            d.expression("macro", label, onset, onset + rise, onset + rise + hold, onset + rise + hold + fall, amp)
-
-    # Micro-expressions: never overlapping each other (0.3 s apart) or the macro-expression.
+    # Micro-expressions first (the count asked for is kept whenever it fits): never overlapping each
+    # other or the macro-expression, 0.3 s apart.
     margin, gap = _f(0.1, fps), _f(0.3, fps)
     lo, hi = (max(2, round(s * fps)) for s in config.me_seconds)
     for _ in range(int(rng.integers(config.micro[0], config.micro[1] + 1))):
         label = str(rng.choice(config.labels))
         span = int(rng.integers(lo, hi + 1))
         in_speech = bool(phrases) and rng.random() < config.speech_overlap
-        taken = d.spans("micro") + d.spans("macro")
+        taken = d.spans("micro")
         for _try in range(100):
-            if in_speech:
+            if in_speech and _try < 50:  # then anywhere: a phrase at the clip's very end may leave no room
                 ph = phrases[int(rng.integers(len(phrases)))]
                 onset = int(rng.integers(max(margin, ph.onset - span // 2), max(margin + 1, ph.offset - span // 2)))
             else:
@@ -196,6 +188,19 @@ def plan_long(
             continue  # no room left in this clip: fewer micro-expressions, and the csv says so
         apex = onset + max(1, min(span - 1, round(span * rng.uniform(0.3, 0.5))))
         d.expression("micro", label, onset, apex, apex, onset + span, float(rng.uniform(*config.amplitude)))
+
+    # At most one macro-expression: 0.5-1 s onset, held 1-4 s, 0.5-1 s offset, clear of the micro ones.
+    if rng.random() < config.macro:
+        rise, hold, fall = (_f(rng.uniform(*r), fps) for r in ((0.5, 1.0), (1.0, 4.0), (0.5, 1.0)))
+        length = rise + hold + fall
+        if length < n - 2:
+            label = str(rng.choice(config.labels))
+            amp = float(rng.uniform(*config.macro_amplitude))
+            for _try in range(50):
+                onset = int(rng.integers(0, n - 1 - length))
+                if not any(_overlaps((onset, onset + length), t, gap) for t in d.spans("micro")):
+                    d.expression("macro", label, onset, onset + rise, onset + rise + hold, onset + length, amp)
+                    break
     return d.scene()
 
 
