@@ -98,7 +98,7 @@ class LongConfig:
         if not 1.0 <= self.fps <= 1000.0:
             problems.append(f"fps must be in [1, 1000] (got {self.fps})")
         ranges = (
-            ("seconds", 1.0, 600.0), ("me_seconds", 0.04, 0.5), ("amplitude", 1e-4, 0.5), ("jaw", 0.0, 0.3),
+            ("seconds", 1.0, 60.0), ("me_seconds", 0.04, 0.5), ("amplitude", 1e-4, 0.5), ("jaw", 0.0, 0.3),
             ("blinks_per_minute", 0.0, 60.0), ("head_per_minute", 0.0, 60.0), ("macro_amplitude", 1e-4, 0.5),
             ("micro", 0, 10),
         )  # fmt: skip

@@ -201,6 +201,7 @@ def speech_courses(
         ({"jaw", "round", "stretch"} -> (N,) strength courses, the phrase events).
     """
     courses = {k: np.zeros(n) for k in ("jaw", "round", "stretch")}
+    talking = np.zeros(n, bool)
     events: list[Event] = []
     t = start
     while t < end - _frames(0.3, fps):
@@ -223,12 +224,13 @@ def speech_courses(
         if t - first >= 2:
             apex = first + int(np.argmax(courses["jaw"][first : t + 1]))
             events.append(Event("speech", first, apex, t, aus=SPEECH_AUS))
+            talking[first : t + 1] = True
         t += _frames(rng.uniform(0.15, 0.7), fps)  # pause between phrases
     # Coarticulation: neighbouring syllables blend a little (no instant lip changes).
     sigma = max(0.015 * fps, 0.5)
     for k, c in courses.items():
         courses[k] = np.clip(gaussian_filter1d(c, sigma, mode="constant"), 0, None)
-        courses[k][c == 0] = 0.0  # keep silence exactly still
+        courses[k][~talking] = 0.0  # keep the pauses exactly still
     return courses, events
 
 
