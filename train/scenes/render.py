@@ -70,8 +70,9 @@ def render_frames(
     support = np.zeros((h, w), bool)
     for f in fields:
         support |= np.abs(f).max(-1) > 0.01
-    ys, xs_ = np.nonzero(support) if support.any() else (np.array([0]), np.array([0]))
-    box = (max(int(xs_.min()) - 2, 0), max(int(ys.min()) - 2, 0), min(int(xs_.max()) + 3, w), min(int(ys.max()) + 3, h))
+    rows, cols = np.nonzero(support) if support.any() else (np.array([0]), np.array([0]))
+    box = (max(int(cols.min()) - 2, 0), max(int(rows.min()) - 2, 0),
+           min(int(cols.max()) + 3, w), min(int(rows.max()) + 3, h))  # fmt: skip
     jacobians = [_jacobian(f)[box[1] : box[3], box[0] : box[2]] for f in fields]
     reach = [float(np.abs(f).max()) if f.size else 0.0 for f in fields]
     fields = [np.ascontiguousarray(f[box[1] : box[3], box[0] : box[2]]) for f in fields]
@@ -122,7 +123,6 @@ def render_frames(
                 if ox1 > ox0 and oy1 > oy0:
                     roi = np.s_[oy0:oy1, ox0:ox1]
                     rx, ry = _invert(qx[roi] - box[0], qy[roi] - box[1], strengths, active, fields, jacobians)
-                    qx, qy = qx.copy(), qy.copy()
                     qx[roi], qy[roi] = rx + box[0], ry + box[1]
             if closure > 0:
                 qx, qy = _blink_source(qx, qy, geo, closure)
