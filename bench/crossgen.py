@@ -192,8 +192,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if mode == "shipped":
                         result["failed"] = failures
                     runs.append(result)
-                    print(f"{arch} seed {seed} {source}->{result['test']} {mode}: UF1 {result['uf1']:.3f} "
-                          f"UAR {result['uar']:.3f} acc {result['accuracy']:.3f} (n={result['n']})", flush=True)  # fmt: skip
+                    scores = f"UF1 {result['uf1']:.3f} UAR {result['uar']:.3f} acc {result['accuracy']:.3f}"
+                    print(f"{arch} seed {seed} {source}->{result['test']} {mode}: {scores} (n={result['n']})",
+                          flush=True)
                 print(f"  {arch} seed {seed} {source}->{target}: {time.perf_counter() - t0:.0f} s", flush=True)
     if landmarker is not None:
         landmarker.close()
