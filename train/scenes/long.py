@@ -29,7 +29,7 @@ import numpy as np
 from train.synth import FACES_DIR, LABELS, RECIPES, FacePhoto, Variant, _jitter, _subjects, frame_face, load_faces
 
 from .motions import Event, Scene
-from .plan import KINDS, Draft, _overlaps
+from .plan import Draft, overlaps
 from .render import render_frames
 from .writer import build_dataset, csv_text, write_clip
 
@@ -182,7 +182,7 @@ def plan_long(
                 onset = int(rng.integers(max(margin, ph.onset - span // 2), max(margin + 1, ph.offset - span // 2)))
             else:
                 onset = int(rng.integers(margin, max(margin + 1, n - margin - span)))
-            if onset + span <= n - 1 - margin and not any(_overlaps((onset, onset + span), t, gap) for t in taken):
+            if onset + span <= n - 1 - margin and not any(overlaps((onset, onset + span), t, gap) for t in taken):
                 break
         else:
             continue  # no room left in this clip: fewer micro-expressions, and the csv says so
@@ -198,7 +198,7 @@ def plan_long(
             amp = float(rng.uniform(*config.macro_amplitude))
             for _try in range(50):
                 onset = int(rng.integers(0, n - 1 - length))
-                if not any(_overlaps((onset, onset + length), t, gap) for t in d.spans("micro")):
+                if not any(overlaps((onset, onset + length), t, gap) for t in d.spans("micro")):
                     d.expression("macro", label, onset, onset + rise, onset + rise + hold, onset + length, amp)
                     break
     return d.scene()

@@ -28,7 +28,7 @@ from .motions import (
 KINDS = ("micro", "macro", "blink", "speech", "head")
 
 
-def _overlaps(a: tuple[int, int], b: tuple[int, int], margin: int = 0) -> bool:
+def overlaps(a: tuple[int, int], b: tuple[int, int], margin: int = 0) -> bool:
     return a[0] <= b[1] + margin and b[0] <= a[1] + margin
 
 
