@@ -6,9 +6,10 @@ and cached, so switching models is instant after the first use). The last few cl
 content hash (:class:`microexp.clipcache.ClipCache`), so switching model or attribution method on the same clip reuses
 its decoded frames and face track, and the same model on the same clip reuses its whole prediction.
 
-API (gradio_client): ``Client(url).predict(handle_file("clip.mp4"), "stcnn-t18", "saliency",
-api_name="/predict")`` returns (label, probabilities-over-time plot, importance plot, gallery,
-overlay video, crops image, timings, note); ``api_name="/models"`` lists the zoo as JSON.
+API (gradio_client): ``Client(url).predict(handle_file("clip.mp4"), "stcnn-t18", "saliency", "auto",
+api_name="/predict")`` returns (label, timeline plot, importance plot, gallery, overlay video, crops
+image, timings, note, interval choices); the fourth argument picks the spotted interval to explain
+(``"auto"``, ``"1"``, ``"2"``, ...); ``api_name="/models"`` lists the zoo as JSON.
 """
 
 from __future__ import annotations
@@ -92,17 +93,45 @@ def list_models() -> dict[str, dict]:
 
 # ----------------------------------------------------------------------------- the one handler
 
+AUTO = "auto"  # the interval choice that explains the top spotted interval (or the most moving window)
 
-def _plots(pred, explanation) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows = []
-    for w in pred.windows:
-        if w.probs is None:
-            continue
-        centre = (w.window.start + w.window.end) / 2
-        rows += [{"time_s": round(centre, 3), "probability": float(p), "class": c} for c, p in zip(pred.labels, w.probs)]
-    times, importance = importance_curve(explanation, pred.clip.timestamps)
-    curve = pd.DataFrame({"time_s": np.round(times, 3), "importance": importance})
-    return pd.DataFrame(rows, columns=["time_s", "probability", "class"]), curve
+
+def interval_choices(pred) -> list[tuple[str, str]]:
+    """Dropdown entries: the automatic choice, then one per spotted interval."""
+    out = [("top interval (automatic)", AUTO)]
+    for k, r in enumerate(pred.intervals, start=1):
+        iv = r.interval
+        out.append((f"{k}: {iv.onset:.2f}-{iv.offset:.2f} s, {r.label or 'not classified'} (score {iv.score:.1f})", str(k)))
+    return out
+
+
+def _chosen_window(pred, interval: str | None) -> tuple[int, str]:
+    """Index of the window to explain, and a phrase saying what it is."""
+    if interval and interval != AUTO and interval.isdigit() and 1 <= int(interval) <= len(pred.intervals):
+        r = pred.intervals[int(interval) - 1]
+        if r.probs is not None:
+            return r.window, f"spotted interval {interval}"
+    if pred.intervals and pred.prediction is not None:
+        return pred.best_window, "the top spotted interval"
+    return pred.best_window, "the window with the most facial motion (nothing was spotted)"
+
+
+def _note(entry, pred, window_index: int, what: str) -> str:
+    w = pred.windows[window_index]
+    if pred.prediction is None:
+        head = ("**No micro-expression found** in this clip: no brief facial movement stands out from blinks, "
+                "speech and head motion, so no class is given.")
+    else:
+        iv = pred.intervals[0].interval
+        head = (f"**Prediction: {pred.prediction}** for the movement spotted at {iv.onset:.2f}-{iv.offset:.2f} s "
+                f"(apex {iv.apex:.2f} s; {len(pred.intervals)} interval(s) spotted).")
+    synthetic = ("It is synthetic-trained: a demonstration, not a model of real human micro-expressions."
+                 if entry.synthetic else "")
+    return (f"**Model: {entry.title}.** {head}  \n"
+            f"Explained: {what}, window {w.window.start:.2f}-{w.window.end:.2f} s"
+            + (f" ({', '.join(f'{c} {p:.0%}' for c, p in zip(pred.labels, w.probs))})" if w.probs is not None else "")
+            + f".  \n**What this model was trained on:** {entry.training_data}. {synthetic}"
+            + "".join(f"  \nNote: {n}" for n in pred.notices))
 
 
 def _prune_outputs(max_age_s: float = 3600.0) -> None:
@@ -114,8 +143,9 @@ def _prune_outputs(max_age_s: float = 3600.0) -> None:
                 old.unlink()
 
 
-def analyse(video: str | None, model_name: str | None, method: str, progress=gr.Progress()):  # noqa: B008
-    """Predict, explain the best window, and render everything the page shows."""
+def analyse(video: str | None, model_name: str | None, method: str, interval: str | None = AUTO,
+            progress=gr.Progress()):  # noqa: B008
+    """Spot and classify, explain the chosen interval's window, and render everything the page shows."""
     if not video:
         raise gr.Error("Upload a clip or record one with the webcam first.")
     if not model_name:
@@ -124,38 +154,31 @@ def analyse(video: str | None, model_name: str | None, method: str, progress=gr.
     entry = zoo.get_entry(model_name)
     try:
         pred, reused = CLIPS.predict(video, model_name, progress=lambda f, stage: progress(0.8 * f, desc=stage))
+        index, what = _chosen_window(pred, interval)
         progress(0.85, desc=f"explaining ({METHOD_TITLES.get(method, method)})")
         t0 = time.perf_counter()
-        explanation = explain_prediction(predictor(model_name).model, pred, method)
+        explanation = explain_prediction(predictor(model_name).model, pred, method, window=index)
         t1 = time.perf_counter()
         progress(0.92, desc="rendering")
-        indices, heat = render.source_heatmaps(pred, explanation)
-        overlays = render.overlay_frames(pred.clip.frames[indices], heat)  # once: gallery and video
-        # ultrafast: the overlay video is a short preview; x264's quality presets cost more than the rest of rendering
         _prune_outputs()
-        video_path = write_video(OUTPUT_DIR / f"overlay-{uuid.uuid4().hex[:12]}.mp4", overlays,
-                                 max(1.0, pred.clip.fps / SLOW_MOTION), preset="ultrafast")
-        k = [i for i, w in enumerate(pred.windows) if w.probs is not None].index(pred.best_window)
-        montage = np.concatenate([render.crops_montage(pred.aligned[k]),
-                                  render.crops_montage(pred.aligned[k], heat=explanation.maps)], axis=0)
-        picks = np.linspace(0, len(indices) - 1, min(GALLERY_FRAMES, len(indices))).round().astype(int)
-        gallery = [(overlays[i], f"frame {indices[i]} | t={pred.clip.timestamps[indices[i]]:.2f} s") for i in picks]
-        probs_df, curve_df = _plots(pred, explanation)
+        art = render.window_artefacts(pred, explanation, index, OUTPUT_DIR / f"overlay-{uuid.uuid4().hex[:12]}.mp4",
+                                      slow_motion=SLOW_MOTION, gallery_frames=GALLERY_FRAMES)
+        times, importance = importance_curve(explanation, pred.clip.timestamps)
+        timeline = render.timeline_figure(pred, index, (times, importance))
+        curve = pd.DataFrame({"time_s": np.round(times, 3), "importance": importance})
         t2 = time.perf_counter()
     except MicroExpError as exc:
         raise gr.Error(str(exc)) from None
     timings = {**{k: round(v, 1) for k, v in pred.timings_ms.items()},
                "explain": round(1000 * (t1 - t0), 1), "render": round(1000 * (t2 - t1), 1),
                "request": round(1000 * (time.perf_counter() - started), 1), "reused": reused}
-    best = pred.windows[pred.best_window]
-    note = (f"**Model: {entry.title}.** **Prediction: {pred.prediction}** in the window {best.window.start:.2f}-{best.window.end:.2f} s "
-            f"(the one with the most facial motion of {sum(w.probs is not None for w in pred.windows)} analysed windows).  \n"
-            f"**What this model was trained on:** {entry.training_data}. "
-            + ("It is synthetic-trained: a demonstration, not a model of real human micro-expressions."
-               if entry.synthetic else "")
-            + "".join(f"  \nNote: {n}" for n in pred.notices))
-    label = {c: float(p) for c, p in zip(pred.labels, pred.probs)}
-    return label, probs_df, curve_df, gallery, str(video_path), montage, timings, note
+    if pred.prediction is None:
+        label = "no micro-expression found"
+    else:
+        label = {c: float(p) for c, p in zip(pred.labels, pred.probs)}
+    chosen = interval if interval in {v for _, v in interval_choices(pred)} else AUTO
+    return (label, timeline, curve, list(art.gallery), str(art.video), art.montage, timings,
+            _note(entry, pred, index, what), gr.Dropdown(choices=interval_choices(pred), value=chosen))
 
 
 # ----------------------------------------------------------------------------- layout
@@ -207,20 +230,22 @@ def build_demo() -> gr.Blocks:
                 info = gr.Markdown(model_info(default), elem_id="model-info")
                 method = gr.Radio([(t, k) for k, t in METHOD_TITLES.items()], value=DEFAULT_METHOD,
                                   label="Attribution method", elem_id="method")
+                interval = gr.Dropdown(choices=[("top interval (automatic)", AUTO)], value=AUTO,
+                                       label="Spotted interval to explain", elem_id="interval")
                 run = gr.Button("Analyse", variant="primary", elem_id="analyse")
             with gr.Column(scale=1):
-                label = gr.Label(num_top_classes=3, label="Class probabilities (best window)", elem_id="label")
+                label = gr.Label(num_top_classes=3, label="Class probabilities (spotted interval)", elem_id="label")
                 note = gr.Markdown(elem_id="note")
-                probs_plot = gr.LinePlot(x="time_s", y="probability", color="class", y_lim=[0, 1],
-                                         label="Probabilities over time (window centres)", elem_id="probs-plot")
-                curve_plot = gr.LinePlot(x="time_s", y="importance", label="Per-frame importance (best window)",
+                timeline = gr.Plot(label="Timeline: spotted intervals (shaded), class probabilities of the sliding "
+                                         "windows, spotting score; dotted box = explained window", elem_id="timeline")
+                curve_plot = gr.LinePlot(x="time_s", y="importance", label="Per-frame importance (explained window)",
                                          elem_id="importance-plot")
         with gr.Row():
             # JPEG: Gradio's default WebP encoding is many times slower (bench/README.md)
-            gallery = gr.Gallery(label="Frames of the best window with the saliency heatmap", columns=4,
+            gallery = gr.Gallery(label="Frames of the explained window with the saliency heatmap", columns=4,
                                  height="auto", format="jpeg", elem_id="gallery")
         with gr.Row():
-            overlay = gr.Video(label=f"Overlay video of the best window ({SLOW_MOTION}x slow motion)",
+            overlay = gr.Video(label=f"Overlay video of the explained window ({SLOW_MOTION}x slow motion)",
                                interactive=False, elem_id="overlay")
             overlay.postprocess = _serve_h264_as_is
             # JPEG again, for the same reason
@@ -231,9 +256,13 @@ def build_demo() -> gr.Blocks:
         if examples:
             gr.Examples(examples, inputs=[video, model, method], label="Example clips (synthetic)")
 
+        outputs = [label, timeline, curve_plot, gallery, overlay, crops, timings, note, interval]
         model.change(model_info, inputs=model, outputs=info, api_name="model_info")
-        run.click(analyse, inputs=[video, model, method],
-                  outputs=[label, probs_plot, curve_plot, gallery, overlay, crops, timings, note], api_name="predict")
+        video.change(lambda: gr.Dropdown(choices=[("top interval (automatic)", AUTO)], value=AUTO),
+                     outputs=interval, api_name=False)
+        run.click(analyse, inputs=[video, model, method, interval], outputs=outputs, api_name="predict")
+        # .input, not .change: only a person's choice re-explains (analyse itself updates the dropdown)
+        interval.input(analyse, inputs=[video, model, method, interval], outputs=outputs, api_name="explain_interval")
         models_api = gr.JSON(visible=False)
         gr.Button(visible=False).click(list_models, outputs=models_api, api_name="models")
     demo.queue(default_concurrency_limit=1, max_size=16)

@@ -15,6 +15,7 @@ a source frame between two model frames gets their linearly interpolated heat.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,9 @@ def source_heatmaps(
         percentile so all frames share one scale.
     """
     index = prediction.best_window if window_index is None else window_index
-    valid = [i for i, w in enumerate(prediction.windows) if w.probs is not None]
-    aligned = prediction.aligned[valid.index(index)]
+    aligned = prediction.windows[index].aligned
+    if aligned is None:
+        raise ValueError(f"window {index} was skipped: it has no aligned crops to draw on")
     frames = prediction.clip.frames
     h, w = frames.shape[1:3]
     positions = np.asarray(aligned.window.positions, dtype=np.float64)
@@ -162,3 +164,99 @@ def region_mass(heatmap: np.ndarray, box: tuple[int, int, int, int]) -> tuple[fl
     support = heatmap > 0
     area = float(support[y0:y1, x0:x1].sum()) / max(1.0, float(support.sum()))
     return inside / total, area
+
+
+@dataclass(frozen=True)
+class WindowArtefacts:
+    """Everything a page shows about one explained window.
+
+    Attributes:
+        frames: (K,) source-frame indices the window spans.
+        overlays: (K, H, W, 3) uint8 source frames with the heatmap blended in.
+        video: H.264 MP4 of ``overlays`` (slowed down), or None when no path was given.
+        montage: crops the model saw (top rows) and their attribution (bottom rows), uint8 RGB.
+        gallery: up to ``gallery_frames`` (overlay, caption) pairs spread over the window.
+    """
+
+    frames: np.ndarray
+    overlays: np.ndarray
+    video: Path | None
+    montage: np.ndarray
+    gallery: tuple[tuple[np.ndarray, str], ...]
+
+
+def window_artefacts(
+    prediction: Any,
+    explanation: Any,
+    window_index: int | None = None,
+    video_path: str | Path | None = None,
+    slow_motion: float = 4.0,
+    gallery_frames: int = 8,
+) -> WindowArtefacts:
+    """Draw one explained window: overlays, their slowed-down video, the crop montage and a gallery.
+
+    The overlay video uses x264's ``ultrafast`` preset: it is a short preview, and the quality
+    presets cost more than the rest of the rendering.
+    """
+    index = prediction.best_window if window_index is None else window_index
+    indices, heat = source_heatmaps(prediction, explanation, index)
+    overlays = overlay_frames(prediction.clip.frames[indices], heat)
+    video = None
+    if video_path is not None:
+        fps = max(1.0, prediction.clip.fps / slow_motion)
+        video = write_video(video_path, overlays, fps, preset="ultrafast")
+    aligned = prediction.windows[index].aligned
+    montage = np.concatenate([crops_montage(aligned), crops_montage(aligned, heat=explanation.maps)], axis=0)
+    times = prediction.clip.timestamps
+    picks = np.linspace(0, len(indices) - 1, min(gallery_frames, len(indices))).round().astype(int)
+    gallery = tuple((overlays[i], f"frame {indices[i]} | t={times[indices[i]]:.2f} s") for i in picks)
+    return WindowArtefacts(indices, overlays, video, montage, gallery)
+
+
+def timeline_figure(prediction: Any, window_index: int | None = None, importance: tuple[np.ndarray, np.ndarray] | None = None):
+    """A matplotlib figure of the clip over time: class probabilities of the sliding windows, the
+    spotting score, the spotted intervals shaded with their labels, and the explained window outlined.
+
+    Args:
+        prediction: a :class:`microexp.pipeline.Prediction`.
+        window_index: the explained window (default: the best window).
+        importance: optional ``(times, importance)`` of the explained window's frames.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3.2), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    sliding = [r for r in prediction.windows if not getattr(r, "centred", False) and r.probs is not None]
+    if sliding:
+        centres = np.array([r.window.center for r in sliding])
+        probs = np.stack([r.probs for r in sliding])
+        for c, label in enumerate(prediction.labels):
+            ax.plot(centres, probs[:, c], marker=".", lw=1.2, label=f"p({label})")
+    spot = getattr(prediction, "spot", None)
+    if spot is not None and len(spot.times):
+        score = np.asarray(spot.score, dtype=float)
+        peak = float(score.max()) or 1.0
+        ax.plot(spot.times, score / peak, color="0.35", lw=1.0, ls="--", label="spotting score (scaled)")
+    for k, result in enumerate(getattr(prediction, "intervals", ())):
+        iv = result.interval
+        ax.axvspan(iv.onset, iv.offset, color="tab:orange", alpha=0.25, lw=0)
+        ax.axvline(iv.apex, color="tab:orange", lw=1.0)
+        ax.text(iv.apex, 1.02, f"{k + 1}: {result.label or '?'}", ha="center", va="bottom", fontsize=8,
+                transform=ax.get_xaxis_transform())
+    if importance is not None:
+        times, values = importance
+        peak = float(np.max(values)) or 1.0
+        ax.fill_between(times, 0, np.asarray(values) / peak * 0.3, color="tab:red", alpha=0.3,
+                        label="attribution per frame (explained window)")
+    index = prediction.best_window if window_index is None else window_index
+    if 0 <= index < len(prediction.windows):
+        w = prediction.windows[index].window
+        ax.axvspan(w.start, w.end, fill=False, ec="black", lw=1.2, ls=":")
+    duration = float(prediction.clip.timestamps[-1]) if len(prediction.clip.timestamps) else 1.0
+    ax.set_xlim(0, max(duration, 1e-3))
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability / score")
+    ax.legend(loc="upper left", fontsize=7, ncols=3, frameon=False)
+    ax.grid(alpha=0.3)
+    return fig

@@ -23,7 +23,7 @@ def client(app_server) -> Client:
 
 def test_api_lists_the_three_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/predict", "/model_info", "/models"} <= set(endpoints)
+    assert {"/predict", "/explain_interval", "/model_info", "/models"} <= set(endpoints)
 
 
 def test_models_endpoint_lists_every_entry_as_synthetic(client):
@@ -41,34 +41,53 @@ def test_model_info_shows_description_and_provenance(client, name):
 @pytest.mark.parametrize("method", list(METHODS))
 @pytest.mark.parametrize("name", list(zoo.ENTRIES))
 def test_predict_every_model_and_method(client, name, method):
-    label, probs, curve, gallery, video, crops, timings, note = client.predict(
-        handle_file(str(EXAMPLE)), name, method, api_name="/predict")
+    label, timeline, curve, gallery, video, crops, timings, note, interval = client.predict(
+        handle_file(str(EXAMPLE)), name, method, "auto", api_name="/predict")
+    # the example holds one synthetic micro-expression: it is spotted, then classified
     assert label["label"] in LABELS
     confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert set(confidences) == LABELS and abs(sum(confidences.values()) - 1) < 1e-4
-    # probabilities over time: one row per class per analysed window (3 s clip, 0.6 s windows, 0.2 s stride)
-    assert probs["columns"] == ["time_s", "probability", "class"] and len(probs["data"]) >= 3 * 10
+    assert timeline["type"] == "matplotlib" and timeline["plot"].startswith("data:image/")
     assert curve["columns"] == ["time_s", "importance"] and len(curve["data"]) == 18
     assert 1 <= len(gallery) <= 8 and all(Path(g["image"]).is_file() for g in gallery)
     assert Path(crops).is_file()
     with av.open(video) as c:  # the overlay video is browser-playable H.264
         assert c.streams.video[0].codec_context.name == "h264"
-    for stage in ("decode", "landmarks", "align", "model", "explain", "render", "request"):
+    for stage in ("decode", "landmarks", "spot", "align", "model", "explain", "render", "request"):
         assert timings[stage] >= 0
-    assert "synthetic" in note and f"Prediction: {label['label']}" in note
+    assert "synthetic" in note and f"Prediction: {label['label']}" in note and "spotted" in note
+    # the interval picker now lists the automatic choice and every spotted interval
+    assert interval["value"] == "auto" and [c[1] for c in interval["choices"]][:2] == ["auto", "1"]
+
+
+def test_choosing_a_spotted_interval_explains_its_window(client):
+    first = client.predict(handle_file(str(EXAMPLE)), "stcnn-t18", "saliency", "auto", api_name="/predict")
+    chosen = client.predict(handle_file(str(EXAMPLE)), "stcnn-t18", "saliency", "1", api_name="/predict")
+    assert chosen[8]["value"] == "1" and "spotted interval 1" in chosen[7]
+    assert chosen[6]["reused"] == "prediction" and chosen[0] == first[0]
+
+
+def test_a_clip_without_expression_says_so_plainly(client, tmp_path):
+    from train.synth.media import face_clip
+
+    still = face_clip(tmp_path / "still.mp4", photo="grace_hopper.jpg", seconds=3.0)
+    label, *_, note, interval = client.predict(handle_file(str(still)), "stcnn-t18", "saliency", "auto",
+                                               api_name="/predict")
+    assert label["label"] == "no micro-expression found" and not label.get("confidences")
+    assert "No micro-expression found" in note and [c[1] for c in interval["choices"]] == ["auto"]
 
 
 def test_bad_input_shows_a_clear_message(client, tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n" * 50)
     with pytest.raises(Exception, match=r"notes\.mp4") as info:
-        client.predict(handle_file(str(text)), "stcnn-t18", "saliency", api_name="/predict")
+        client.predict(handle_file(str(text)), "stcnn-t18", "saliency", "auto", api_name="/predict")
     assert "Traceback" not in str(info.value)
 
 
 def test_no_clip_asks_for_one(client):
     with pytest.raises(Exception, match="Upload a clip or record one"):
-        client.predict(None, "stcnn-t18", "saliency", api_name="/predict")
+        client.predict(None, "stcnn-t18", "saliency", "auto", api_name="/predict")
 
 
 def test_same_clip_reuses_decode_landmarks_and_prediction(client, tmp_path):
@@ -79,13 +98,13 @@ def test_same_clip_reuses_decode_landmarks_and_prediction(client, tmp_path):
     again = tmp_path / "again.mp4"
     again.write_bytes(clip.read_bytes())
     other = next(n for n in zoo.ENTRIES if n != "stcnn-t18")
-    first = client.predict(handle_file(str(clip)), "stcnn-t18", "saliency", api_name="/predict")
-    method = client.predict(handle_file(str(again)), "stcnn-t18", "occlusion", api_name="/predict")
-    model = client.predict(handle_file(str(again)), other, "saliency", api_name="/predict")
+    first = client.predict(handle_file(str(clip)), "stcnn-t18", "saliency", "auto", api_name="/predict")
+    method = client.predict(handle_file(str(again)), "stcnn-t18", "occlusion", "auto", api_name="/predict")
+    model = client.predict(handle_file(str(again)), other, "saliency", "auto", api_name="/predict")
     assert [r[6]["reused"] for r in (first, method, model)] == ["none", "prediction", "clip"]
-    assert method[0] == first[0] and method[1] == first[1]  # same label, same probabilities over time
+    assert method[0] == first[0]  # same label
     assert model[6]["landmarks"] == 0 and first[6]["landmarks"] > 0
-    assert "Prediction:" in model[7] and zoo.ENTRIES[other].title in model[7]
+    assert "Model:" in model[7] and zoo.ENTRIES[other].title in model[7]
 
 
 def test_overlay_skips_the_playability_probe_and_no_stub_is_generated(monkeypatch, tmp_path):

@@ -66,10 +66,11 @@ def _analyse_and_check(page, title: str, shot: str) -> str:
     # The note names the model that answered; the Label shows the winning class.
     page.wait_for_function(
         "title => (document.querySelector('#note')?.innerText || '').includes('Model: ' + title)"
-        " && /negative|positive|surprise/.test(document.querySelector('#label')?.innerText || '')"
+        " && /negative|positive|surprise|no micro-expression/.test(document.querySelector('#label')?.innerText || '')"
         " && document.querySelectorAll('#gallery img').length > 0", arg=title, timeout=90_000)
     text = label.inner_text()
-    assert any(c in text for c in LABELS)
+    assert any(c in text for c in (*LABELS, "no micro-expression found"))
+    assert page.locator("#timeline img, #timeline canvas, #timeline svg").count() >= 1  # the timeline
     assert page.locator("#gallery img").count() >= 1  # per-frame overlays
     assert page.locator("#crops img").count() == 1  # the crops the model saw
     page.wait_for_selector("#overlay video[src]")  # the overlay video, playable in the page
