@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from microexp.models import load_model
+from microexp.models import default_regions, load_model
 from microexp.spec import InputSpec
 from train import fit
 from train.fit import FitConfig, TrainingError, augment, load_tensor_set, make_folds, run_fit, save_tensor_set
@@ -323,8 +323,9 @@ def test_augment_moves_whole_clips_only() -> None:
 )
 def test_every_architecture_runs_through_the_loop(arch: str, kwargs: dict, tmp_path: Path) -> None:
     face = blob_set(per_class=1, size=32)
-    if arch.startswith("fusenet"):  # two regions: reuse the face clip as both crops (32x32)
-        spec = face.spec.replace(regions=("eyes", "mouth"), region_size=32)
+    regions = default_regions(arch)
+    if len(regions) == 2:  # eyes + mouth: reuse the face clip as both crops (32x32)
+        spec = face.spec.replace(regions=regions, region_size=32)
         face = TensorSet(
             inputs=(face.inputs[0], face.inputs[0].flip(-2)),
             labels=face.labels,

@@ -177,15 +177,17 @@ def preprocess_record(
     frames, apex_time = _read_frames(record, spec, reach=max(abs(o) for o in offsets))
     clip = clip_from_frames(frames, record.fps, source=clip_id(record))
     track = _landmarker().track(clip.frames, clip.timestamps, landmark_stride=landmark_stride)
-    centred = preprocess_clip(clip, track, spec, [window_at(clip.timestamps, spec, apex_time)])
-    if not centred:
+    centre = window_at(clip.timestamps, spec, apex_time)
+    windows = [window_at(clip.timestamps, spec, apex_time + o) for o in offsets if o != 0.0]
+    aligned = {a.window.center: a for a in preprocess_clip(clip, track, spec, [centre, *windows])}
+    centred = aligned.get(centre.center)
+    if centred is None:
         raise MicroExpError("the face was not detected in enough frames around the apex")
-    out = {region: t[0].contiguous() for region, t in zip(spec.regions, to_tensors(centred, spec))}
+    out = {region: t[0].contiguous() for region, t in zip(spec.regions, to_tensors([centred], spec))}
     if jitter == 1:
         return out
-    windows = [window_at(clip.timestamps, spec, apex_time + o) for o in offsets]
-    aligned = {a.window.center: a for a in preprocess_clip(clip, track, spec, windows)}
-    chosen = [aligned.get(w.center, centred[0]) for w in windows]  # one per offset, in offset order
+    # one window per offset, in offset order; a jittered window whose face was lost falls back to the centred one
+    chosen = [aligned.get(window_at(clip.timestamps, spec, apex_time + o).center, centred) for o in offsets]
     for region, t in zip(spec.regions, to_tensors(chosen, spec)):
         out[f"jitter.{region}"] = t.contiguous()
     out["offsets"] = torch.tensor([a.window.center - apex_time for a in chosen], dtype=torch.float32)
