@@ -6,7 +6,7 @@ and the constructor arguments its name fixes, so no caller tests architecture na
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -34,7 +34,7 @@ class Architecture:
     fixed: Mapping[str, Any] = field(default_factory=dict)
 
 
-ARCHS: Mapping[str, Architecture] = MappingProxyType(
+_ARCHS: dict[str, Architecture] = dict(
     {
         a.name: a
         for a in (
@@ -46,10 +46,54 @@ ARCHS: Mapping[str, Architecture] = MappingProxyType(
     }
 )
 # load_model's registry (filled by @register in each model module) and this table must agree
-if set(ARCHS) != set(REGISTRY) or any(REGISTRY[n] is not a.cls for n, a in ARCHS.items()):
-    raise RuntimeError(f"microexp.models.ARCHS {sorted(ARCHS)} and the @register names {sorted(REGISTRY)} differ")
+if set(_ARCHS) != set(REGISTRY) or any(REGISTRY[n] is not a.cls for n, a in _ARCHS.items()):
+    raise RuntimeError(f"microexp.models.ARCHS {sorted(_ARCHS)} and the @register names {sorted(REGISTRY)} differ")
 
-ARCHITECTURES = tuple(ARCHS)
+ARCHS: Mapping[str, Architecture] = MappingProxyType(_ARCHS)  # read-only and live: register_arch adds to it
+
+
+class _Names(Sequence[str]):
+    """The registered names as a live, read-only sequence (argparse choices, parametrised tests)."""
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return tuple(_ARCHS)[index]
+
+    def __len__(self) -> int:
+        return len(_ARCHS)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(_ARCHS))
+
+    def __contains__(self, name: object) -> bool:
+        return name in _ARCHS
+
+    def __repr__(self) -> str:
+        return repr(tuple(_ARCHS))
+
+
+ARCHITECTURES: Sequence[str] = _Names()
+
+
+def register_arch(arch: Architecture) -> Architecture:
+    """Add an architecture to :data:`ARCHS` and to :func:`load_model`'s registry: one call per model.
+
+    Raises ValueError if the name is taken (re-registering the same entry is a no-op)."""
+    if _ARCHS.get(arch.name) == arch:
+        return arch
+    if arch.name in _ARCHS or arch.name in REGISTRY:
+        raise ValueError(f"architecture {arch.name!r} is already registered")
+    if not (isinstance(arch.cls, type) and issubclass(arch.cls, MicroExpModel)) or not arch.regions:
+        raise ValueError(f"{arch.name!r}: cls must be a MicroExpModel subclass and regions non-empty")
+    _ARCHS[arch.name] = arch
+    REGISTRY[arch.name] = arch.cls
+    return arch
+
+
+def unregister_arch(name: str) -> None:
+    """Remove an architecture added by :func:`register_arch` (tests and plugins clean up with it)."""
+    get_arch(name)
+    del _ARCHS[name]
+    REGISTRY.pop(name, None)
 
 
 def get_arch(arch: str) -> Architecture:
@@ -95,4 +139,6 @@ __all__ = [
     "get_arch",
     "load_model",
     "read_config",
+    "register_arch",
+    "unregister_arch",
 ]
