@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ..spec import InputSpec
 from .base import REGISTRY, MicroExpModel, load_model, read_config
 from .fusenet import MicroExpFuseNet
 from .stcnn import MicroExpSTCNN
@@ -26,12 +27,14 @@ class Architecture:
         cls: the model class.
         regions: the crops it takes by default, in ``forward`` argument order.
         fixed: constructor arguments the name implies (``fusion`` for the FuseNets).
+        spec: InputSpec fields the architecture needs (``representation`` for the flow net).
     """
 
     name: str
     cls: type[MicroExpModel]
     regions: tuple[str, ...]
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    spec: Mapping[str, Any] = field(default_factory=dict)
 
 
 _ARCHS: dict[str, Architecture] = dict(
@@ -118,6 +121,12 @@ def accepts_regions(arch: str, regions: Sequence[str]) -> bool:
     return set(regions) == set(own) and len(regions) == len(own)
 
 
+def default_spec(arch: str, **fields: Any) -> InputSpec:
+    """The InputSpec an architecture trains on by default: its regions and the fields it needs, plus ``fields``."""
+    entry = get_arch(arch)
+    return InputSpec(**{"regions": entry.regions, **entry.spec, **fields})
+
+
 def build_model(arch: str, **kwargs: Any) -> MicroExpModel:
     """Instantiate an architecture by registry name (``stcnn``, ``fusenet-intermediate``, ...)."""
     entry = get_arch(arch)
@@ -136,6 +145,7 @@ __all__ = [
     "accepts_regions",
     "build_model",
     "default_regions",
+    "default_spec",
     "get_arch",
     "load_model",
     "read_config",
