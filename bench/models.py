@@ -32,8 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import MIN_SECONDS, RESULTS, median_seconds, write_json  # noqa: E402
-from microexp.models import ARCHITECTURES, build_model, default_regions, fast  # noqa: E402
-from microexp.spec import InputSpec  # noqa: E402
+from microexp.models import ARCHITECTURES, build_model, default_spec, fast  # noqa: E402
 
 FRAMES = (96, 18)  # the paper's CAS(ME)^2 and SMIC specs
 IMPLS = (("reference", "reference", "fp32"), ("fast", "fast", "fp32"), ("fast-bf16", "fast", "bf16"))
@@ -45,9 +44,8 @@ def workloads(archs: list[str], frames: list[int]) -> dict[str, tuple[str, int]]
 
 
 def _model(arch: str, frames: int):
-    regions = default_regions(arch)
     torch.manual_seed(0)
-    return build_model(arch, input_spec=InputSpec(frames=frames, regions=regions))
+    return build_model(arch, input_spec=default_spec(arch, frames=frames))
 
 
 def _in_mode(mode: str, fn):

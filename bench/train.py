@@ -28,9 +28,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bench.common import markdown_table, write_json  # noqa: E402
-from microexp.models import ARCHITECTURES, default_regions  # noqa: E402
+from microexp.models import ARCHITECTURES, default_spec  # noqa: E402
 from microexp.models.fast import tune_malloc  # noqa: E402
-from microexp.spec import InputSpec  # noqa: E402
 from train.fit import Checkpoints, DistContext, FitConfig, train_job  # noqa: E402
 from train.presets import PRESETS  # noqa: E402
 from train.tensorset import TensorSet  # noqa: E402
@@ -46,8 +45,7 @@ def workloads(archs: list[str], quick: bool) -> list[tuple[str, int, int]]:
 
 
 def random_set(arch: str, frames: int, clips: int) -> TensorSet:
-    regions = default_regions(arch)
-    spec = InputSpec(frames=frames, regions=regions)
+    spec = default_spec(arch, frames=frames)
     g = torch.Generator().manual_seed(0)
     inputs = tuple(torch.randn(clips, *shape, generator=g) for shape in spec.input_shapes())
     return TensorSet(

@@ -24,6 +24,7 @@ defaults to every registered architecture.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -36,8 +37,7 @@ import torch
 from scipy.stats import binomtest
 
 from bench.common import RESULTS, markdown_table, write_json
-from microexp.models import ARCHITECTURES, default_regions, fast
-from microexp.spec import InputSpec
+from microexp.models import ARCHITECTURES, default_spec, fast
 from train.cache import build_tensor_set
 from train.datasets import load_dataset
 from train.fit import Checkpoints, DistContext, FitConfig, make_folds, predict, train_job
@@ -100,20 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     records, _ = load_dataset(args.data)
     results: dict[str, dict] = {}
     timings: dict[str, float] = {}
-    # one tensor set per crop layout and landmark stride; stride 1 is the training cache itself
-    sets: dict[tuple[tuple[str, ...], int], TensorSet] = {}
-    for regions in dict.fromkeys(default_regions(a) for a in args.archs):
+    # one tensor set per input spec (crops, representation) and landmark stride; stride 1 is the training cache
+    specs = {arch: default_spec(arch, frames=args.frames) for arch in args.archs}
+    keys = {arch: json.dumps(spec.to_dict(), sort_keys=True) for arch, spec in specs.items()}
+    sets: dict[tuple[str, int], TensorSet] = {}
+    for arch, key in keys.items():
+        if (key, 1) in sets:
+            continue
         for stride in (1, *args.strides):
             t0 = time.perf_counter()
-            spec = InputSpec(frames=args.frames, regions=regions)
-            sets[regions, stride] = build_tensor_set(
-                records, spec, args.cache_dir, workers=args.workers, progress=True, landmark_stride=stride
+            sets[key, stride] = build_tensor_set(
+                records, specs[arch], args.cache_dir, workers=args.workers, progress=True, landmark_stride=stride
             )
-            timings[f"preprocess {'+'.join(regions)} stride {stride} s"] = round(time.perf_counter() - t0, 1)
+            timings[f"preprocess {arch} spec stride {stride} s"] = round(time.perf_counter() - t0, 1)
     with tempfile.TemporaryDirectory(prefix="microexp-variants-") as tmp:
         for arch in args.archs:
             t0 = time.perf_counter()
-            arch_sets = {("baseline" if k == 1 else f"stride {k}"): sets[default_regions(arch), k]
+            arch_sets = {("baseline" if k == 1 else f"stride {k}"): sets[keys[arch], k]
                          for k in (1, *args.strides)}
             results[arch] = evaluate(arch, arch_sets, args.seed, Path(tmp))
             timings[f"{arch} s"] = round(time.perf_counter() - t0, 1)

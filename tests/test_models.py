@@ -18,6 +18,7 @@ from microexp.models import (
     MicroExpSTCNN,
     build_model,
     default_regions,
+    default_spec,
     load_model,
     register_arch,
     unregister_arch,
@@ -47,7 +48,7 @@ def arch(request):
 
 
 def build(arch: str, frames: int):
-    return build_model(arch, input_spec=InputSpec(frames=frames, regions=default_regions(arch), **FACE))
+    return build_model(arch, input_spec=default_spec(arch, frames=frames, **FACE))
 
 
 @pytest.mark.parametrize(("name", "frames"), sorted(k for k in COUNTS if k[0] in ARCHS))
