@@ -63,6 +63,24 @@ def persons_of(folder: Path) -> dict[str, str]:
         return {f"synthetic/{row['subject']}": row["person"] for row in csv.DictReader(f)}
 
 
+def person_folds(
+    source_persons: list[str], target_persons: list[str], shared: list[str]
+) -> list[tuple[str, list[int], list[int], list[int]]]:
+    """One fold per shared person p: (p, source clips of everyone else, source clips of p, target clips of p).
+
+    Indices are positions in the two sets; p never appears among the training clips.
+    """
+    return [
+        (
+            p,
+            [i for i, q in enumerate(source_persons) if q != p],
+            [i for i, q in enumerate(source_persons) if q == p],
+            [i for i, q in enumerate(target_persons) if q == p],
+        )
+        for p in shared
+    ]
+
+
 def pooled(truth: list[str], pred: list[str], labels: tuple[str, ...]) -> dict[str, Any]:
     from train.metrics import summarize
 
@@ -145,11 +163,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 pools: dict[str, tuple[list[str], list[str]]] = {m: ([], []) for m in ("apex", "shipped", "within")}
                 failures: list[str] = []
-                for p in shared:
-                    src, tgt = data[source], data[target]
-                    train_idx = [i for i, s in enumerate(src.subjects) if person[source][s] != p]
-                    own_idx = [i for i, s in enumerate(src.subjects) if person[source][s] == p]
-                    test_idx = [i for i, s in enumerate(tgt.subjects) if person[target][s] == p]
+                src, tgt = data[source], data[target]
+                for p, train_idx, own_idx, test_idx in person_folds(
+                    [person[source][s] for s in src.subjects], [person[target][s] for s in tgt.subjects], shared
+                ):
                     with tempfile.TemporaryDirectory(prefix="microexp-crossgen-") as tmp:
                         model, _ = train_job(f"{source}-without-{p}", src.subset(train_idx), config,
                                              Checkpoints(Path(tmp), writer=True), ctx, False, False)  # fmt: skip
@@ -175,8 +192,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if mode == "shipped":
                         result["failed"] = failures
                     runs.append(result)
-                    print(f"{arch} seed {seed} {source}->{result['test']} {mode}: UF1 {result['uf1']:.3f} "
-                          f"UAR {result['uar']:.3f} acc {result['accuracy']:.3f} (n={result['n']})", flush=True)  # fmt: skip
+                    scores = f"UF1 {result['uf1']:.3f} UAR {result['uar']:.3f} acc {result['accuracy']:.3f}"
+                    print(f"{arch} seed {seed} {source}->{result['test']} {mode}: {scores} (n={result['n']})",
+                          flush=True)
                 print(f"  {arch} seed {seed} {source}->{target}: {time.perf_counter() - t0:.0f} s", flush=True)
     if landmarker is not None:
         landmarker.close()

@@ -1,5 +1,8 @@
 """Command line: ``python -m microexp predict CLIP --model DIR_OR_REPO_ID [--json]`` and ``fetch-face-model``.
 
+``predict`` prints the spotted micro-expressions (onset, apex, offset, score, label, probabilities),
+or "none" when there is none (JSON: ``"prediction": null``), then the sliding windows.
+
 A user's mistake (bad file, no face, unknown model) prints one line ``error: ...`` on stderr and exits
 with status 2; nothing else reaches stderr, not even MediaPipe's native log lines, which are silenced
 at the file-descriptor level while the pipeline runs. ``MICROEXP_DEBUG=1`` shows full tracebacks.
@@ -21,7 +24,7 @@ EXIT_INTERNAL_ERROR = 1
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m microexp", description="Facial micro-expression recognition.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("predict", help="classify the micro-expressions in a clip, window by window")
+    p = sub.add_parser("predict", help="spot the micro-expressions in a clip and classify each")
     p.add_argument("clip", help="video file or folder of frame images")
     p.add_argument("--model", required=True, help="save_pretrained directory or Hugging Face repo id")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
@@ -78,11 +81,22 @@ def _predict(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json()))
         return 0
-    best = result.windows[result.best_window]
-    print(f"{result.prediction}  ({float(result.probs.max()):.1%}, window {best.window.start:.2f}-{best.window.end:.2f} s, "
-          "the one with the most facial motion)")
+    if result.prediction is None:
+        print("none: no micro-expression found")
+    else:
+        best = result.windows[result.best_window]
+        how = "centred on the spotted apex" if best.centred else "the one with the most facial motion"
+        print(f"{result.prediction}  ({float(result.probs.max()):.1%}, window {best.window.start:.2f}-"
+              f"{best.window.end:.2f} s, {how})")
+    if result.intervals:
+        print("interval (onset-apex-offset s)   score  label     " + "  ".join(f"{label:>9}" for label in result.labels))
+        for r in result.intervals:
+            iv = r.interval
+            span = f"{iv.onset:6.2f}-{iv.apex:6.2f}-{iv.offset:6.2f}"
+            cells = "  ".join(f"{v:9.3f}" for v in r.probs) if r.probs is not None else "not classified"
+            print(f"{span:<33}{iv.score:6.1f}  {r.label or '-':<9} {cells}")
     print("window            " + "  ".join(f"{label:>9}" for label in result.labels) + "     motion")
-    for r in result.windows:
+    for r in result.sliding:
         span = f"{r.window.start:6.2f}-{r.window.end:6.2f} s"
         cells = (
             "  ".join(f"{v:9.3f}" for v in r.probs) + f"  {r.motion:9.2f}" if r.probs is not None else f"skipped: {r.skipped}"

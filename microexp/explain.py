@@ -201,17 +201,17 @@ def explain_prediction(
     """Explain the predicted class of one window of a :class:`microexp.pipeline.Prediction`.
 
     Args:
-        window: index into ``prediction.windows`` (default: the best window); must be a valid one.
+        window: index into ``prediction.windows`` (default: ``best_window``, the window the prediction
+            comes from: the top spotted interval's centred window); must be a classified one.
     """
     index = prediction.best_window if window is None else window
     valid = [i for i, w in enumerate(prediction.windows) if w.probs is not None]
     if index not in valid:
         raise ValueError(f"window {index} was skipped or does not exist; valid windows: {valid}")
-    k = valid.index(index)  # aligned/inputs hold the valid windows only, in order
     result = prediction.windows[index]
     target = int(np.argmax(result.probs))
-    inputs = tuple(x[k : k + 1] for x in prediction.inputs)
-    regions = tuple(model.spec.regions) if hasattr(model, "spec") else tuple(prediction.aligned[k].crops)
+    inputs = result.inputs  # this window's own (1, C, T, S, S) tensors
+    regions = tuple(model.spec.regions) if hasattr(model, "spec") else tuple(result.aligned.crops)
     return explain_window(model, inputs, target, result.window.positions, regions, method=method, fast=fast)
 
 

@@ -1,5 +1,11 @@
 """Clip -> prediction: the :class:`Predictor` that chains decode, landmarks, windows, alignment and model.
 
+Spot, then recognise: :func:`~microexp.spot.spot` finds the brief facial movements of the clip (or
+none), and each is classified in one window of the model's duration centred on its apex, the way
+training windows are cut (``windows.window_at``). The sliding windows are still classified, for the
+probabilities-over-time curve. A clip where nothing is spotted gets no label: the three-class models
+know no "neutral", so that decision is the pipeline's.
+
 One Predictor holds one model and one MediaPipe landmarker (creating it costs about a second, so it is
 reused across calls). The landmarker a Predictor makes for itself skips MediaPipe's blendshapes (no
 model reads them) and runs on up to two cores; both leave the landmarks unchanged (see
@@ -13,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +31,13 @@ from .errors import ModelError, NoFaceError
 from .face import FaceLandmarker, FaceSettings, FaceTrack
 from .models import MicroExpModel, load_model
 from .spec import InputSpec
+from .spot import Interval, SpotResult, SpotSettings, spot
 from .video import Clip, VideoLimits, load_clip
-from .windows import Window, make_windows
+from .windows import Window, make_windows, window_at
 
 Progress = Callable[[float, str], None]
 BATCH = 64  # windows per forward pass; bounds memory on long clips
-# Peak-to-median motion below this: no window stands out. Measured on 3 s clips: still photos with drift and
-# noise 1.15-1.31, the synthetic micro-expression examples 1.84-1.97.
-MOTION_CONTRAST_MIN = 1.5
+NO_EXPRESSION = "no micro-expression found in this clip (no brief facial movement stands out), so no class is given"
 # Landmarks on every 2nd frame, interpolated between (3.9 instead of 6.3 ms a frame with alignment). Paired
 # LOSO test on the synthetic benchmark (bench/variants.py: models trained on full-rate landmarks, tested at
 # stride 2): at most 3 of 240 predictions change per architecture (two runs), McNemar p >= 0.25.
@@ -60,6 +65,9 @@ class WindowResult:
         coverage: fraction of the window's frames where the face was really detected.
         skipped: why the window was not classified (None if it was).
         motion: facial motion energy of the window (:func:`motion_energy`), None when skipped.
+        centred: True for a window centred on a spotted apex, False for a sliding window.
+        aligned: its aligned crops (None when skipped).
+        inputs: its normalised model inputs, one (1, C, T, S, S) tensor per region (None when skipped).
     """
 
     window: Window
@@ -67,6 +75,26 @@ class WindowResult:
     coverage: float
     skipped: str | None = None
     motion: float | None = None
+    centred: bool = False
+    aligned: AlignedWindow | None = None
+    inputs: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass(frozen=True)
+class IntervalResult:
+    """One spotted micro-expression and what the model says about it.
+
+    Attributes:
+        interval: onset, apex, offset (seconds) and spotting score.
+        window: index into ``Prediction.windows`` of the window centred on its apex.
+        probs: (classes,) probabilities of that window, None when its face coverage was too low.
+        label: the most probable class, None when not classified.
+    """
+
+    interval: Interval
+    window: int
+    probs: np.ndarray | None
+    label: str | None
 
 
 @dataclass(frozen=True)
@@ -75,27 +103,31 @@ class Prediction:
 
     Attributes:
         labels: class names, in ``probs`` order.
-        windows: one result per window of the clip, in time order.
-        best_window: index into ``windows`` of the classified window with the most facial motion
-            (:func:`motion_energy`): the spotted micro-expression. The models have no "no expression"
-            class, so their confidence on a still window means nothing; motion is what spots one.
-        prediction: label of the best window.
-        probs: (classes,) probabilities of the best window.
-        timings_ms: milliseconds per stage (decode, landmarks, windows, align, model, total).
-        notices: remarks for the user (short clip, gaps interpolated, windows skipped, ...).
+        windows: the sliding windows in time order, then one window centred on each spotted apex
+            (``centred=True``), in the order of ``intervals``.
+        best_window: index into ``windows`` of the window the prediction comes from (and that is
+            explained): the top interval's centred window; when nothing was spotted (or the clip is
+            shorter than one window), the classified sliding window with the most facial motion.
+        prediction: label of the highest-scoring interval; None when no micro-expression was
+            spotted (no class is given then). A clip shorter than one window is labelled from its
+            one window, as the models know no "no expression" class.
+        probs: (classes,) probabilities behind ``prediction`` (None when it is None).
+        timings_ms: milliseconds per stage (decode, landmarks, spot, windows, align, model, total).
+        notices: remarks for the user (short clip, nothing found, gaps interpolated, ...).
         clip, track: the decoded clip and the tracked face.
         aligned: aligned crops of the classified windows, in the order of their WindowResult.
         inputs: normalised model inputs of the classified windows, one (N, C, T, S, S) per region.
         model: a short description of the model (architecture and its source).
-        motion_contrast: motion of the best window over the median window's; below
-            ``MOTION_CONTRAST_MIN`` nothing stands out and a notice says the label may be meaningless.
+        motion_contrast: motion of the most moving sliding window over the median one's.
+        intervals: the spotted micro-expressions, highest score first.
+        spot: the spotting result (per-frame score curve, intervals, notices).
     """
 
     labels: tuple[str, ...]
     windows: tuple[WindowResult, ...]
     best_window: int
-    prediction: str
-    probs: np.ndarray
+    prediction: str | None
+    probs: np.ndarray | None
     timings_ms: dict[str, float]
     notices: tuple[str, ...]
     clip: Clip
@@ -104,6 +136,13 @@ class Prediction:
     inputs: tuple[torch.Tensor, ...]
     model: str = ""
     motion_contrast: float = float("nan")
+    intervals: tuple[IntervalResult, ...] = ()
+    spot: SpotResult | None = None
+
+    @property
+    def sliding(self) -> tuple[WindowResult, ...]:
+        """The sliding windows only, in time order (for curves over time)."""
+        return tuple(r for r in self.windows if not r.centred)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable summary (no frames, no tensors)."""
@@ -113,6 +152,18 @@ class Prediction:
 
         return {
             "labels": list(self.labels),
+            "intervals": [
+                {
+                    "onset": round(r.interval.onset, 4),
+                    "apex": round(r.interval.apex, 4),
+                    "offset": round(r.interval.offset, 4),
+                    "score": round(r.interval.score, 3),
+                    "label": r.label,
+                    "probs": probs(r.probs),
+                    "window": r.window,
+                }
+                for r in self.intervals
+            ],
             "windows": [
                 {
                     "start": round(r.window.start, 4),
@@ -121,6 +172,7 @@ class Prediction:
                     "coverage": round(r.coverage, 4),
                     "skipped": r.skipped,
                     "motion": None if r.motion is None else round(r.motion, 4),
+                    "centred": r.centred,
                 }
                 for r in self.windows
             ],
@@ -190,6 +242,7 @@ class Predictor:
         name: how the model is named in results (default: its architecture).
         landmark_stride: landmarks on every k-th frame only (faster; see ``FaceSettings``);
             None uses the landmarker's own setting (every 2nd frame for the one created here).
+        spot_settings: thresholds of the spotting stage.
     """
 
     def __init__(
@@ -201,6 +254,7 @@ class Predictor:
         min_coverage: float = 0.6,
         name: str | None = None,
         landmark_stride: int | None = None,
+        spot_settings: SpotSettings = SpotSettings(),
     ) -> None:
         self.model = model.eval()
         self.spec: InputSpec = model.spec
@@ -209,6 +263,7 @@ class Predictor:
         self.min_coverage = min_coverage
         self.name = name or getattr(model, "arch", type(model).__name__)
         self.landmark_stride = landmark_stride
+        self.spot_settings = spot_settings
         self._landmarker = landmarker
         self._owns_landmarker = landmarker is None
 
@@ -278,12 +333,20 @@ class Predictor:
         if track is None:
             track = self.landmarker.track(clip.frames, clip.timestamps, landmark_stride=self.landmark_stride)
         lap("landmarks")
+        report(0.5, "spotting")
+        spotted = spot(clip, track, self.spot_settings)
+        lap("spot")
         windows, notices = make_windows(clip.timestamps, self.spec, self.stride_seconds)
+        short = bool(notices)  # shorter than one window: the whole clip is the one window, as before
+        ranked = [] if short else sorted(spotted.intervals, key=lambda i: -i.score)
+        centred = [
+            replace(window_at(clip.timestamps, self.spec, iv.apex), index=len(windows) + j) for j, iv in enumerate(ranked)
+        ]
         lap("windows")
         report(0.6, "alignment")
-        aligned = preprocess_clip(clip, track, self.spec, windows, self.min_coverage)
+        aligned = preprocess_clip(clip, track, self.spec, windows + centred, self.min_coverage)
         lap("align")
-        if not aligned:
+        if not any(a.window.index < len(windows) for a in aligned):
             raise NoFaceError(
                 f"the face was detected in too few frames (less than {self.min_coverage:.0%} of every window); "
                 "film one person facing the camera, well lit, without covering the face"
@@ -293,34 +356,50 @@ class Predictor:
         probs = self._infer(inputs)
         lap("model")
 
-        by_index = {a.window.index: (p, motion_energy(a)) for a, p in zip(aligned, probs)}
+        by_index = {a.window.index: (k, a) for k, a in enumerate(aligned)}
         results = []
-        for w in windows:
+        for w in windows + centred:
             first, stop = w.frame_range()
             cov = track.coverage(first, stop)
-            p, motion = by_index.get(w.index, (None, None))
-            reason = None if p is not None else f"face detected in {cov:.0%} of frames"
-            results.append(WindowResult(w, p, cov, reason, motion))
-        classified = [i for i, r in enumerate(results) if r.probs is not None]
-        best = max(classified, key=lambda i: results[i].motion)
-        skipped = len(results) - len(classified)
-        notes = list(notices) + list(track.notices)
-        contrast = results[best].motion / max(float(np.median([results[i].motion for i in classified])), 1e-6)
-        if len(classified) >= 3 and contrast < MOTION_CONTRAST_MIN:
-            notes.append(
-                f"no window stands out in facial motion (peak {contrast:.2f}x the median): the clip may hold no "
-                "micro-expression, and then the label means nothing (the models know no 'neutral' class)"
+            if w.index in by_index:
+                k, a = by_index[w.index]
+                one = tuple(x[k : k + 1] for x in inputs)
+                results.append(WindowResult(w, probs[k], cov, None, motion_energy(a), w.index >= len(windows), a, one))
+            else:
+                reason = f"face detected in {cov:.0%} of frames"
+                results.append(WindowResult(w, None, cov, reason, centred=w.index >= len(windows)))
+        intervals = tuple(
+            IntervalResult(
+                iv, w.index, results[w.index].probs,
+                None if results[w.index].probs is None else self.spec.labels[int(np.argmax(results[w.index].probs))],
             )
+            for iv, w in zip(ranked, centred)
+        )  # fmt: skip
+        sliding = [i for i in range(len(windows)) if results[i].probs is not None]
+        most_motion = max(sliding, key=lambda i: results[i].motion)
+        contrast = results[most_motion].motion / max(float(np.median([results[i].motion for i in sliding])), 1e-6)
+        notes = list(notices) + list(track.notices) + list(spotted.notices)
+        labelled = [r for r in intervals if r.label is not None]
+        if short or not labelled:
+            best = most_motion
+            prediction = self.spec.labels[int(np.argmax(results[best].probs))] if short else None
+            if not short:
+                notes.append(NO_EXPRESSION if not intervals else
+                             "micro-expressions were spotted, but the face was not detected well enough around them "
+                             "to classify them")
+        else:
+            best, prediction = labelled[0].window, labelled[0].label
+        skipped = sum(r.probs is None for r in results[: len(windows)])
         if skipped:
-            notes.append(f"{skipped} of {len(results)} window(s) skipped: the face was not detected in enough frames")
+            notes.append(f"{skipped} of {len(windows)} window(s) skipped: the face was not detected in enough frames")
         timings["total"] = (time.perf_counter() - start) * 1000.0
         report(1.0, "done")
         return Prediction(
             labels=self.spec.labels,
             windows=tuple(results),
             best_window=best,
-            prediction=self.spec.labels[int(np.argmax(results[best].probs))],
-            probs=results[best].probs,
+            prediction=prediction,
+            probs=results[best].probs if prediction is not None else None,
             timings_ms=timings,
             notices=tuple(notes),
             clip=clip,
@@ -329,6 +408,8 @@ class Predictor:
             inputs=inputs,
             model=self.name,
             motion_contrast=contrast,
+            intervals=intervals,
+            spot=spotted,
         )
 
     def _infer(self, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
@@ -344,6 +425,8 @@ class Predictor:
 
 __all__ = [
     "INFERENCE_LANDMARK_STRIDE",
+    "NO_EXPRESSION",
+    "IntervalResult",
     "Prediction",
     "Predictor",
     "WindowResult",

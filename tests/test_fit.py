@@ -7,6 +7,7 @@ Models are shrunk through ``arch_kwargs`` so the whole file stays fast on two bu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -192,6 +193,12 @@ def test_run_dir_layout_and_atomic_release(tmp_path: Path, monkeypatch: pytest.M
     assert record["versions"]["torch"] == torch.__version__
     model = load_model(run / "release")
     assert model.spec == small.spec
+    calibration = metrics["calibration"]  # fitted on the pooled held-out logits, stored for load_model
+    assert calibration["n"] == len(small) and 0 <= calibration["ece_after"] <= 1 and 0 <= calibration["ece_before"] <= 1
+    assert calibration["nll_after"] <= calibration["nll_before"] + 1e-9  # T minimises NLL; ECE may move either way
+    assert json.loads((run / "release" / "config.json").read_text())["temperature"] == calibration["temperature"]
+    assert model.temperature == calibration["temperature"]
+    assert "### Calibration" in (run / "release" / "README.md").read_text()
     assert model(small.inputs[0][:2]).shape == (2, 3)
     rows = (run / "predictions.csv").read_text().splitlines()
     assert rows[0].split(",")[:5] == ["clip", "subject", "fold", "true", "pred"] and len(rows) == len(small) + 1
@@ -328,3 +335,51 @@ def test_every_architecture_runs_through_the_loop(arch: str, kwargs: dict, tmp_p
     metrics = run_fit(face, small_config(epochs=1, arch=arch, arch_kwargs=kwargs, release=True), tmp_path / arch)
     assert metrics["n"] == len(face) and metrics["arch"] == arch
     assert load_model(tmp_path / arch / "release").arch == arch
+
+
+def test_training_draws_one_jittered_window_per_clip_and_epoch(data: TensorSet, tmp_path: Path) -> None:
+    from train.loop import batch_inputs, draw_windows
+
+    draws = [draw_windows(len(data), 5, 7, epoch) for epoch in range(4)]
+    assert all(torch.equal(d, draw_windows(len(data), 5, 7, e)) for e, d in enumerate(draws))  # resumable
+    assert not torch.equal(draws[0], draws[1]) and set(torch.cat(draws).tolist()) == set(range(5))
+    # window k of a clip: the centred clip shifted by k - 2 frames (offset 0 = index 2 = the centred input)
+    windows = torch.stack([data.inputs[0].roll(k - 2, dims=2) for k in range(5)], dim=1)
+    offsets = torch.linspace(-0.18, 0.18, 5).repeat(len(data), 1)
+    jittered = dataclasses.replace(data, jitter=(windows,), offsets=offsets)
+    idx = torch.tensor([0, 3, 7])
+    batch = batch_inputs(jittered, idx, draws[0])[0]
+    for row, n in enumerate(idx.tolist()):
+        assert torch.equal(batch[row], windows[n, draws[0][n]])
+    assert torch.equal(batch_inputs(data, idx, None)[0], data.inputs[0][idx])
+    a = run_fit(jittered, small_config(epochs=2), tmp_path / "jittered")
+    b = run_fit(data, small_config(epochs=2), tmp_path / "centred")
+    assert a["train_windows_per_clip"] == 5 and b["train_windows_per_clip"] == 1
+    predictions = [(tmp_path / run / "predictions.csv").read_text() for run in ("jittered", "centred")]
+    assert predictions[0] != predictions[1]  # the loop trained on the drawn windows, not the centred ones
+
+
+def test_cross_generator_protocol_trains_on_one_set_and_tests_on_the_other(tmp_path: Path) -> None:
+    from train import synth
+
+    sets = {}
+    for seed in (1, 2):  # two generator draws: same four people, different clips
+        sets[seed] = tmp_path / f"synth{seed}"
+        config = synth.SynthConfig(clips=6, seconds=(0.8, 1.0), size=(320, 240), seed=seed)
+        synth.generate(config, sets[seed], progress=False)
+    out = tmp_path / "cross"
+    argv = [
+        "--data", f"synthetic={sets[1]}", "--test-data", f"synthetic={sets[2]}", "--protocol", "cross-generator",
+        "--out", str(out), "--epochs", "1", "--jitter", "3", "--threads", "1", "--arch-kwargs", json.dumps(SMALL),
+        "--cache-dir", str(tmp_path / "cache"), "--quiet", "--no-release",
+    ]  # fmt: skip
+    assert fit.main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["protocol"] == "cross-generator" and metrics["test_data"] == f"synthetic={sets[2]}"
+    assert metrics["n"] == metrics["test_clips"] and metrics["folds"] == metrics["subjects"] >= 2
+    assert metrics["train_windows_per_clip"] == 3
+    rows = (out / "predictions.csv").read_text().splitlines()[1:]
+    assert len(rows) == metrics["n"] and all(row.startswith("synthetic/") for row in rows)
+    held = {fold["name"].removeprefix("cross:"): fold["test_subjects"] for fold in metrics["per_fold"]}
+    assert all(subjects == [person] for person, subjects in held.items())
+    assert fit.main([*argv[:4], "--out", str(tmp_path / "bad"), "--quiet"]) == 2  # --test-data without the protocol

@@ -165,3 +165,32 @@ def test_normalizations_are_a_table_without_fallback() -> None:
     object.__setattr__(spec, "normalization", "minmax")  # bypass the spec's own check: normalize still refuses
     with pytest.raises(ValueError, match="temporal_mean_zscore"):
         normalize(crops, spec)
+
+
+def test_config_temperature_scales_the_logits_of_a_loaded_model(tmp_path) -> None:
+    from microexp.models import TEMPERATURE_KEY, build_model, set_temperature
+
+    torch.manual_seed(0)
+    model = build_model("stcnn", input_spec=InputSpec(frames=18, face_size=32), filters=4, hidden=8).eval()
+    x = model.example_inputs(2)
+    model.save_pretrained(tmp_path / "plain")
+    assert TEMPERATURE_KEY not in json.loads((tmp_path / "plain" / "config.json").read_text())
+    plain = load_model(tmp_path / "plain")
+    with torch.no_grad():
+        reference = model(*x)
+        assert torch.allclose(plain(*x), reference)  # no field: nothing scaled
+    set_temperature(model, 2.5)
+    model.save_pretrained(tmp_path / "scaled")
+    assert json.loads((tmp_path / "scaled" / "config.json").read_text())[TEMPERATURE_KEY] == 2.5
+    scaled = load_model(tmp_path / "scaled")
+    with torch.no_grad():
+        assert torch.allclose(scaled(*x), reference / 2.5, atol=1e-6)
+        assert torch.equal(scaled(*x).argmax(1), reference.argmax(1))
+    assert scaled.temperature == 2.5
+    config = json.loads((tmp_path / "scaled" / "config.json").read_text())
+    for bad in (0, -1.0, "warm", None, float("inf")):
+        (tmp_path / "scaled" / "config.json").write_text(json.dumps(config | {TEMPERATURE_KEY: bad}))
+        if bad is None:
+            continue  # null is treated as absent
+        with pytest.raises(ModelError, match=TEMPERATURE_KEY):
+            load_model(tmp_path / "scaled")

@@ -129,6 +129,8 @@ def test_same_seed_same_bytes_and_the_layout_loads(tmp_path, photos):
 
 
 def test_cli_refuses_a_non_empty_folder(tmp_path, capsys):
+    from train.__main__ import main as train_main
+
     (tmp_path / "keep.txt").write_text("x")
-    assert probe.main(["--out", str(tmp_path), "--clips", "1", "--quiet"]) == 1
+    assert train_main(["probe", "--out", str(tmp_path), "--clips", "1", "--quiet"]) == 1
     assert "not empty" in capsys.readouterr().err

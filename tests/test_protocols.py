@@ -86,3 +86,20 @@ def test_one_protocol_vocabulary() -> None:
     assert make_folds("paper-split", SUBJECTS) == make_folds("paper", SUBJECTS) == expected
     with pytest.raises(ValueError, match="paper-split"):
         make_folds("paper_split", SUBJECTS)
+
+
+def test_cross_generator_holds_out_each_shared_person_from_training() -> None:
+    train_people = ["ann", "bob", "ann", "cid", "bob"]
+    test_people = ["bob", "ann", "dee", "ann"]
+    folds = make_folds("cross-generator", train_people, test_subjects=test_people)
+    assert [f.name for f in folds] == ["cross:ann", "cross:bob"]  # cid and dee are in one set only
+    for fold in folds:
+        (held,) = fold.test_subjects
+        assert held not in {train_people[i] for i in fold.train}
+        assert {test_people[i] for i in fold.test} == {held}
+    with pytest.raises(ValueError, match="share no person"):
+        make_folds("cross-generator", ["a"], test_subjects=["b"])
+    with pytest.raises(ValueError):
+        make_folds("cross-generator", train_people)
+    with pytest.raises(ValueError):
+        make_folds("loso", train_people, test_subjects=test_people)

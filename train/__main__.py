@@ -14,6 +14,8 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "synth": ("train.synth", "main", "make a synthetic micro-expression dataset from face photographs"),
     "probe": ("train.probe", "main", "make a probe dataset with an independent generator (cross-generator tests)"),
+    "synth-long": ("train.scenes.long", "main", "make long clips (talking, blinks, head motion) for spotting"),
+    "synth-scenes": ("train.scenes.short", "main", "make short clips whose micro-expression sits among distractors"),
     "cache": ("train.fit", "cache_main", "preprocess a dataset through the face pipeline into the tensor cache"),
     "fit": ("train.fit", "main", "train and evaluate a model (LOSO by default) and save a release model"),
     "push": ("train.push", "main", "publish a run's release model and card to the Hugging Face Hub"),

@@ -114,7 +114,7 @@ def _slug(name: str) -> str:
 
 
 def _protocol_name(run: Mapping[str, Any]) -> str:
-    return "paper-split" if run.get("protocol") == "paper-split" else "loso"
+    return run["protocol"] if run.get("protocol") in ("paper-split", "cross-generator") else "loso"
 
 
 def _pct(value: float) -> str:
@@ -137,7 +137,7 @@ def _summary(config: Mapping[str, Any], spec: Mapping[str, Any], metrics: Mappin
 def _architecture(config: Mapping[str, Any], run: Mapping[str, Any]) -> str:
     params = run.get("num_parameters")
     count = f"{int(params):,}" if params is not None else "unknown"
-    hyper = {k: v for k, v in config.items() if k not in ("arch", "input_spec")}
+    hyper = {k: v for k, v in config.items() if k not in ("arch", "input_spec", "temperature")}
     lines = "\n".join(f"- `{k}`: `{v}`" for k, v in sorted(hyper.items()))
     return (
         "## Architecture\n\n"
@@ -163,13 +163,23 @@ def _protocol(run: Mapping[str, Any], metrics: Mapping[str, Any] | None) -> str:
     extra = metrics or {}
     counts = ", ".join(f"{k}: {extra[k]}" for k in ("folds", "subjects", "clips") if k in extra)
     counts = f" ({counts})" if counts else ""
+    k = int(extra.get("train_windows_per_clip", 1))
+    windows = (f"\n\nTraining windows: {k} per clip, their centres spread around the apex (the apex stays in the "
+               "middle 60 % of the window, as at inference, where windows rarely centre on it); each epoch draws "
+               "one per clip. Test clips are scored on the window centred on the apex.") if k > 1 else ""
     if _protocol_name(run) == "paper-split":
         return ("## Evaluation protocol\n\nThe paper's single random 80/20 clip split" + counts + ".\n\n"
-                + LEAK_WARNING)
+                + LEAK_WARNING + windows)
+    if _protocol_name(run) == "cross-generator":
+        return ("## Evaluation protocol\n\nCross-generator, person-independent: each fold trains on the training "
+                f"data without one person and tests on that person's clips from other data (`{extra.get('test_data')}`"
+                f", {extra.get('test_clips', '?')} clips), so neither the person nor the way the test clips were made "
+                "was seen in training; predictions of all folds are pooled" + counts + ". Epochs are fixed in "
+                "advance." + windows)
     return ("## Evaluation protocol\n\nLeave-one-subject-out (LOSO), subject-independent: every subject is the "
             "test set once and never seen in training; predictions of all folds are pooled before computing "
             "the metrics (the MEGC convention)" + counts + ". Epochs are fixed in advance; no epoch is chosen "
-            "on test data.")
+            "on test data." + windows)
 
 
 def _hyperparameters(run: Mapping[str, Any]) -> str:
@@ -200,7 +210,26 @@ def _metrics(metrics: Mapping[str, Any] | None, run: Mapping[str, Any]) -> str:
         body = "\n".join(f"| {label} | " + " | ".join(str(v) for v in row) + " |"
                          for label, row in zip(labels, confusion, strict=False))
         head += f"\n\nConfusion matrix:\n\n{header}\n{body}"
-    return head
+    return head + _calibration(metrics)
+
+
+def _calibration(metrics: Mapping[str, Any]) -> str:
+    cal = metrics.get("calibration")
+    if not cal:
+        return ""
+    return (
+        "\n\n### Calibration\n\n"
+        f"`load_model` divides the logits by the temperature T = {float(cal['temperature']):.4f} stored in "
+        "`config.json` (`temperature`), so the probabilities are calibrated; predictions (the argmax) and the "
+        "scores above are unchanged. T minimises the negative log-likelihood of the pooled held-out "
+        "cross-validation predictions, each made by the fold model that never saw the clip's subject (the "
+        "standard way to calibrate without a separate set); the figures after scaling are measured on those "
+        "same predictions, a one-parameter in-sample fit.\n\n"
+        f"| | before | after |\n|---|---|---|\n"
+        f"| expected calibration error ({int(cal.get('bins', 15))} bins) | {float(cal['ece_before']):.4f} | "
+        f"{float(cal['ece_after']):.4f} |\n"
+        f"| negative log-likelihood | {float(cal['nll_before']):.4f} | {float(cal['nll_after']):.4f} |"
+    )
 
 
 def _input_spec(spec: Mapping[str, Any]) -> str:

@@ -24,11 +24,13 @@ class FitConfig:
     Attributes:
         arch: registry name of the architecture (``stcnn``, ``fusenet-intermediate``, ...).
         preset: the training recipe.
-        protocol: ``loso`` or ``paper-split`` (the original's clip-level 80/20 split, leaks identity).
+        protocol: ``loso``, ``paper-split`` (the original's clip-level 80/20 split, leaks identity) or
+            ``cross-generator`` (train on ``data``, test on ``test_data``, one held-out person per fold).
         seed: run seed; fold and release seeds are derived from it.
         threads: torch intra-op threads (``None`` keeps torch's default).
         arch_kwargs: extra keyword arguments for the architecture (``filters``, ``hidden``, ...).
         data: the data source string, for the record (``synthetic=DIR``, ``casme2=DIR``, ...).
+        test_data: the cross-generator protocol's test source string (empty otherwise).
         dataset_name: short name for the model card.
         synthetic: whether the data is synthetic (said loudly in the card).
         release: train and save the release model after evaluation.
@@ -42,6 +44,7 @@ class FitConfig:
     threads: int | None = None
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     data: str = ""
+    test_data: str = ""
     dataset_name: str = ""
     synthetic: bool = False
     release: bool = True
@@ -52,6 +55,8 @@ class FitConfig:
             raise TrainingError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
         if self.protocol not in PROTOCOLS:
             raise TrainingError(f"unknown protocol {self.protocol!r}; choose from {', '.join(PROTOCOLS)}")
+        if (self.protocol == "cross-generator") != bool(self.test_data):
+            raise TrainingError("--protocol cross-generator needs --test-data, and --test-data needs that protocol")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -61,7 +66,10 @@ class FitConfig:
     def recipe(self) -> dict[str, Any]:
         """The fields that decide the numbers; a resumed run must match them exactly."""
         keys = ("arch", "preset", "protocol", "seed", "arch_kwargs", "data", "release")
-        return json.loads(json.dumps({k: v for k, v in self.to_dict().items() if k in keys}))
+        recipe = {k: v for k, v in self.to_dict().items() if k in keys}
+        if self.test_data:  # absent otherwise, so runs recorded before the field still resume
+            recipe["test_data"] = self.test_data
+        return json.loads(json.dumps(recipe))
 
 
 __all__ = ["FitConfig", "TrainingError"]

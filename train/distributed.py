@@ -80,4 +80,11 @@ def identical_across_ranks(model: nn.Module, ctx: DistContext) -> bool:
     return all(bool((g == local).all()) for g in gathered)
 
 
-__all__ = ["DistContext", "derive_seed", "identical_across_ranks", "init_distributed", "seed_everything", "weights_digest"]
+__all__ = [
+    "DistContext",
+    "derive_seed",
+    "identical_across_ranks",
+    "init_distributed",
+    "seed_everything",
+    "weights_digest",
+]

@@ -25,6 +25,7 @@ from microexp.models import ARCHITECTURES, accepts_regions, default_regions
 from microexp.models.fast import tune_malloc
 from microexp.spec import InputSpec
 
+from .cache import DEFAULT_JITTER, JITTER_SPAN
 from .checkpoints import Checkpoints
 from .config import FitConfig, TrainingError
 from .distributed import DistContext, derive_seed, init_distributed, seed_everything
@@ -48,9 +49,20 @@ DATA_HELP = (
 
 
 def load_data(
-    data: str, *, arch: str, frames: int | None, cache_dir: str | None, workers: int, progress: bool
+    data: str,
+    *,
+    arch: str,
+    frames: int | None,
+    cache_dir: str | None,
+    workers: int,
+    progress: bool,
+    jitter: int = 1,
 ) -> tuple[TensorSet, dict[str, Any]]:
-    """Turn a ``--data`` string into a TensorSet plus ``{"dataset_name", "synthetic"}``."""
+    """Turn a ``--data`` string into a TensorSet plus ``{"dataset_name", "synthetic"}``.
+
+    ``jitter`` K > 1 caches K apex-offset windows per clip of a raw dataset (``train.cache``); a
+    ``tensors=`` file brings whatever windows it was saved with.
+    """
     kind, sep, location = data.partition("=")
     if not sep or not location:
         raise TrainingError(f"--data must look like KIND=PATH (e.g. synthetic=./synth), got {data!r}")
@@ -79,7 +91,7 @@ def load_data(
     # MEGC three classes (records' label3, else their native label when it is one of them)
     spec = InputSpec(frames=frames or 18, regions=default_regions(arch))
     tensor_set = build_tensor_set(
-        records, spec, Path(cache_dir) if cache_dir else None, workers=workers, progress=progress
+        records, spec, Path(cache_dir) if cache_dir else None, workers=workers, progress=progress, jitter=jitter
     )
     name = getattr(report, "dataset", None) or kind.split("+")[0]
     synthetic = name == "synthetic" or all(getattr(r, "dataset", "") == "synthetic" for r in records)
@@ -98,7 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--protocol",
         default="loso",
         choices=PROTOCOLS,
-        help="loso (default, subject-independent) or paper-split (the original 80/20 clip split; leaks identity)",
+        help="loso (default, subject-independent), paper-split (the original 80/20 clip split; leaks identity) or "
+        "cross-generator (train on --data without one person, test on that person's --test-data clips; one fold "
+        "per person in both sets)",
+    )
+    p.add_argument(
+        "--test-data",
+        default=None,
+        metavar="DATA",
+        help="the cross-generator protocol's test clips, in --data's form (e.g. synthetic=DIR2 from another "
+        "generator or seed); its people are matched to --data's by the 'person' column, else by subject",
     )
     p.add_argument(
         "--preset",
@@ -121,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-release", action="store_true", help="evaluate only; do not train the release model")
     p.add_argument("--cache-dir", default=None, help="where preprocessed tensors are cached")
+    p.add_argument(
+        "--jitter",
+        type=int,
+        default=DEFAULT_JITTER,
+        metavar="K",
+        help=f"windows cached per clip, their centres spread over +-{JITTER_SPAN:g} of a window around the apex; "
+        "training draws one per clip and epoch, evaluation uses the centred one (1: centred only; "
+        f"default {DEFAULT_JITTER})",
+    )
     p.add_argument("--workers", type=int, default=1, help="preprocessing processes")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -143,18 +173,22 @@ def _parse_kwargs(text: str) -> dict[str, Any]:
     return value
 
 
-def _load_on_rank0_first(args: argparse.Namespace, ctx: DistContext) -> tuple[TensorSet, dict[str, Any]]:
-    """Load the data; under DDP rank 0 fills the preprocessing cache before the other ranks read it."""
+def _load_on_rank0_first(
+    args: argparse.Namespace, ctx: DistContext, source: str | None = None, jitter: int | None = None
+) -> tuple[TensorSet, dict[str, Any]]:
+    """Load the data (``--data`` unless ``source``); under DDP rank 0 fills the preprocessing cache
+    before the other ranks read it."""
     progress = not args.quiet and sys.stderr.isatty() and ctx.is_main
 
     def load() -> tuple[TensorSet, dict[str, Any]]:
         return load_data(
-            args.data,
+            source or args.data,
             arch=args.arch,
             frames=args.frames,
             cache_dir=args.cache_dir,
             workers=args.workers,
             progress=progress,
+            jitter=args.jitter if jitter is None else jitter,
         )
 
     if not ctx.distributed:
@@ -190,7 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
         ctx = init_distributed()
+        if (args.protocol == "cross-generator") != bool(args.test_data):
+            raise TrainingError("--protocol cross-generator needs --test-data, and --test-data needs that protocol")
         tensor_set, info = _load_on_rank0_first(args, ctx)
+        # the test side is only ever evaluated on its centred windows: no jitter to cache
+        test_set = _load_on_rank0_first(args, ctx, source=args.test_data, jitter=1)[0] if args.test_data else None
         config = FitConfig(
             arch=args.arch,
             preset=preset,
@@ -198,12 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             threads=args.threads,
             data=args.data,
+            test_data=args.test_data or "",
             release=not args.no_release,
             quiet=args.quiet,
             **config_kw,
             **info,
         )
-        metrics = run_fit(tensor_set, config, args.out, resume=args.resume, args=vars(args))
+        metrics = run_fit(tensor_set, config, args.out, resume=args.resume, args=vars(args), test_set=test_set)
     except (MicroExpError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -228,6 +267,15 @@ def cache_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--arch", default="stcnn", choices=ARCHITECTURES, help="decides the crops (face, or eyes+mouth)")
     p.add_argument("--frames", type=int, default=None, help="frames T per clip (default 18)")
     p.add_argument("--cache-dir", default=None, help="where preprocessed tensors are cached")
+    p.add_argument(
+        "--jitter",
+        type=int,
+        default=DEFAULT_JITTER,
+        metavar="K",
+        help=f"windows cached per clip, their centres spread over +-{JITTER_SPAN:g} of a window around the apex; "
+        "training draws one per clip and epoch, evaluation uses the centred one (1: centred only; "
+        f"default {DEFAULT_JITTER})",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
         "--export",
@@ -245,6 +293,7 @@ def cache_main(argv: Sequence[str] | None = None) -> int:
             cache_dir=args.cache_dir,
             workers=args.workers,
             progress=not args.quiet and sys.stderr.isatty(),
+            jitter=args.jitter,
         )
         if args.export:
             save_tensor_set(tensor_set, args.export, **info)

@@ -76,6 +76,22 @@ def _batches(n: int, batch_size: int, seed: int, epoch: int, ctx: DistContext) -
     return iter(BatchSampler(RandomSampler(range(n), generator=generator), batch_size, drop_last=False))
 
 
+def draw_windows(n: int, k: int, job_seed: int, epoch: int) -> torch.Tensor:
+    """Which of the K stored windows each of the n clips trains on in ``epoch`` (n,) int64.
+
+    Drawn from (job seed, epoch) alone, the same on every rank, so resume and DDP stay exact.
+    """
+    generator = torch.Generator().manual_seed(derive_seed(job_seed, epoch, "windows"))
+    return torch.randint(0, k, (n,), generator=generator)
+
+
+def batch_inputs(data: TensorSet, idx: torch.Tensor, windows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """The batch ``idx`` of ``data``: its jittered windows ``windows[idx]`` when given, else the centred ones."""
+    if windows is None or not data.jitter:
+        return tuple(x[idx] for x in data.inputs)
+    return tuple(j[idx, windows[idx]] for j in data.jitter)
+
+
 def train_job(
     job: str,
     data: TensorSet,
@@ -105,9 +121,11 @@ def train_job(
         aug_gen = torch.Generator().manual_seed(derive_seed(epoch_seed, "augment"))
         net.train()
         stats = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
+        # one jittered window per clip and epoch (epochs keep their length); centred-only sets skip this
+        windows = draw_windows(len(data), data.windows_per_clip, job_seed, epoch) if data.jitter else None
         for index in _batches(len(data), preset.batch_size, job_seed, epoch, ctx):
             idx = torch.as_tensor(index, dtype=torch.long)
-            inputs = tuple(x[idx] for x in data.inputs)
+            inputs = batch_inputs(data, idx, windows)
             if preset.augments:
                 inputs = augment(inputs, preset, aug_gen)
             target = data.labels[idx]
@@ -132,12 +150,27 @@ def train_job(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Class probabilities (N, classes) in evaluation mode."""
+def predict_logits(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Logits (N, classes) in evaluation mode (kept for temperature calibration)."""
     model.eval()
     n = inputs[0].shape[0]
-    chunks = [torch.softmax(model(*(x[i : i + EVAL_BATCH] for x in inputs)), dim=1) for i in range(0, n, EVAL_BATCH)]
+    chunks = [model(*(x[i : i + EVAL_BATCH] for x in inputs)) for i in range(0, n, EVAL_BATCH)]
     return torch.cat(chunks) if chunks else torch.zeros(0, 0)
 
 
-__all__ = ["EVAL_BATCH", "augment", "make_optimizer", "predict", "train_job"]
+def predict(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Class probabilities (N, classes) in evaluation mode."""
+    logits = predict_logits(model, inputs)
+    return torch.softmax(logits, dim=1) if logits.numel() else logits
+
+
+__all__ = [
+    "EVAL_BATCH",
+    "augment",
+    "batch_inputs",
+    "draw_windows",
+    "make_optimizer",
+    "predict",
+    "predict_logits",
+    "train_job",
+]

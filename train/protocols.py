@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from train.datasets import natural_key
 
-PROTOCOLS = ("loso", "paper-split")  # the names ``python -m train fit --protocol`` accepts
+PROTOCOLS = ("loso", "paper-split", "cross-generator")  # the names ``python -m train fit --protocol`` accepts
 ALIASES = {"paper": "paper-split"}  # older spelling, still accepted by make_folds
 
 
@@ -121,18 +121,47 @@ def inner_split(
     )
 
 
-def make_folds(protocol: str, subjects: Sequence[str], seed: int = 4) -> list[Fold]:
-    """Folds for a protocol name: ``loso`` (one fold per subject) or ``paper-split`` (one leaky fold).
+def cross_generator(train_people: Sequence[str], test_people: Sequence[str]) -> list[Fold]:
+    """Leave-one-person-out across two data sets: train on one set's clips of every other person, test
+    on the other set's clips of the held-out person.
+
+    Only people present in both sets get a fold (a person seen in just one set can never be held out of
+    training and tested on). ``train`` indexes the training set, ``test`` the test set.
+
+    Raises:
+        ValueError: the two sets share no person.
+    """
+    shared = set(train_people) & set(test_people)
+    if not shared:
+        raise ValueError("the training and test data share no person to hold out")
+    folds = []
+    for held in sorted(shared, key=natural_key):
+        train = tuple(i for i, p in enumerate(train_people) if p != held)
+        test = tuple(i for i, p in enumerate(test_people) if p == held)
+        folds.append(Fold(name=f"cross:{held}", train=train, test=test, test_subjects=(held,)))
+    return folds
+
+
+def make_folds(
+    protocol: str, subjects: Sequence[str], seed: int = 4, test_subjects: Sequence[str] | None = None
+) -> list[Fold]:
+    """Folds for a protocol name: ``loso`` (one fold per subject), ``paper-split`` (one leaky fold) or
+    ``cross-generator`` (one fold per person shared with a second, test set).
 
     Args:
         protocol: one of :data:`PROTOCOLS` (or an alias in :data:`ALIASES`).
-        subjects: subject id of each clip.
+        subjects: subject (for cross-generator: person) of each clip.
         seed: random state of the paper split (4, as the original).
+        test_subjects: cross-generator only: the person of each clip of the test set.
 
     Raises:
         ValueError: unknown protocol, or too few clips/subjects for it.
     """
     name = ALIASES.get(protocol, protocol)
+    if (name == "cross-generator") != (test_subjects is not None):
+        raise ValueError("the cross-generator protocol, and only it, needs the test set's people")
+    if name == "cross-generator":
+        return cross_generator(subjects, test_subjects)
     if name == "loso":
         return loso(subjects)
     if name == "paper-split":

@@ -45,11 +45,13 @@ from tqdm.auto import tqdm
 
 import microexp
 from microexp.atomic import replace_dir, temporary_dir, write_bytes, write_json
+from microexp.models import TEMPERATURE_KEY
 
+from .calibration import calibrate
 from .checkpoints import Checkpoints
 from .config import FitConfig, TrainingError
 from .distributed import DistContext, identical_across_ranks, init_distributed
-from .loop import predict, train_job
+from .loop import predict_logits, train_job
 from .protocols import Fold, make_folds
 from .tensorset import TensorSet
 
@@ -58,6 +60,15 @@ RELEASE = "release"
 
 def _fold_subjects(fold: Fold, tensor_set: TensorSet) -> list[str]:
     return list(fold.test_subjects) or sorted({tensor_set.subjects[i] for i in fold.test})
+
+
+def _pooled_logits(results: list[dict[str, Any]]) -> np.ndarray:
+    """Held-out logits of every fold in pooled order; log-probabilities for folds saved before logits were
+    kept (a per-row constant away from the logits, so the same temperature fits)."""
+    rows = []
+    for r in results:
+        rows += r["logits"] if "logits" in r else np.log(np.clip(np.asarray(r["probs"]), 1e-12, None)).tolist()
+    return np.asarray(rows, dtype=np.float64)
 
 
 def _prepare_run_dir(run_dir: Path, config: FitConfig, resume: bool, ctx: DistContext) -> dict[str, Any]:
@@ -131,6 +142,9 @@ def _assemble_release(
 
     model.save_pretrained(tmp)
     model_config = json.loads((tmp / "config.json").read_text())
+    if metrics.get("calibration"):  # read by microexp.models.load_model, which divides the logits by it
+        model_config[TEMPERATURE_KEY] = metrics["calibration"]["temperature"]
+        write_json(tmp / "config.json", model_config)
     run_info = {
         "data": config.data,
         "dataset_name": config.dataset_name,
@@ -153,6 +167,7 @@ def run_fit(
     resume: bool = False,
     *,
     args: dict[str, Any] | None = None,
+    test_set: TensorSet | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``config`` on ``tensor_set`` under its protocol, then train and save the release model.
 
@@ -162,6 +177,8 @@ def run_fit(
         out_dir: the run directory (layout in the module docstring).
         resume: continue a killed run in ``out_dir`` from its last checkpoint.
         args: the command-line arguments, recorded in ``run.json``.
+        test_set: the ``cross-generator`` protocol's test clips (another generator or dataset): each
+            fold trains on ``tensor_set`` without one person and tests on that person's clips here.
 
     Returns:
         The contents of ``metrics.json``.
@@ -170,7 +187,7 @@ def run_fit(
         TrainingError: the run directory or the data do not allow the run.
     """
     with _torch_settings(config.threads):
-        return _run(tensor_set, config, Path(out_dir), resume, args or {})
+        return _run(tensor_set, config, Path(out_dir), resume, args or {}, test_set)
 
 
 @contextmanager
@@ -191,7 +208,19 @@ def _torch_settings(threads: int | None) -> Iterator[None]:
         torch.use_deterministic_algorithms(previous_mode[0], warn_only=previous_mode[1])
 
 
-def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, args: dict[str, Any]) -> dict[str, Any]:
+def _run(
+    tensor_set: TensorSet,
+    config: FitConfig,
+    run_dir: Path,
+    resume: bool,
+    args: dict[str, Any],
+    test_set: TensorSet | None,
+) -> dict[str, Any]:
+    if (config.protocol == "cross-generator") != (test_set is not None):
+        raise TrainingError("the cross-generator protocol, and only it, takes a test set (--test-data)")
+    if test_set is not None and test_set.spec != tensor_set.spec:
+        raise TrainingError("the test data was preprocessed with another input spec than the training data")
+    held = test_set if test_set is not None else tensor_set  # where the held-out clips come from
     ctx = init_distributed()
     progress = not config.quiet and ctx.is_main and sys.stderr.isatty()
     record = _prepare_run_dir(run_dir, config, resume, ctx)
@@ -208,14 +237,19 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
                 "dataset_name": config.dataset_name,
                 "synthetic": config.synthetic,
                 "clips": len(tensor_set),
+                "windows_per_clip": tensor_set.windows_per_clip,
                 "input_spec": tensor_set.spec.to_dict(),
+                **({"test_data": config.test_data, "test_clips": len(test_set)} if test_set is not None else {}),
             },
         )
         write_json(run_dir / "run.json", record)
     checkpoints = Checkpoints(run_dir, writer=ctx.is_main)
     labels = tensor_set.spec.labels
     try:
-        folds = make_folds(config.protocol, tensor_set.subjects)
+        if test_set is None:
+            folds = make_folds(config.protocol, tensor_set.subjects)
+        else:
+            folds = make_folds(config.protocol, tensor_set.people, test_subjects=test_set.people)
     except ValueError as exc:
         raise TrainingError(f"cannot build {config.protocol} folds: {exc}") from exc
     started = time.perf_counter()
@@ -232,13 +266,17 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
             test_idx = list(fold.test)
             model, curves = train_job(job, tensor_set.subset(train_idx), config, checkpoints, ctx, resume, progress)
             identical &= identical_across_ranks(model, ctx)
-            probs = predict(model, tuple(x[torch.as_tensor(test_idx, dtype=torch.long)] for x in tensor_set.inputs))
+            # the test side always sees the centred windows (inputs), jittered sets included
+            test_inputs = tuple(x[torch.as_tensor(test_idx, dtype=torch.long)] for x in held.inputs)
+            logits = predict_logits(model, test_inputs)
+            probs = torch.softmax(logits, dim=1)
             done = {
                 "fold": str(fold.name),
                 "test": test_idx,
-                "test_subjects": _fold_subjects(fold, tensor_set),
+                "test_subjects": _fold_subjects(fold, held),
                 "pred": probs.argmax(1).tolist(),
                 "probs": probs.tolist(),
+                "logits": logits.tolist(),
                 "curves": curves,
                 "seconds": time.perf_counter() - t0,
             }
@@ -247,12 +285,13 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
         results.append(done)
 
     # 2. pooled metrics (MEGC convention: one confusion matrix over all folds)
-    y_true = [int(tensor_set.labels[i]) for r in results for i in r["test"]]
+    y_true = [int(held.labels[i]) for r in results for i in r["test"]]
     y_pred = [p for r in results for p in r["pred"]]
     metrics = _summarize(y_true, y_pred, labels)
+    metrics["calibration"] = calibrate(_pooled_logits(results), y_true)
     fold_rows = []
     for r in results:
-        truth = [int(tensor_set.labels[i]) for i in r["test"]]
+        truth = [int(held.labels[i]) for i in r["test"]]
         correct = sum(int(t == p) for t, p in zip(truth, r["pred"], strict=True))
         fold_rows.append(
             {
@@ -268,8 +307,10 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
         arch=config.arch,
         preset=config.preset.name,
         folds=len(fold_rows),
-        subjects=len(set(tensor_set.subjects)),
+        subjects=len(set(tensor_set.subjects)) if test_set is None else len(folds),  # cross: persons held out
         clips=len(tensor_set),
+        **({"test_data": config.test_data, "test_clips": len(test_set)} if test_set is not None else {}),
+        train_windows_per_clip=tensor_set.windows_per_clip,  # test side: always the centred window
         per_fold=fold_rows,
     )
     if ctx.is_main:
@@ -282,10 +323,10 @@ def _run(tensor_set: TensorSet, config: FitConfig, run_dir: Path, resume: bool, 
             for i, pred, probs in zip(r["test"], r["pred"], r["probs"], strict=True):
                 rows.append(
                     {
-                        "clip": tensor_set.clips[i],
-                        "subject": tensor_set.subjects[i],
+                        "clip": held.clips[i],
+                        "subject": held.subjects[i],
                         "fold": r["fold"],
-                        "true": labels[int(tensor_set.labels[i])],
+                        "true": labels[int(held.labels[i])],
                         "pred": labels[pred],
                         **{f"prob_{label}": f"{p:.6f}" for label, p in zip(labels, probs, strict=True)},
                     }

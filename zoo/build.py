@@ -2,7 +2,9 @@
 
 This is the offline, embedded default of the zoo: a fresh synthetic set is generated with
 ``python -m train synth`` and each entry is trained with ``python -m train fit`` (LOSO evaluation,
-then a release model on all clips). Both run as subprocesses, so the zoo never imports ``train``.
+then a release model on all clips, trained on apex-jittered windows, with its probability temperature
+fitted on the LOSO held-out predictions and stored in ``config.json``). Both run as subprocesses, so
+the zoo never imports ``train``.
 Each release directory (``model.safetensors``, ``config.json``, model card) is copied atomically to
 ``<zoo dir>/<name>`` with a ``zoo.json`` provenance record; its card says it is synthetic-trained.
 """
@@ -41,12 +43,15 @@ class BuildSettings:
         epochs: training epochs per fold and for the release model (None: the preset's).
         seed: seed of the synthetic set and of training.
         workers: preprocessing processes for ``train fit``.
+        jitter: windows cached per clip around the apex (``train fit --jitter``): the models learn
+            expressions anywhere in the window, as inference places it.
     """
 
     clips: int = 240
     epochs: int | None = None
     seed: int = 0
     workers: int = 1
+    jitter: int = 5
 
     @classmethod
     def quick(cls) -> BuildSettings:
@@ -142,14 +147,16 @@ def build(
         cmd = [py, "-m", "train", "fit", "--arch", entry.arch, "--data", f"synthetic={data}",
                "--protocol", entry.protocol, "--preset", entry.recipe.preset, "--out", str(run_dir),
                "--frames", str(entry.input_spec["frames"]), "--seed", str(settings.seed),
-               "--cache-dir", str(work / "cache"), "--workers", str(settings.workers), "--quiet"]
+               "--cache-dir", str(work / "cache"), "--workers", str(settings.workers), "--quiet",
+               "--jitter", str(settings.jitter)]
         if settings.epochs:
             cmd += ["--epochs", str(settings.epochs)]
         if entry.arch_kwargs:
             cmd += ["--arch-kwargs", json.dumps(entry.arch_kwargs)]
         _run(cmd, log)
         target = install(run_dir / "release", entry.name,
-                         extra={"run_dir": str(run_dir), "clips": settings.clips, "epochs": settings.epochs})
+                         extra={"run_dir": str(run_dir), "clips": settings.clips, "epochs": settings.epochs,
+                                "jitter": settings.jitter})
         log(f"  installed {target}")
         installed.append(target)
     log(f"built {len(installed)} model(s) in {time.perf_counter() - started:.0f} s")

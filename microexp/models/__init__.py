@@ -2,17 +2,29 @@
 
 :data:`ARCHS` is the one table of architectures: each entry names its class, the crops it takes
 and the constructor arguments its name fixes, so no caller tests architecture names by prefix.
+
+Calibration: a ``config.json`` may hold a top-level ``temperature`` T (written by ``python -m train
+fit``, fitted on held-out predictions). :func:`load_model` then makes the model's forward return
+``logits / T``, so every softmax downstream (``Predictor``, the app) gives calibrated probabilities;
+the argmax never changes. Without the field nothing is scaled.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import torch
+from torch import nn
+
+from ..errors import ModelError
 from ..spec import InputSpec
-from .base import REGISTRY, MicroExpModel, load_model, read_config
+from .base import REGISTRY, MicroExpModel, read_config
+from .base import load_model as _load_unscaled
 from .fusenet import MicroExpFuseNet
 from .stcnn import MicroExpSTCNN
 from .twostream import MicroExpTwoStream
@@ -127,6 +139,41 @@ def default_spec(arch: str, **fields: Any) -> InputSpec:
     return InputSpec(**{"regions": entry.regions, **entry.spec, **fields})
 
 
+TEMPERATURE_KEY = "temperature"  # top-level config.json field read by load_model
+
+
+def _divide_by_temperature(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+    return output / module.temperature
+
+
+def set_temperature(model: MicroExpModel, temperature: float) -> MicroExpModel:
+    """Make ``model``'s forward return logits / ``temperature`` from now on (1.0 leaves them as they are).
+
+    The value is also put in the model's Hub config, so ``save_pretrained`` writes it back to
+    ``config.json``. Returns the model.
+
+    Raises:
+        ModelError: ``temperature`` is not a finite number > 0.
+    """
+    t = float(temperature) if isinstance(temperature, (int, float)) and not isinstance(temperature, bool) else math.nan
+    if not (math.isfinite(t) and t > 0):
+        raise ModelError(f"config.json {TEMPERATURE_KEY} must be a finite number > 0, got {temperature!r}")
+    model.temperature = t
+    if getattr(model, "_temperature_hook", None) is None:
+        model._temperature_hook = model.register_forward_hook(_divide_by_temperature)
+    if isinstance(getattr(model, "_hub_mixin_config", None), dict):
+        model._hub_mixin_config[TEMPERATURE_KEY] = t
+    return model
+
+
+def load_model(model_id: str | os.PathLike[str], revision: str | None = None, **hub_kwargs: Any) -> MicroExpModel:
+    """Load any MicroExp model from a ``save_pretrained`` directory or a Hub repo id, applying the
+    ``temperature`` of its ``config.json`` when there is one (see the module docstring)."""
+    model = _load_unscaled(model_id, revision=revision, **hub_kwargs)
+    temperature = read_config(model_id, revision=revision, **hub_kwargs).get(TEMPERATURE_KEY)
+    return set_temperature(model, temperature) if temperature is not None else model
+
+
 def build_model(arch: str, **kwargs: Any) -> MicroExpModel:
     """Instantiate an architecture by registry name (``stcnn``, ``fusenet-intermediate``, ...)."""
     entry = get_arch(arch)
@@ -137,6 +184,7 @@ __all__ = [
     "ARCHITECTURES",
     "ARCHS",
     "REGISTRY",
+    "TEMPERATURE_KEY",
     "Architecture",
     "MicroExpFuseNet",
     "MicroExpModel",
@@ -150,5 +198,6 @@ __all__ = [
     "load_model",
     "read_config",
     "register_arch",
+    "set_temperature",
     "unregister_arch",
 ]

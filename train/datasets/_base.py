@@ -57,6 +57,8 @@ class ClipRecord:
         label: native label, lower case (``happiness``, ``repression``, ``others``).
         label3: MEGC three-class label (negative/positive/surprise); ``None`` when excluded.
         aus: action units as written in the annotation.
+        person: who the clip shows, where a dataset says so apart from ``subject`` (synthetic sets
+            name the photographed person); ``""`` when the subject is the person.
     """
 
     dataset: str
@@ -71,6 +73,7 @@ class ClipRecord:
     label: str
     label3: str | None
     aus: str = ""
+    person: str = ""
 
     @property
     def key(self) -> str:
@@ -234,6 +237,7 @@ class Collector:
         label3: Mapping[str, str],
         known: Collection[str],
         aus: str = "",
+        person: str = "",
     ) -> None:
         """Append a record; a label outside ``known`` is kept and reported ``unknown_label``.
 
@@ -246,7 +250,7 @@ class Collector:
             self.add("unknown_label", subject, clip, f"label {label!r}", False)
         onset, apex, offset = phases
         record = ClipRecord(
-            self.dataset, subject, clip, frames, video, fps, onset, apex, offset, label, label3.get(label), aus
+            self.dataset, subject, clip, frames, video, fps, onset, apex, offset, label, label3.get(label), aus, person
         )
         self.records.append(record)
         self._made.add((subject, clip))

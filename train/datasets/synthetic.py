@@ -1,7 +1,8 @@
 """Synthetic clips written by the project's generator (CASME II-like layout).
 
 Layout: ``root/sub01/clip_0001/img1.jpg ...`` or ``root/sub01/clip_0001.mp4``, plus
-``root/annotations.csv`` with columns subject, clip, onset, apex, offset, label, aus, fps.
+``root/annotations.csv`` with columns subject, clip, onset, apex, offset, label, aus, fps (and
+optionally person, the photographed person a subject shows).
 Frame numbers in the csv are 1-based positions in the clip (frame 1 = first frame), whatever
 the frame files are called; a clip may be a frame folder or a video file.
 """
@@ -100,6 +101,7 @@ def load_synthetic(root: str | Path) -> tuple[list[ClipRecord], DatasetReport]:
             label3=LABEL3_GENERAL,
             known=KNOWN_LABELS,
             aus=cell_str(row.get("aus")),
+            person=cell_str(row.get("person")),  # optional column: groups the variants of one person
         )
     col.report_unannotated(_clips_on_disk(root))
     return col.records, col.report()

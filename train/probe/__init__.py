@@ -11,4 +11,6 @@ from .aus import LABELS, RECIPES
 from .generate import ProbeConfig, generate_probe, main
 from .render import ProbeClip, ProbeSettings, make_probe_clip
 
-__all__ = ["LABELS", "RECIPES", "ProbeClip", "ProbeConfig", "ProbeSettings", "generate_probe", "main", "make_probe_clip"]
+__all__ = [
+    "LABELS", "RECIPES", "ProbeClip", "ProbeConfig", "ProbeSettings", "generate_probe", "main", "make_probe_clip",
+]  # fmt: skip

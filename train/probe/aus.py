@@ -59,35 +59,52 @@ class Handle:
     gate_line: tuple[int, ...] = ()
 
 
-def _both(pair, vector, sigma, gate=None, line_pair=None) -> tuple[Handle, ...]:
+Pair = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def _both(
+    pair: Pair, vector: tuple[float, float], sigma: float, gate: str | None = None, line_pair: Pair | None = None
+) -> tuple[Handle, ...]:
+    """The same handle on both face halves (the outward sign is found per half from the landmarks)."""
     lines = line_pair or ((), ())
     return tuple(Handle(tuple(p), vector, sigma, gate, tuple(l)) for p, l in zip(pair, lines, strict=True))
 
 
 _LIPS = (LIP_LINE, LIP_LINE)
+_LID = (LID_UPPER[0][:1], LID_UPPER[1][:1])  # brow handles stay above the upper lid
+_EYE = EYE_CORNERS
+_MID_UP, _MID_LOW = LIP_MID_UPPER, LIP_MID_LOWER
 # AU number -> handles. Vectors are relative; the recipe is normalised to the clip's amplitude.
 AU_HANDLES: dict[int, tuple[Handle, ...]] = {
-    1: _both(BROW_INNER, (0.0, -1.0), 0.14, "above", (LID_UPPER[0][:1], LID_UPPER[1][:1])),
-    2: _both(BROW_OUTER, (0.15, -1.0), 0.14, "above", (LID_UPPER[0][:1], LID_UPPER[1][:1])),
-    4: _both(BROW_INNER, (-0.7, 0.55), 0.16, "above", (LID_UPPER[0][:1], LID_UPPER[1][:1]))
-    + _both(BROW_MID, (-0.3, 0.45), 0.14, "above", (LID_UPPER[0][:1], LID_UPPER[1][:1])),
-    5: _both(LID_UPPER, (0.0, -1.0), 0.07, "above", EYE_CORNERS),
-    6: _both(CHEEK, (0.05, -1.0), 0.18, "below", EYE_CORNERS) + _both(LID_LOWER, (0.0, -0.45), 0.06, "below", EYE_CORNERS),
-    7: _both(LID_LOWER, (0.0, -1.0), 0.06, "below", EYE_CORNERS) + _both(LID_UPPER, (0.0, 0.3), 0.05, "above", EYE_CORNERS),
-    9: _both(NOSE_SIDE, (-0.15, -1.0), 0.11) + _both(((55,), (285,)), (0.0, 0.35), 0.1, "above", (LID_UPPER[0][:1], LID_UPPER[1][:1])),
-    10: _both(UPPER_LIP, (0.0, -1.0), 0.11, "above", _LIPS) + (Handle(LIP_MID_UPPER, (0.0, -0.7), 0.1, "above", LIP_LINE),),
+    1: _both(BROW_INNER, (0.0, -1.0), 0.14, "above", _LID),
+    2: _both(BROW_OUTER, (0.15, -1.0), 0.14, "above", _LID),
+    4: _both(BROW_INNER, (-0.7, 0.55), 0.16, "above", _LID) + _both(BROW_MID, (-0.3, 0.45), 0.14, "above", _LID),
+    5: _both(LID_UPPER, (0.0, -1.0), 0.07, "above", _EYE),
+    6: _both(CHEEK, (0.05, -1.0), 0.18, "below", _EYE) + _both(LID_LOWER, (0.0, -0.45), 0.06, "below", _EYE),
+    7: _both(LID_LOWER, (0.0, -1.0), 0.06, "below", _EYE) + _both(LID_UPPER, (0.0, 0.3), 0.05, "above", _EYE),
+    9: _both(NOSE_SIDE, (-0.15, -1.0), 0.11) + _both(((55,), (285,)), (0.0, 0.35), 0.1, "above", _LID),
+    10: _both(UPPER_LIP, (0.0, -1.0), 0.11, "above", _LIPS) + (Handle(_MID_UP, (0.0, -0.7), 0.1, "above", LIP_LINE),),
     12: _both(LIP_CORNER, (0.65, -0.75), 0.15),
     14: _both(LIP_CORNER, (0.55, 0.1), 0.07),
     15: _both(LIP_CORNER, (0.1, 1.0), 0.12),
-    17: (Handle(CHIN, (0.0, -1.0), 0.2, "below", LIP_LINE), Handle(LIP_MID_LOWER, (0.0, -0.55), 0.1, "below", LIP_LINE)),
+    17: (
+        Handle(CHIN, (0.0, -1.0), 0.2, "below", LIP_LINE),
+        Handle(_MID_LOW, (0.0, -0.55), 0.1, "below", LIP_LINE),
+    ),
     20: _both(LIP_CORNER, (1.0, 0.15), 0.14),
-    23: _both(LIP_CORNER, (-0.5, 0.0), 0.1)
-    + (Handle(LIP_MID_UPPER, (0.0, 0.45), 0.1, "above", LIP_LINE), Handle(LIP_MID_LOWER, (0.0, -0.45), 0.1, "below", LIP_LINE)),
-    24: (Handle(LIP_MID_UPPER, (0.0, 0.7), 0.12, "above", LIP_LINE), Handle(LIP_MID_LOWER, (0.0, -0.7), 0.12, "below", LIP_LINE))
-    + _both(LIP_CORNER, (-0.2, 0.0), 0.08),
-    25: (Handle(LIP_MID_LOWER, (0.0, 1.0), 0.12, "below", LIP_LINE), Handle(LIP_MID_UPPER, (0.0, -0.3), 0.08, "above", LIP_LINE))
-    + _both(LOWER_LIP, (0.0, 0.8), 0.1, "below", _LIPS),
-    26: (Handle(CHIN + LIP_MID_LOWER, (0.0, 1.0), 0.35, "below", LIP_LINE),),
+    23: _both(LIP_CORNER, (-0.5, 0.0), 0.1) + (
+        Handle(_MID_UP, (0.0, 0.45), 0.1, "above", LIP_LINE),
+        Handle(_MID_LOW, (0.0, -0.45), 0.1, "below", LIP_LINE),
+    ),
+    24: _both(LIP_CORNER, (-0.2, 0.0), 0.08) + (
+        Handle(_MID_UP, (0.0, 0.7), 0.12, "above", LIP_LINE),
+        Handle(_MID_LOW, (0.0, -0.7), 0.12, "below", LIP_LINE),
+    ),
+    25: _both(LOWER_LIP, (0.0, 0.8), 0.1, "below", _LIPS) + (
+        Handle(_MID_LOW, (0.0, 1.0), 0.12, "below", LIP_LINE),
+        Handle(_MID_UP, (0.0, -0.3), 0.08, "above", LIP_LINE),
+    ),
+    26: (Handle(CHIN + _MID_LOW, (0.0, 1.0), 0.35, "below", LIP_LINE),),
 }
 
 # MEGC class -> (recipe, weight relative to the clip amplitude). Probe-only choices on purpose:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -71,7 +72,14 @@ def _write_frames(folder: Path, frames: np.ndarray, quality: int) -> None:
         (folder / f"img{i}.jpg").write_bytes(buf.tobytes())
 
 
-def generate_probe(config: ProbeConfig, out_dir: str | Path, *, overwrite: bool = False, photos=None, progress: bool = True) -> Path:
+def generate_probe(
+    config: ProbeConfig,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    photos: Sequence[Any] | None = None,
+    progress: bool = True,
+) -> Path:
     """Write the probe dataset to ``out_dir``; return the path of its ``annotations.csv``.
 
     Args:
@@ -191,8 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = ProbeSettings(fps=args.fps, amplitude=args.amplitude, seconds=args.seconds, nuisances=not args.no_nuisances)
-        config = ProbeConfig(clips=args.clips, seed=args.seed, settings=settings, format=args.format, faces_dir=args.faces)
+        settings = ProbeSettings(
+            fps=args.fps, amplitude=args.amplitude, seconds=args.seconds, nuisances=not args.no_nuisances
+        )
+        config = ProbeConfig(
+            clips=args.clips, seed=args.seed, settings=settings, format=args.format, faces_dir=args.faces
+        )
     except ValueError as exc:
         parser.error(str(exc))
     start = time.perf_counter()

@@ -82,7 +82,11 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
 
 
 def frame_photo(
-    rgb: np.ndarray, landmarks: np.ndarray, size: tuple[int, int], rng: np.random.Generator, iod_fraction: tuple[float, float]
+    rgb: np.ndarray,
+    landmarks: np.ndarray,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    iod_fraction: tuple[float, float],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Place the face in a ``size`` frame: random face size, position and a small roll."""
     w, h = size
@@ -100,7 +104,9 @@ def frame_photo(
     return framed, points
 
 
-def time_profile(n: int, fps: float, onset: int, duration: float, rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
+def time_profile(
+    n: int, fps: float, onset: int, duration: float, rng: np.random.Generator
+) -> tuple[np.ndarray, int, int]:
     """(N,) strength per frame, the apex and the offset index. Rise: raised cosine; hold; decay: exponential."""
     rise = duration * rng.uniform(0.25, 0.45)
     hold = duration * rng.uniform(0.0, 0.2)

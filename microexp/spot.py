@@ -1,0 +1,410 @@
+"""Micro-expression spotting: when, in a clip, does a brief facial movement happen (or none at all).
+
+Runs on what the pipeline already has, the decoded frames and the tracked landmarks; there is no
+second face pass. Steps:
+
+1. Rigid head motion out: per frame, a least-squares similarity fitted on landmarks that expressions
+   barely move (upper face outline, nose bridge) maps the frame onto one reference frame, whose eyes
+   are levelled in a ``crop_size`` grey face crop. The similarity's parameters are median-filtered
+   over ``registration_seconds``: that follows head motion (a median keeps ramps and steps) but not
+   the face mesh's brief jumps during blinks and expressions, which would shift the whole crop.
+2. Region signals: the crop is cut into ``cell``-pixel cells, each assigned to the nearest landmark
+   region (brows, eyes, cheeks, nose, mouth, lip corners). Per cell the MEGC-style feature
+   difference FD(t) = mean |G_t - (G_{t-k} + G_{t+k}) / 2| with k about half a micro-expression: a
+   brief bump peaks at its apex; slow drift, lighting change and a held expression cancel. A region's
+   signal is the mean of its two strongest cells, divided by its own robust noise level (median and
+   MAD over the clip, with a floor), so a region that moves all clip long counts less.
+3. Distractors: a blink (the eye aspect ratio dips, or the eye cells move far more than the brows)
+   silences eyes and brows around
+   it; speech (the inner-lip gap oscillating over about a second) silences the mouth, keeping lip
+   corners, cheeks and brows; a bump whose region has not returned to its baseline
+   ``return_seconds`` later is the edge of a held (macro-)expression and is dropped, as is a bump
+   wider than ``max_seconds`` at half height.
+4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals;
+   onset and offset where the curve falls to half the peak; the apex is refined to the frame most
+   displaced from the local baseline.
+
+All thresholds were tuned on synthetic clips only (``bench/spot_dev.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+from scipy.ndimage import binary_dilation, binary_erosion, gaussian_filter1d, maximum_filter1d, median_filter
+from scipy.signal import find_peaks
+
+from .align import fit_similarity
+from .face import FaceTrack, eye_centres, landmark_groups
+from .video import Clip
+
+# MediaPipe face-mesh indices not covered by its connection lists.
+_NOSE_BRIDGE = (168, 6, 197, 195)
+_CHEEKS = (50, 101, 118, 117, 123, 205, 187, 280, 330, 347, 346, 352, 425, 411)
+_LIP_CORNERS = (61, 291, 57, 287, 43, 273, 106, 335)
+_INNER_LIPS = (13, 14)  # upper and lower inner lip, centre
+# Eye aspect ratio: (outer, inner, upper lid, lower lid) per eye.
+_EYE_POINTS = ((33, 133, 159, 145), (362, 263, 386, 374))
+_SPEECH_REGIONS = ("mouth", "corners", "cheeks", "nose")  # what the jaw moves while talking
+_EYE_Y, _INTER_OCULAR = 0.38, 0.36  # canonical crop geometry, as fractions of its side (as InputSpec)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One spotted (or annotated) expression, in seconds of clip time.
+
+    Attributes:
+        onset, apex, offset: start, peak and end.
+        score: spotting confidence (peak height over the clip's noise level); higher is likelier.
+    """
+
+    onset: float
+    apex: float
+    offset: float
+    score: float = 1.0
+
+    @property
+    def duration(self) -> float:
+        return self.offset - self.onset
+
+
+@dataclass(frozen=True)
+class SpotResult:
+    """What :func:`spot` found.
+
+    Attributes:
+        times: (N,) seconds of the clip's frames.
+        score: (N,) per-frame micro-expression likelihood (noise units; the timeline curve).
+        intervals: spotted micro-expressions in time order; () when none was found.
+        notices: remarks for the user (speech or blinks discounted, too short to spot, ...).
+    """
+
+    times: np.ndarray
+    score: np.ndarray
+    intervals: tuple[Interval, ...]
+    notices: tuple[str, ...] = ()
+
+    @property
+    def top(self) -> Interval | None:
+        """The highest-scoring interval, or None."""
+        return max(self.intervals, key=lambda i: i.score) if self.intervals else None
+
+
+@dataclass(frozen=True)
+class SpotSettings:
+    """Spotting thresholds and durations (seconds; grey levels 0-255 for pixel differences).
+
+    Attributes:
+        crop_size: side of the grey face crop the signals are measured on (eyes ``0.36 * crop_size``
+            apart).
+        cell: side of one cell of that crop, in pixels.
+        registration_seconds: median filter over the per-frame head-pose fit (longer than a blink).
+        k_seconds: feature-difference half-span, about half a micro-expression.
+        return_seconds: a micro-expression has returned to the baseline this long after (and
+            before) its apex; a bump that has not is the edge of a held expression.
+        max_return_ratio: largest change between ``return_seconds`` before and after the apex,
+            over the bump's own size, for a micro-expression.
+        max_seconds: longest micro-expression (width of the peak at half height).
+        min_score: least peak height, in noise units, to report an interval.
+        min_difference: least feature difference (grey levels) to report an interval.
+        noise_floor: least noise level (grey levels) a region's signal is divided by, so a perfectly
+            still clip does not turn sensor noise into peaks.
+        blink_ratio: eye aspect ratio under this fraction of the clip's median is a blink.
+        blink_dominance: a blink moves the eye cells at least this many times more than the brows.
+        blink_score: least eye-region score of a blink.
+        blink_margin: seconds around a blink where eye and brow signals are ignored.
+        speech_seconds: window over which mouth-opening oscillation is measured.
+        speech_level: mouth-opening oscillation (RMS of the high-passed inner-lip gap, in
+            inter-ocular distances) above which the person is taken to be talking.
+        min_gap_seconds: least distance between two spotted apexes.
+    """
+
+    crop_size: int = 96
+    cell: int = 8
+    registration_seconds: float = 0.4
+    k_seconds: float = 0.2
+    return_seconds: float = 0.4
+    max_return_ratio: float = 0.8
+    max_seconds: float = 0.5
+    min_score: float = 13.0
+    min_difference: float = 0.5
+    noise_floor: float = 0.1
+    blink_ratio: float = 0.8
+    blink_dominance: float = 1.5
+    blink_score: float = 12.0
+    blink_margin: float = 0.3
+    speech_seconds: float = 1.0
+    speech_level: float = 0.005
+    min_gap_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.crop_size % self.cell:
+            raise ValueError("SpotSettings.crop_size must be a multiple of cell")
+
+
+@cache
+def _regions() -> dict[str, tuple[int, ...]]:
+    """Landmark indices of each spotting region."""
+    g = landmark_groups()
+    return {
+        "brows": tuple(sorted(set(g["right_brow"]) | set(g["left_brow"]))),
+        "eyes": tuple(sorted(set(g["right_eye"]) | set(g["left_eye"]))),
+        "cheeks": _CHEEKS,
+        "nose": tuple(sorted(set(g["nose"]) - set(_NOSE_BRIDGE))),
+        "mouth": tuple(sorted(set(g["lips"]) - set(_LIP_CORNERS))),
+        "corners": _LIP_CORNERS,
+    }
+
+
+def _rigid_points(landmarks: np.ndarray) -> np.ndarray:
+    """Upper face outline (above the upper lip) and nose bridge: what expressions barely move."""
+    g = landmark_groups()
+    lips_top = landmarks[list(g["lips"]), 1].min()
+    oval = [i for i in g["oval"] if landmarks[i, 1] < lips_top]
+    return np.array(sorted(set(oval) | set(_NOSE_BRIDGE)), dtype=np.int64)
+
+
+def _fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(N, ...) values with rows where ``valid`` is False filled linearly in time from the valid ones."""
+    idx = np.flatnonzero(valid)
+    if len(idx) == len(values):
+        return values
+    flat = values.reshape(len(values), -1)
+    full = np.stack([np.interp(np.arange(len(values)), idx, flat[idx, c]) for c in range(flat.shape[1])], 1)
+    return full.reshape(values.shape)
+
+
+def registration(track: FaceTrack, fps: float, settings: SpotSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame (N, 2, 3) source -> canonical-crop affines, head motion followed, and the reference landmarks.
+
+    Returns:
+        The affines, and the reference frame's (478, 2) landmarks in crop pixels.
+    """
+    lm = track.landmarks[..., :2].astype(np.float64)
+    valid = np.flatnonzero(track.valid)
+    ref = lm[valid[len(valid) // 2]]
+    left, right = eye_centres(ref)
+    d = right - left
+    size = settings.crop_size
+    scale = _INTER_OCULAR * size / max(float(np.hypot(*d)), 1e-6)
+    c, s = scale * np.cos(-np.arctan2(d[1], d[0])), scale * np.sin(-np.arctan2(d[1], d[0]))
+    rot = np.array([[c, -s], [s, c]])
+    base = np.eye(3)
+    base[:2, :2] = rot
+    base[:2, 2] = np.array([0.5 * size - 0.5, _EYE_Y * size]) - rot @ (0.5 * (left + right))
+    rigid = _rigid_points(ref)
+    params = np.zeros((len(lm), 4))  # a = s cos, b = s sin, tx, ty of frame -> reference
+    for j in valid:
+        m = fit_similarity(lm[j][rigid], ref[rigid])
+        params[j] = (m[0, 0], m[1, 0], m[0, 2], m[1, 2])
+    params = _fill(params, track.valid)
+    width = 2 * round(0.5 * settings.registration_seconds * fps) + 1
+    params = median_filter(params, size=(width, 1), mode="nearest")
+    params = gaussian_filter1d(params, max(0.05 * fps, 1e-3), axis=0, mode="nearest")
+    a, b, tx, ty = params.T
+    per_frame = np.zeros((len(lm), 3, 3))
+    per_frame[:, 0, 0], per_frame[:, 0, 1], per_frame[:, 0, 2] = a, -b, tx
+    per_frame[:, 1, 0], per_frame[:, 1, 1], per_frame[:, 1, 2] = b, a, ty
+    per_frame[:, 2, 2] = 1.0
+    return (base @ per_frame)[:, :2], ref @ base[:2, :2].T + base[:2, 2]
+
+
+def face_crops(frames: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarray:
+    """(N, size, size) float32 grey face crops: area-downscaled by an integer factor, then warped."""
+    out = np.empty((len(frames), size, size), np.float32)
+    for i, (frame, m) in enumerate(zip(frames, transforms)):
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        f = int(max(1, np.floor(1.0 / max(float(np.sqrt(abs(np.linalg.det(m[:, :2])))), 1e-6))))
+        if f > 1:
+            h, w = grey.shape
+            grey = cv2.resize(grey, (w // f, h // f), interpolation=cv2.INTER_AREA)
+            # pixel u of the downscaled frame averages source pixels f*u .. f*u+f-1 (centre f*u + (f-1)/2)
+            m = np.hstack([m[:, :2] * f, (m[:, 2] + m[:, :2] @ np.full(2, 0.5 * (f - 1)))[:, None]])
+        out[i] = cv2.warpAffine(grey, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+def _shift(x: np.ndarray, k: int) -> np.ndarray:
+    """x moved k frames later (k < 0: earlier), edges held."""
+    return x[np.clip(np.arange(len(x)) - k, 0, len(x) - 1)]
+
+
+def cell_differences(crops: np.ndarray, k: int, cell: int) -> np.ndarray:
+    """(N, cells) mean |G_t - (G_{t-k} + G_{t+k}) / 2| per cell of (N, S, S) crops, cells row-major."""
+    n, size = len(crops), crops.shape[1]
+    d = np.abs(crops - 0.5 * (_shift(crops, k) + _shift(crops, -k)))
+    g = size // cell
+    return d.reshape(n, g, cell, g, cell).mean(axis=(2, 4)).reshape(n, g * g)
+
+
+def cell_regions(points: np.ndarray, size: int, cell: int) -> np.ndarray:
+    """(cells,) index into ``_regions()`` of each cell (nearest region landmark within one cell), -1 for none."""
+    g = size // cell
+    cy, cx = np.mgrid[0:g, 0:g] * cell + 0.5 * cell - 0.5
+    centres = np.stack([cx.ravel(), cy.ravel()], 1)
+    label = np.full(len(centres), -1)
+    best = np.full(len(centres), float(cell))
+    for r, idx in enumerate(_regions().values()):
+        dist = np.linalg.norm(centres[:, None, :] - points[list(idx)][None], axis=-1).min(axis=1)
+        closer = dist < best
+        label[closer], best[closer] = r, dist[closer]
+    return label
+
+
+def _noise(signal: np.ndarray, floor: float) -> tuple[float, float]:
+    """Robust (baseline, scale) of a signal that is mostly noise: median and 1.4826 MAD."""
+    med = float(np.median(signal))
+    return med, max(1.4826 * float(np.median(np.abs(signal - med))), floor)
+
+
+def eye_aspect_ratio(points: np.ndarray) -> np.ndarray:
+    """(N,) mean over both eyes of lid gap / eye width, from (N, 478, 2) landmarks."""
+    ratios = []
+    for outer, inner, upper, lower in _EYE_POINTS:
+        width = np.linalg.norm(points[:, outer] - points[:, inner], axis=-1)
+        ratios.append(np.linalg.norm(points[:, upper] - points[:, lower], axis=-1) / np.maximum(width, 1e-6))
+    return np.mean(ratios, axis=0)
+
+
+def speech_mask(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndarray:
+    """(N,) bool: frames where the mouth opens and closes as in speech.
+
+    The inner-lip gap (in inter-ocular distances) is high-passed (minus its 0.25 s running mean) so
+    that a mouth held open is not speech; its running RMS over ``speech_seconds`` is then compared
+    with ``speech_level``.
+    """
+    lm = _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
+    left, right = eye_centres(lm)
+    iod = np.maximum(np.linalg.norm(right - left, axis=-1), 1e-6)
+    gap = np.linalg.norm(lm[:, _INNER_LIPS[0]] - lm[:, _INNER_LIPS[1]], axis=-1) / iod
+    gap = gaussian_filter1d(gap, max(0.03 * fps, 1e-3), mode="nearest")
+    fast = gap - gaussian_filter1d(gap, max(0.25 * fps, 1.0), mode="nearest")
+    rms = np.sqrt(gaussian_filter1d(fast * fast, max(0.5 * settings.speech_seconds * fps, 1.0), mode="nearest"))
+    talking = rms > settings.speech_level
+    # A brief mouth movement (an expression) is no speech: keep only runs lasting speech_seconds.
+    run = max(1, round(settings.speech_seconds * fps))
+    return binary_dilation(binary_erosion(talking, np.ones(run, bool)), np.ones(run, bool))
+
+
+def _half_height_span(curve: np.ndarray, peak: int) -> tuple[int, int]:
+    """First and last frame around ``peak`` where ``curve`` stays above half its peak value."""
+    half = 0.5 * curve[peak]
+    a = peak
+    while a > 0 and curve[a - 1] > half:
+        a -= 1
+    b = peak
+    while b < len(curve) - 1 and curve[b + 1] > half:
+        b += 1
+    return a, b
+
+
+@dataclass(frozen=True)
+class _Signals:
+    """Intermediate per-clip signals of :func:`spot` (kept together for inspection and tests)."""
+
+    crops: np.ndarray  # (N, S, S) grey face crops
+    cells: np.ndarray  # (N, cells) feature difference per cell
+    labels: np.ndarray  # (cells,) region index per cell, -1 none
+    regions: dict[str, np.ndarray]  # region -> (N,) score in noise units, distractors silenced
+    raw: dict[str, np.ndarray]  # region -> (N,) feature difference (grey levels)
+    blinks: np.ndarray  # (N,) bool
+    speech: np.ndarray  # (N,) bool
+
+
+def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) -> _Signals:
+    """Region scores over time, blinks and speech of one clip (steps 1-3 of the module docstring)."""
+    times = np.asarray(clip.timestamps, dtype=np.float64)
+    fps = (len(times) - 1) / times[-1] if len(times) > 1 and times[-1] > 0 else float(clip.fps)
+    k = max(1, round(settings.k_seconds * fps))
+    transforms, ref_points = registration(track, fps, settings)
+    crops = face_crops(clip.frames, transforms, settings.crop_size)
+    cells = cell_differences(crops, k, settings.cell)
+    labels = cell_regions(ref_points, settings.crop_size, settings.cell)
+    raw = {}
+    for r, name in enumerate(_regions()):
+        own = cells[:, labels == r]
+        raw[name] = np.sort(own, axis=1)[:, -2:].mean(axis=1)  # its two strongest cells
+    speech = speech_mask(track, fps, settings)
+    z = {}
+    for name, s in raw.items():
+        # Talking moves the lower face all the time: while talking, its own noise level applies there.
+        parts = (speech, ~speech) if name in _SPEECH_REGIONS and speech.sum() > 10 else (np.ones(len(s), bool),)
+        z[name] = np.zeros(len(s))
+        for part in parts:
+            base, scale = _noise(s[part], settings.noise_floor)
+            z[name][part] = (s[part] - base) / scale
+        z[name] = np.where(s >= settings.min_difference, z[name], np.minimum(z[name], 0.0))
+    # A blink: the lids close (eye aspect ratio dips), or the eye cells move far more than the brows.
+    ear = eye_aspect_ratio(_fill(track.landmarks[..., :2].astype(np.float64), track.valid))
+    closing = (ear < settings.blink_ratio * np.median(ear)) | (
+        (z["eyes"] > settings.blink_score) & (z["eyes"] > settings.blink_dominance * np.maximum(z["brows"], 0))
+    )
+    margin = 2 * round(settings.blink_margin * fps) + 1
+    blinks = maximum_filter1d(closing.astype(np.uint8), size=margin) > 0
+    for name in ("eyes", "brows"):
+        z[name] = np.where(blinks, 0.0, z[name])
+    z["mouth"] = np.where(speech, 0.0, z["mouth"])
+    return _Signals(crops, cells, labels, z, raw, blinks, speech)
+
+
+def spot(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) -> SpotResult:
+    """Score ``clip`` over time for micro-expression likelihood and return the spotted intervals.
+
+    Args:
+        clip: the decoded clip.
+        track: the face tracked through it (the pipeline's own; no second face pass).
+        settings: thresholds and durations.
+
+    Returns:
+        A :class:`SpotResult`; ``intervals == ()`` means no micro-expression was found.
+    """
+    times = np.asarray(clip.timestamps, dtype=np.float64)
+    n = len(times)
+    fps = (n - 1) / times[-1] if n > 1 and times[-1] > 0 else float(clip.fps)
+    k = max(1, round(settings.k_seconds * fps))
+    if not track.valid.any():
+        return SpotResult(times, np.zeros(n), (), ("no face to spot a micro-expression on",))
+    if n < 2 * k + 3:
+        return SpotResult(times, np.zeros(n), (), ("the clip is too short to spot a micro-expression in",))
+
+    sig = signals(clip, track, settings)
+    names = list(sig.regions)
+    stack = np.stack([sig.regions[name] for name in names])
+    score = np.clip(stack.max(axis=0), 0.0, None)
+    score[~track.valid] = 0.0
+
+    r = max(k + 1, round(settings.return_seconds * fps))
+    peaks, _ = find_peaks(score, height=settings.min_score, distance=max(1, round(settings.min_gap_seconds * fps)))
+    intervals = []
+    for p in peaks:
+        region = int(np.argmax(stack[:, p]))
+        cells = np.flatnonzero(sig.labels == region)
+        cells = cells[np.argsort(sig.cells[p, cells])[-2:]]  # the cells that peaked
+        gy, gx = np.divmod(cells, settings.crop_size // settings.cell)
+        c = settings.cell
+        patch = np.stack([sig.crops[:, y * c : (y + 1) * c, x * c : (x + 1) * c] for y, x in zip(gy, gx)], 1)
+        lo, hi = max(p - r, 0), min(p + r, n - 1)
+        drift = float(np.abs(patch[hi] - patch[lo]).mean())
+        bump = float(np.abs(patch[p] - 0.5 * (patch[lo] + patch[hi])).mean())
+        if drift > settings.max_return_ratio * bump:
+            continue  # the edge of a held expression (or a lasting change), not a brief one
+        a, b = _half_height_span(score, p)
+        if times[b] - times[a] > settings.max_seconds:
+            continue
+        # Apex: the frame of the bump most displaced from the local baseline (r before, r after).
+        idx = np.arange(max(a - 1, 0), min(b + 2, n))
+        base = 0.5 * (patch[np.clip(idx - r, 0, n - 1)] + patch[np.clip(idx + r, 0, n - 1)])
+        apex = int(idx[int(np.argmax(np.abs(patch[idx] - base).mean(axis=(1, 2, 3))))])
+        onset, offset = min(a, apex), max(b, apex)
+        intervals.append(Interval(float(times[onset]), float(times[apex]), float(times[offset]), float(score[p])))
+
+    notices = []
+    if sig.speech.mean() > 0.2:
+        notices.append("the person talks in this clip: mouth movement while talking is not counted as an expression")
+    return SpotResult(times, score, tuple(intervals), tuple(notices))
+
+
+__all__ = ["Interval", "SpotResult", "SpotSettings", "signals", "spot"]

@@ -1,0 +1,132 @@
+"""Spotting on real generated clips and real MediaPipe landmarks: the expression is found at its apex,
+blinks, stillness and a held (macro-)expression give none, and the pipeline's label does not depend
+on where in the clip the expression sits (issues 14 and 16)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microexp.pipeline import NO_EXPRESSION, Predictor
+from microexp.spot import Interval, SpotResult, SpotSettings, spot
+from microexp.video import clip_from_frames
+from tests.fixtures.app import BROWS, EYE_OUTER, FPS, MOUTH_CORNERS, action_unit, warp_points
+from tests.media import face_frames
+from train import synth
+
+LANDMARK_STRIDE = 2  # as the Predictor tracks
+
+
+def track_of(landmarker, clip):
+    return landmarker.track(clip.frames, clip.timestamps, landmark_stride=LANDMARK_STRIDE)
+
+
+def course(n: int, onset: int, apex: int, offset: int, hold: int = 0) -> np.ndarray:
+    """0..1 time course: raised-cosine rise onset->apex, held ``hold`` frames, raised-cosine fall to offset."""
+    t = np.arange(n, dtype=np.float64)
+    a = np.zeros(n)
+    up = (t >= onset) & (t <= apex)
+    a[up] = 0.5 - 0.5 * np.cos(np.pi * (t[up] - onset) / max(apex - onset, 1))
+    a[(t > apex) & (t <= apex + hold)] = 1.0
+    down = (t > apex + hold) & (t <= offset)
+    a[down] = 0.5 + 0.5 * np.cos(np.pi * (t[down] - apex - hold) / max(offset - apex - hold, 1))
+    return a
+
+
+def au_clip(landmarker, kind: str, amp: np.ndarray, photo: str = "grace_hopper.jpg", seed: int = 3,
+            strength: float = 0.08, drift_px: float = 2.0):
+    """A drifting, noisy face whose only facial change is one action unit following ``amp`` (0..1)."""
+    frames = face_frames(photo, n=len(amp), fps=FPS, drift_px=drift_px, noise=1.5, seed=seed).copy()
+    lm = landmarker.detect(frames[0])[0]
+    iod = float(np.linalg.norm(lm[EYE_OUTER[0], :2] - lm[EYE_OUTER[1], :2]))
+    points = lm[list(MOUTH_CORNERS if kind == "au12" else BROWS), :2]
+    for t in np.flatnonzero(amp > 0):
+        frames[t] = warp_points(frames[t], points, action_unit(kind, points, amp[t] * strength * iod), 0.25 * iod)
+    return clip_from_frames(frames, FPS)
+
+
+@pytest.fixture(scope="module")
+def photos(landmarker):
+    return {p.name: p for p in synth.load_faces(landmarker=landmarker)}
+
+
+def synth_clip(photos, name: str, expression: str, seed: int, **kw):
+    rgb, lm = synth.frame_face(photos[name])
+    return synth.make_clip(rgb, lm, expression, seed, seconds=4.0, **kw)
+
+
+def test_generated_expressions_are_spotted_at_their_apex(landmarker, photos):
+    """Generator clips (one per class) with head drift, lighting change, noise and random blinks. Whatever
+    is spotted first lies within 0.1 s of the true apex; a subtle one may be missed (on the dev clips
+    of bench/spot_dev.py about 1 in 6 without speech is), but not two of three."""
+    found = []
+    for photo, label, seed in (("grace_hopper", "positive", 0), ("biden_official", "negative", 1),
+                               ("obama_2012_official", "surprise", 2)):  # fmt: skip
+        made = synth_clip(photos, photo, label, seed)
+        clip = clip_from_frames(made.frames, made.fps)
+        result = spot(clip, track_of(landmarker, clip))
+        assert isinstance(result, SpotResult) and result.score.shape == result.times.shape == (len(clip),)
+        assert all(isinstance(i, Interval) for i in result.intervals) and len(result.intervals) <= 1
+        apex, top = made.apex / made.fps, result.top
+        if top is not None:
+            assert abs(top.apex - apex) <= 0.1 and top.onset <= apex + 0.034 <= top.offset + 0.068, (top, apex)
+            assert top.offset - top.onset <= SpotSettings().max_seconds
+        found.append(top is not None)
+    assert sum(found) >= 2, found
+
+
+@pytest.mark.parametrize("seed", [0, 3, 5])
+def test_blinking_face_without_expression_gives_none(landmarker, photos, seed):
+    """The generator's nuisances (drift, lighting, noise, blinks) without any expression: nothing spotted."""
+    made = synth_clip(photos, "grace_hopper", "AU12", seed, amplitude=0.0)
+    clip = clip_from_frames(made.frames, made.fps)
+    result = spot(clip, track_of(landmarker, clip))
+    assert result.intervals == (), (made.blinks, result.intervals)
+
+
+def test_still_face_gives_none(landmarker, face_mp4):
+    from microexp.video import load_clip
+
+    clip = load_clip(face_mp4)
+    assert spot(clip, track_of(landmarker, clip)).intervals == ()
+
+
+def test_held_macro_expression_gives_none_but_the_same_brief_one_is_found(landmarker):
+    """AU12 rising in 0.25 s, held 2 s, falling in 0.25 s is a macro-expression: no interval. The control,
+    the same movement without the hold, is spotted, so the first assertion can fail."""
+    n = 120
+    held = au_clip(landmarker, "au12", course(n, 20, 28, 96, hold=60))
+    assert spot(held, track_of(landmarker, held)).intervals == ()
+    brief = au_clip(landmarker, "au12", course(n, 50, 58, 66))
+    top = spot(brief, track_of(landmarker, brief)).top
+    assert top is not None and abs(top.apex - 58 / FPS) <= 0.1
+
+
+def test_too_short_or_faceless_clip_gives_none_with_a_notice(landmarker):
+    clip = au_clip(landmarker, "au12", course(8, 2, 4, 6))
+    result = spot(clip, track_of(landmarker, clip))
+    assert result.intervals == () and result.notices
+
+
+@pytest.mark.parametrize("apex", [30, 45, 60, 75])
+def test_prediction_does_not_depend_on_where_the_expression_sits(landmarker, au12_model, apex):
+    """Issue 16: the same AU12 movement placed at different times of a 3 s clip (so at different places
+    of every sliding window) is spotted, classified in a window centred on it, and gets the same label
+    with nearly the same probabilities."""
+    clip = au_clip(landmarker, "au12", course(90, apex - 6, apex, apex + 6), strength=0.1, drift_px=0.0)
+    pred = Predictor(au12_model, landmarker=landmarker, landmark_stride=LANDMARK_STRIDE).predict(clip)
+    assert pred.prediction == "positive", pred.intervals
+    best = pred.windows[pred.best_window]
+    assert best.centred and abs(best.window.center - apex / FPS) <= 0.1
+    assert pred.intervals[0].window == pred.best_window and pred.intervals[0].label == "positive"
+    assert best.aligned is not None and best.inputs[0].shape == (1, 1, 18, 64, 64)
+    assert pred.probs[1] > 0.8
+
+
+def test_pipeline_says_none_without_an_expression(landmarker, au12_model, face_mp4):
+    pred = Predictor(au12_model, landmarker=landmarker).predict(face_mp4)
+    assert pred.prediction is None and pred.probs is None and pred.intervals == ()
+    assert NO_EXPRESSION in pred.notices
+    assert not pred.windows[pred.best_window].centred  # the explained window is then the most moving one
+    data = pred.to_json()
+    assert data["prediction"] is None and data["intervals"] == []
