@@ -2,6 +2,8 @@
 
 :data:`ARCHS` is the one table of architectures: each entry names its class, the crops it takes
 and the constructor arguments its name fixes, so no caller tests architecture names by prefix.
+Adding a model is one line in that table (a built-in) or one :func:`register_arch` call (a plugin or
+a test; :func:`unregister_arch` removes it); tests, benches and CLIs iterate the live table.
 
 Calibration: a ``config.json`` may hold a top-level ``temperature`` T (written by ``python -m train
 fit``, fitted on held-out predictions). :func:`load_model` then makes the model's forward return
