@@ -11,8 +11,11 @@ until the slowest implementation has run ``--min-seconds``, the calls interleave
 ``bench/results/keras.json`` (from ``bench/keras_reference.py``) exists, Keras 3 / TensorFlow numbers
 and ratios against them are included. Random tensors: speed does not depend on the values.
 
-    .venv/bin/python bench/models.py            # full run (a few minutes on 2 cores)
-    .venv/bin/python bench/models.py --quick    # smoke run: fewer repeats, T=18 and STCNN-96 only
+    .venv/bin/python bench/models.py            # full run: every registered architecture at T=96 and T=18
+    .venv/bin/python bench/models.py --quick    # smoke run: fewer repeats, T=18 only
+    .venv/bin/python bench/models.py --archs stcnn fusenet-intermediate --frames 96   # a subset
+
+Workloads are named ``<arch>-<frames>``, the names ``bench/keras_reference.py`` writes.
 """
 
 from __future__ import annotations
@@ -28,25 +31,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (  # noqa: E402
-    MIN_SECONDS,
-    MODEL_WORKLOADS,
-    QUICK_MODEL_WORKLOADS,
-    RESULTS,
-    median_seconds,
-    write_json,
-)
-from microexp.models import build_model, default_regions, fast  # noqa: E402
-from microexp.spec import InputSpec  # noqa: E402
+from bench.common import MIN_SECONDS, RESULTS, median_seconds, write_json  # noqa: E402
+from microexp.models import ARCHITECTURES, build_model, default_spec, fast  # noqa: E402
 
-WORKLOADS, QUICK = MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS
+FRAMES = (96, 18)  # the paper's CAS(ME)^2 and SMIC specs
 IMPLS = (("reference", "reference", "fp32"), ("fast", "fast", "fp32"), ("fast-bf16", "fast", "bf16"))
 
 
+def workloads(archs: list[str], frames: list[int]) -> dict[str, tuple[str, int]]:
+    """``<arch>-<frames>`` -> (arch, frames), longest clips first."""
+    return {f"{arch}-{t}": (arch, t) for t in sorted(frames, reverse=True) for arch in archs}
+
+
 def _model(arch: str, frames: int):
-    regions = default_regions(arch)
     torch.manual_seed(0)
-    return build_model(arch, input_spec=InputSpec(frames=frames, regions=regions))
+    return build_model(arch, input_spec=default_spec(arch, frames=frames))
 
 
 def _in_mode(mode: str, fn):
@@ -118,17 +117,23 @@ def table(results: dict, keras: dict | None) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI; architecture choices and default are every registered architecture at call time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 repeats, three workloads")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 repeats, T=18 only")
     parser.add_argument("--repeats", type=int, default=5, help="at least this many rounds (batch 1: 3x)")
     parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS, help="and until the slowest has run this long")
-    parser.add_argument("--workloads", nargs="*", choices=sorted(WORKLOADS), help="subset to run")
+    parser.add_argument("--archs", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
+    parser.add_argument("--frames", type=int, nargs="+", default=None, help=f"clip lengths (default {FRAMES})")
     parser.add_argument("--tune-malloc", action="store_true", help="call fast.tune_malloc() first")
     parser.add_argument("--out", type=Path, default=RESULTS / "models.json")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     malloc_tuned = fast.tune_malloc() if args.tune_malloc else False
-    names = args.workloads or (list(QUICK) if args.quick else list(WORKLOADS))
+    chosen = workloads(args.archs, args.frames or ([18] if args.quick else list(FRAMES)))
     repeats = 2 if args.quick else args.repeats
     min_seconds = 0.0 if args.quick else args.min_seconds
     results = {
@@ -143,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "min_seconds": min_seconds,
         "workloads": {},
     }
-    for name in names:
-        arch, frames = WORKLOADS[name]
+    for name, (arch, frames) in chosen.items():
         print(f"{name}:", flush=True)
         results["workloads"][name] = measure(arch, frames, repeats, min_seconds)
     results["loadavg_end"] = os.getloadavg()

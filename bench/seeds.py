@@ -6,7 +6,8 @@ LOSO, default preset) for each architecture and seed on one synthetic set and re
 and mean +- sample standard deviation per architecture. Differences between architectures or
 options smaller than that spread are not evidence of anything. Writes ``bench/results/seeds.json``.
 
-Usage: ``python bench/seeds.py --data synthetic=DIR [--seeds 0 1 2] [--archs stcnn ...] [--cache-dir DIR]``
+Usage: ``python bench/seeds.py --data synthetic=DIR [--seeds 0 1 2] [--archs NAME ...] [--cache-dir DIR]``
+(``--archs`` defaults to every architecture in ``microexp.models.ARCHS``).
 About 1-2 minutes per architecture and seed on 2 cores (240 clips, T=18).
 """
 
@@ -23,18 +24,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import RESULTS, loso_metrics, markdown_table, write_json
+from microexp.models import ARCHITECTURES
 
-ARCHS = ("stcnn", "fusenet-intermediate", "fusenet-late", "twostream")
 
-
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI; architecture choices and default are every registered architecture at call time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="synthetic=DIR (a `python -m train synth` output)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
+    parser.add_argument("--archs", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "seeds.json")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="microexp-seeds-") as tmp:

@@ -5,7 +5,10 @@ Unlike ``bench/models.py`` (a bare forward/backward/step on random tensors), thi
 per-epoch safetensors checkpoint, on a random :class:`~train.tensorset.TensorSet` of the right
 shapes. The first epoch is a warm-up; the median over the remaining epochs is reported.
 
-Usage: ``python bench/train.py [--quick] [--threads 2] [--out bench/results/train.json]``
+Workloads: every architecture of ``--archs`` (default: every registered one) at T=18 on 96 clips
+(its SMIC spec and the zoo's) and, unless ``--quick``, at T=96 on 48 clips (the paper's CAS(ME)^2 spec).
+
+Usage: ``python bench/train.py [--quick] [--archs NAME ...] [--threads 2] [--out bench/results/train.json]``
 """
 
 from __future__ import annotations
@@ -25,27 +28,24 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bench.common import markdown_table, write_json  # noqa: E402
-from microexp.models import default_regions  # noqa: E402
+from microexp.models import ARCHITECTURES, default_spec  # noqa: E402
 from microexp.models.fast import tune_malloc  # noqa: E402
-from microexp.spec import InputSpec  # noqa: E402
 from train.fit import Checkpoints, DistContext, FitConfig, train_job  # noqa: E402
 from train.presets import PRESETS  # noqa: E402
 from train.tensorset import TensorSet  # noqa: E402
 
-# (arch, frames, clips): T=96 is the paper's CAS(ME)^2 spec, T=18 its SMIC spec and the zoo's.
-WORKLOADS = [
-    ("stcnn", 18, 96),
-    ("fusenet-intermediate", 18, 96),
-    ("fusenet-late", 18, 96),
-    ("twostream", 18, 96),
-    ("stcnn", 96, 48),
-    ("fusenet-intermediate", 96, 48),
-]
+# frames -> clips per epoch: T=18 is the paper's SMIC spec and the zoo's, T=96 its CAS(ME)^2 spec
+CLIPS = {18: 96, 96: 48}
+
+
+def workloads(archs: list[str], quick: bool) -> list[tuple[str, int, int]]:
+    """(arch, frames, clips) for each architecture: T=18 always, T=96 unless ``quick``."""
+    frames = (18,) if quick else (18, 96)
+    return [(arch, t, CLIPS[t]) for t in frames for arch in archs]
 
 
 def random_set(arch: str, frames: int, clips: int) -> TensorSet:
-    regions = default_regions(arch)
-    spec = InputSpec(frames=frames, regions=regions)
+    spec = default_spec(arch, frames=frames)
     g = torch.Generator().manual_seed(0)
     inputs = tuple(torch.randn(clips, *shape, generator=g) for shape in spec.input_shapes())
     return TensorSet(
@@ -71,21 +71,26 @@ def measure(arch: str, frames: int, clips: int, preset_name: str, epochs: int) -
     return {"clips_per_s": clips / steady, "epoch_s": steady, "clips": clips}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI; architecture choices and default are every registered architecture at call time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="T=18 workloads only, 2 epochs")
+    parser.add_argument("--archs", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=["default", "paper"])
     parser.add_argument("--no-tune-malloc", action="store_true",
                         help="glibc's default allocator policy (python -m train fit tunes it unless told not to)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train.json")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     tuned = False if args.no_tune_malloc else tune_malloc()
-    workloads = [w for w in WORKLOADS if not args.quick or w[1] == 18]
     epochs = 2 if args.quick else 4
     rows = []
-    for arch, frames, clips in workloads:
+    for arch, frames, clips in workloads(args.archs, args.quick):
         for preset in args.presets:
             r = measure(arch, frames, clips, preset, epochs)
             rows.append({"arch": arch, "frames": frames, "preset": preset, **r})

@@ -17,12 +17,14 @@ difference; below 0.05: a real change). Writes ``bench/results/variants.json`` a
     .venv/bin/python bench/variants.py --data synthetic=DIR [--cache-dir DIR] [--strides 2 3]
 
 ``DIR`` is a ``python -m train synth`` output (the README's numbers use 240 clips, seed 0).
-35-80 s per architecture on 2 cores (4 minutes for all four), plus preprocessing once per stride (cached).
+35-80 s per architecture on 2 cores, plus preprocessing once per stride (cached); ``--archs``
+defaults to every registered architecture.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -35,16 +37,12 @@ import torch
 from scipy.stats import binomtest
 
 from bench.common import RESULTS, markdown_table, write_json
-from microexp.models import default_regions, fast
-from microexp.spec import InputSpec
+from microexp.models import ARCHITECTURES, default_spec, fast
 from train.cache import build_tensor_set
 from train.datasets import load_dataset
 from train.fit import Checkpoints, DistContext, FitConfig, make_folds, predict, train_job
 from train.metrics import summarize
 from train.tensorset import TensorSet
-
-ARCHS = ("stcnn", "fusenet-intermediate", "fusenet-late", "twostream")
-
 
 def _paired(truth: list[int], base: list[int], other: list[int]) -> dict[str, float | int]:
     """Changed predictions and McNemar's exact p-value of ``other`` against ``base``."""
@@ -81,36 +79,44 @@ def evaluate(arch: str, sets: dict[str, TensorSet], seed: int, workdir: Path) ->
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI; architecture choices and default are every registered architecture at call time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="synthetic=DIR (a `python -m train synth` output)")
     parser.add_argument("--cache-dir", type=Path, default=None)
-    parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
+    parser.add_argument("--archs", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
     parser.add_argument("--strides", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--frames", type=int, default=18)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS / "variants.json")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(2)
 
     records, _ = load_dataset(args.data)
     results: dict[str, dict] = {}
     timings: dict[str, float] = {}
-    # one tensor set per crop layout and landmark stride; stride 1 is the training cache itself
-    sets: dict[tuple[tuple[str, ...], int], TensorSet] = {}
-    for regions in dict.fromkeys(default_regions(a) for a in args.archs):
+    # one tensor set per input spec (crops, representation) and landmark stride; stride 1 is the training cache
+    specs = {arch: default_spec(arch, frames=args.frames) for arch in args.archs}
+    keys = {arch: json.dumps(spec.to_dict(), sort_keys=True) for arch, spec in specs.items()}
+    sets: dict[tuple[str, int], TensorSet] = {}
+    for arch, key in keys.items():
+        if (key, 1) in sets:
+            continue
         for stride in (1, *args.strides):
             t0 = time.perf_counter()
-            spec = InputSpec(frames=args.frames, regions=regions)
-            sets[regions, stride] = build_tensor_set(
-                records, spec, args.cache_dir, workers=args.workers, progress=True, landmark_stride=stride
+            sets[key, stride] = build_tensor_set(
+                records, specs[arch], args.cache_dir, workers=args.workers, progress=True, landmark_stride=stride
             )
-            timings[f"preprocess {'+'.join(regions)} stride {stride} s"] = round(time.perf_counter() - t0, 1)
+            timings[f"preprocess {arch} spec stride {stride} s"] = round(time.perf_counter() - t0, 1)
     with tempfile.TemporaryDirectory(prefix="microexp-variants-") as tmp:
         for arch in args.archs:
             t0 = time.perf_counter()
-            arch_sets = {("baseline" if k == 1 else f"stride {k}"): sets[default_regions(arch), k]
+            arch_sets = {("baseline" if k == 1 else f"stride {k}"): sets[keys[arch], k]
                          for k in (1, *args.strides)}
             results[arch] = evaluate(arch, arch_sets, args.seed, Path(tmp))
             timings[f"{arch} s"] = round(time.perf_counter() - t0, 1)

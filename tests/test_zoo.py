@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,27 +16,115 @@ import zoo
 from microexp.errors import ModelError
 from microexp.models import ARCHITECTURES, build_model
 from microexp.spec import InputSpec
+from tests.fixtures.toy import TOY, registered_toy
+from train.presets import PRESETS
+from train.protocols import PROTOCOLS
 from zoo.build import install
+from zoo.registry import CROSS_GENERATOR, METRIC_KEYS, OWN_GENERATOR, Metrics, Recipe, ZooEntry
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPECTED_PARAMS = {"stcnn": 1_643_267, "fusenet-intermediate": 6_694_915, "fusenet-late": 6_827_523}
+# resolution tests use the default entry and its architecture, whatever they are
+NAME = zoo.DEFAULT_ENTRY
+ARCH = zoo.ENTRIES[NAME].arch
+OTHER_ARCH = next(a for a in ARCHITECTURES if a != ARCH)
+
+
+def check_entry(e: ZooEntry) -> None:
+    """The contract every entry meets, whatever its values: a registered architecture whose model, built
+    from the entry's spec, has the declared parameter count; labels that are the spec's; a protocol and a
+    preset the training CLI knows; metrics that name their protocol and data."""
+    assert e.arch in ARCHITECTURES, f"{e.name}: architecture {e.arch!r} is not registered"
+    assert e.repo_id.count("/") == 1 and e.revision and e.licence and e.description and e.title
+    spec = InputSpec.from_dict(e.input_spec)
+    assert spec.labels == e.labels and len(e.labels) == len(set(e.labels)) >= 2
+    with torch.device("meta"):  # count without allocating the weights
+        model = build_model(e.arch, input_spec=spec, **e.arch_kwargs)
+    assert sum(p.numel() for p in model.parameters()) == e.params
+    assert model.spec.num_classes == len(e.labels) and tuple(model.spec.regions) == tuple(e.input_spec["regions"])
+    assert e.protocol in PROTOCOLS and e.recipe.preset in PRESETS and e.recipe.command
+    assert isinstance(e.synthetic, bool) and ("synthetic" in e.provenance.lower()) == e.synthetic
+    assert e.repo_id in e.provenance and e.revision in e.provenance and e.licence in e.provenance
+    assert set(e.metrics) == set(METRIC_KEYS)
+    for key, scores in e.metrics.items():
+        if scores is not None:
+            assert scores.protocol and scores.data and scores.source
+            assert all(0.0 <= v <= 1.0 for v in (scores.uf1, scores.uar, scores.accuracy)), key
+    if e.metrics[OWN_GENERATOR] is not None:
+        assert e.metrics[OWN_GENERATOR].protocol == e.protocol
 
 
 @pytest.mark.parametrize("name", list(zoo.ENTRIES))
-def test_every_entry_is_a_loadable_contract(name):
+def test_every_entry_meets_the_schema(name):
     e = zoo.ENTRIES[name]
-    assert e.name == name and e.arch in ARCHITECTURES and e.repo_id == f"microexp/{name}" and e.revision
-    spec = InputSpec.from_dict(e.input_spec)
-    assert spec.labels == e.labels == ("negative", "positive", "surprise") and spec.frames == 18
-    model = build_model(e.arch, input_spec=spec, **e.arch_kwargs)
-    if e.arch in EXPECTED_PARAMS:  # the paper's architectures at the 18-frame spec
-        assert sum(p.numel() for p in model.parameters()) == EXPECTED_PARAMS[e.arch]
-    assert e.synthetic and "synthetic-trained" in e.provenance and "not yet published" in e.provenance
-    assert e.licence and e.description and e.title
+    assert e.name == name
+    check_entry(e)
 
 
-def test_default_entries_cover_the_three_paper_models_and_two_stream():
-    assert {e.arch for e in zoo.ENTRIES.values()} == {"stcnn", "fusenet-intermediate", "fusenet-late", "twostream"}
+def test_entry_names_and_default_are_consistent():
+    assert zoo.DEFAULT_ENTRY in zoo.ENTRIES
+    assert len({e.repo_id for e in zoo.ENTRIES.values()}) == len(zoo.ENTRIES)
+    assert len({e.title for e in zoo.ENTRIES.values()}) == len(zoo.ENTRIES)
+
+
+def _toy_entry(**changes) -> ZooEntry:
+    fields = dict(
+        name="toy-t9", title="Toy", arch=TOY, repo_id="someone/toy-t9", revision="0123abc",
+        input_spec={"frames": 9, "regions": ["eyes", "mouth"], "labels": ["calm", "tense"]},
+        labels=("calm", "tense"), training_data="real clips of a hypothetical study", synthetic=False,
+        licence="cc-by-4.0", description="A toy entry for the schema test.",
+        # two 2-filter 3x3x3 convs; dense: 2 regions x 2 filters x (2x10x10) pooled -> 2 classes
+        params=2 * (2 * 27 + 2) + (2 * 2 * 2 * 10 * 10) * 2 + 2,
+        protocol="paper-split",
+        recipe=Recipe(preset="paper", seed=7, command="python -m train fit --arch toy-test", epochs=3),
+        metrics={OWN_GENERATOR: Metrics("paper-split", "a hypothetical test split", 0.5, 0.5, 0.6, "a paper table"),
+                 CROSS_GENERATOR: None},
+    )
+    return ZooEntry(**{**fields, **changes})
+
+
+def test_a_toy_architecture_entry_meets_the_schema_and_a_wrong_one_does_not():
+    """A new architecture, other labels, real data, another protocol: the schema test holds for it."""
+    with registered_toy():
+        check_entry(_toy_entry())
+        with pytest.raises(AssertionError):
+            check_entry(_toy_entry(params=_toy_entry().params + 1))
+    with pytest.raises(AssertionError, match="not registered"):
+        check_entry(_toy_entry())  # the toy architecture is gone again
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"labels": ("calm", "angry")}, "differ from the input spec"),
+        ({"labels": ["calm", "tense"]}, "tuple"),
+        ({"params": 0}, "params"),
+        ({"title": ""}, "title"),
+        ({"metrics": {OWN_GENERATOR: None}}, "exactly the keys"),
+        ({"metrics": {OWN_GENERATOR: {"uf1": 0.5}, CROSS_GENERATOR: None}}, "Metrics or None"),
+        ({"protocol": "loso"}, "measured under 'paper-split'"),
+        ({"recipe": {"preset": "paper"}}, "Recipe"),
+        ({"synthetic": "no"}, "synthetic"),
+    ],
+)
+def test_malformed_entries_are_refused_at_construction(changes, message):
+    with pytest.raises(ValueError, match=message):
+        _toy_entry(**changes)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Metrics("loso", "", 0.5, 0.5, 0.5, "x"),
+        lambda: Metrics("loso", "d", 1.5, 0.5, 0.5, "x"),
+        lambda: Metrics("loso", "d", float("nan"), 0.5, 0.5, "x"),
+        lambda: Metrics("loso", "d", True, 0.5, 0.5, "x"),
+        lambda: Recipe(preset="default", seed=0, command="", epochs=None),
+        lambda: Recipe(preset="default", seed=0, command="c", epochs=0),
+    ],
+)
+def test_malformed_metrics_and_recipes_are_refused(build):
+    with pytest.raises(ValueError):
+        build()
 
 
 @pytest.fixture
@@ -53,61 +142,69 @@ def _save(arch: str, path: Path, seed: int = 0) -> None:
 
 
 def test_missing_weights_say_how_to_get_them(local_zoo):
-    with pytest.raises(ModelError, match=r"python -m zoo build --entries stcnn-t18.*hf download microexp/stcnn-t18"):
-        zoo.resolve("stcnn-t18")
+    how = rf"python -m zoo build --entries {re.escape(NAME)}.*hf download {re.escape(zoo.ENTRIES[NAME].repo_id)}"
+    with pytest.raises(ModelError, match=how):
+        zoo.resolve(NAME)
     with pytest.raises(ModelError, match="unknown zoo model"):
         zoo.resolve("resnet50")
 
 
 def test_local_zoo_resolves_and_loads_once(local_zoo):
-    _save("stcnn", local_zoo / "stcnn-t18")
-    resolved = zoo.resolve("stcnn-t18")
-    assert resolved.source == "local" and resolved.path == local_zoo / "stcnn-t18"
-    first = zoo.load("stcnn-t18")
-    assert zoo.load("stcnn-t18") is first and not first.training  # cached, eval mode
+    _save(ARCH, local_zoo / NAME)
+    resolved = zoo.resolve(NAME)
+    assert resolved.source == "local" and resolved.path == local_zoo / NAME
+    first = zoo.load(NAME)
+    assert zoo.load(NAME) is first and not first.training  # cached, eval mode
 
 
 def test_wrong_architecture_in_local_dir_is_refused(local_zoo):
-    _save("twostream", local_zoo / "stcnn-t18")
-    with pytest.raises(ModelError, match="holds a 'twostream' model"):
-        zoo.load("stcnn-t18")
+    _save(OTHER_ARCH, local_zoo / NAME)
+    with pytest.raises(ModelError, match=f"holds a '{OTHER_ARCH}' model"):
+        zoo.load(NAME)
 
 
-def test_install_is_atomic_replaces_and_marks_synthetic(local_zoo, tmp_path):
+def test_install_is_atomic_replaces_and_marks_synthetic_entries(local_zoo, tmp_path):
     release = tmp_path / "release"
-    _save("fusenet-late", release, seed=1)
+    _save(ARCH, release, seed=1)
     (release / "README.md").write_text("# a card that does not mention the data\n")
-    target = install(release, "fusenet-late-t18")
+    target = install(release, NAME)
     card = (target / "README.md").read_text()
-    assert "Synthetic-trained" in card and json.loads((target / "zoo.json").read_text())["synthetic"] is True
-    _save("fusenet-late", release, seed=2)
-    assert install(release, "fusenet-late-t18") == target
-    assert sorted(p.name for p in local_zoo.iterdir()) == ["fusenet-late-t18"]  # no temp or old dirs left
-    assert zoo.resolve("fusenet-late-t18").source == "local"
+    synthetic = zoo.ENTRIES[NAME].synthetic
+    assert ("Synthetic-trained" in card) == synthetic
+    assert json.loads((target / "zoo.json").read_text())["synthetic"] is synthetic
+    _save(ARCH, release, seed=2)
+    assert install(release, NAME) == target
+    assert sorted(p.name for p in local_zoo.iterdir()) == [NAME]  # no temp or old dirs left
+    assert zoo.resolve(NAME).source == "local"
 
 
 def test_hub_first_then_its_cache_offline(local_zoo, hub_env, monkeypatch):
     """The real huggingface_hub client against the Hub double: network first, then the cache offline."""
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # hub_env already clears it
-    _save("stcnn", local_zoo / "stcnn-t18", seed=3)  # a local copy exists, but the Hub wins
+    _save(ARCH, local_zoo / NAME, seed=3)  # a local copy exists, but the Hub wins
     torch.manual_seed(4)
-    published = build_model("stcnn")
-    published.push_to_hub("microexp/stcnn-t18", token=hub_env.token)
-    resolved = zoo.resolve("stcnn-t18")
-    assert resolved.source == "hub" and resolved.path != local_zoo / "stcnn-t18"
-    loaded = zoo.load("stcnn-t18")
-    assert torch.equal(loaded.fc2.weight, published.fc2.weight)
+    published = build_model(ARCH)
+    published.push_to_hub(zoo.ENTRIES[NAME].repo_id, token=hub_env.token)
+    resolved = zoo.resolve(NAME)
+    assert resolved.source == "hub" and resolved.path != local_zoo / NAME
+    loaded = zoo.load(NAME)
+    expected = published.state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in loaded.state_dict().items())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     zoo.clear_cache()
-    assert zoo.resolve("stcnn-t18").source == "hub-cache"
+    assert zoo.resolve(NAME).source == "hub-cache"
 
 
-def test_cli_list_shows_entries_provenance_and_resolution(local_zoo):
-    _save("stcnn", local_zoo / "stcnn-t18")
+def test_cli_list_shows_entries_provenance_metrics_and_resolution(local_zoo):
+    _save(ARCH, local_zoo / NAME)
     out = subprocess.run([sys.executable, "-m", "zoo", "list"], cwd=ROOT, env=dict(os.environ), capture_output=True,
                          text=True, timeout=120, check=True).stdout
-    for name in zoo.ENTRIES:
-        assert name in out
-    assert f"resolves to local: {local_zoo / 'stcnn-t18'}" in out
-    assert out.count("SYNTHETIC-TRAINED") == len(zoo.ENTRIES) and "not yet published on the Hub" in out
+    for name, e in zoo.ENTRIES.items():
+        assert name in out and f"{e.params:,} parameters" in out and e.recipe.command in out
+        for scores in e.metrics.values():
+            assert scores is None or scores.summary() in out
+    assert f"resolves to local: {local_zoo / NAME}" in out
+    assert out.count("SYNTHETIC-TRAINED") == sum(e.synthetic for e in zoo.ENTRIES.values())
+    assert out.count("not measured yet") == sum(v is None for e in zoo.ENTRIES.values() for v in e.metrics.values())
+    assert ("not yet published on the Hub" in out) == (not zoo.registry.PUBLISHED)
     assert out.count("MISSING (run `python -m zoo build`)") == len(zoo.ENTRIES) - 1

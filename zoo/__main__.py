@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from microexp.errors import MicroExpError
 
 from .build import BuildSettings, build, missing_entries
-from .registry import ENTRIES, PUBLISHED
+from .registry import ENTRIES, METRIC_KEYS, PUBLISHED
 from .resolve import available, resolve
 
 
@@ -21,6 +21,11 @@ def _list(args: argparse.Namespace) -> int:
         print(f"{name}\n  {entry.title} [{entry.arch}, {entry.input_spec['frames']} frames, "
               f"{'+'.join(entry.input_spec['regions'])}, labels {'/'.join(entry.labels)}]")
         print(f"  {entry.description}")
+        print(f"  {entry.params:,} parameters; trained with preset {entry.recipe.preset!r}, seed {entry.recipe.seed} "
+              f"(`{entry.recipe.command}`)")
+        for key in METRIC_KEYS:
+            scores = entry.metrics[key]
+            print(f"  {key.replace('_', '-')}: {scores.summary() if scores else 'not measured yet'}")
         print(f"  {'SYNTHETIC-TRAINED' if entry.synthetic else 'real data'}: {entry.training_data}")
         print(f"  hub: {entry.repo_id}@{entry.revision}" + ("" if PUBLISHED else " (not yet published on the Hub)")
               + f"; licence {entry.licence}")

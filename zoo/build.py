@@ -145,7 +145,7 @@ def build(
         run_dir = work / "runs" / f"{entry.name}-{int(time.time())}"
         log(f"[{k}/{steps}] training {entry.name} ({entry.arch}) -> {run_dir}")
         cmd = [py, "-m", "train", "fit", "--arch", entry.arch, "--data", f"synthetic={data}",
-               "--protocol", "loso", "--preset", "default", "--out", str(run_dir),
+               "--protocol", entry.protocol, "--preset", entry.recipe.preset, "--out", str(run_dir),
                "--frames", str(entry.input_spec["frames"]), "--seed", str(settings.seed),
                "--cache-dir", str(work / "cache"), "--workers", str(settings.workers), "--quiet",
                "--jitter", str(settings.jitter)]

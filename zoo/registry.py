@@ -1,8 +1,11 @@
 """The zoo's entries: one frozen record per published model, the contract its weights must meet.
 
 An entry names where the weights live (Hub repo id + pinned revision), what input they expect
-(the :class:`~microexp.spec.InputSpec` fields that matter), what they were trained on and under
-which licence. Adding a model is one more :class:`ZooEntry` in :data:`ENTRIES`.
+(the :class:`~microexp.spec.InputSpec` fields that matter), what they were trained on and how
+(:class:`Recipe`), its parameter count, its evaluation protocol and its scores with the data they
+were measured on (:class:`Metrics`), and its licence. Adding a model is one more :class:`ZooEntry`
+in :data:`ENTRIES`; a malformed entry fails at import, and ``tests/test_zoo.py`` checks the rest of
+the contract (registered architecture, parameter count of the built model) for every entry.
 
 Honesty note: the ``microexp/*`` repos are not published on the Hugging Face Hub yet, so
 ``revision`` is ``main`` until they are; every default entry is trained on synthetic clips and
@@ -11,16 +14,83 @@ says so (``synthetic=True``), here, in its model card and in the app.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from microexp.spec import MEGC_LABELS
+from microexp.spec import MEGC_LABELS, InputSpec
 
 SYNTHETIC_DATA = (
     "synthetic micro-expression clips generated from public-domain face photographs "
     "(FACS-inspired landmark warps, onset-apex-offset 0.2-0.5 s; `python -m train synth`)"
 )
 PUBLISHED = False  # flip when the microexp/* repos exist on the Hub at a pinned revision
+OWN_GENERATOR = "own_generator"  # metrics key: evaluated on held-out people of the data it was trained on
+CROSS_GENERATOR = "cross_generator"  # metrics key: trained on one synthetic generator, tested on another's clips
+METRIC_KEYS = (OWN_GENERATOR, CROSS_GENERATOR)
+
+
+def _text(owner: str, **values: Any) -> None:
+    for key, value in values.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{owner}: {key} must be a non-empty string, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Pooled scores of one evaluation, with what they were measured on (so a figure never travels alone).
+
+    Attributes:
+        protocol: how the data was split (``loso``, or the cross-generator person folds).
+        data: the evaluation data in words (dataset or generator, clips, people).
+        uf1, uar, accuracy: pooled over the folds, each in [0, 1] (MEGC convention).
+        source: where the figures come from (a bench result file or a README table).
+    """
+
+    protocol: str
+    data: str
+    uf1: float
+    uar: float
+    accuracy: float
+    source: str
+
+    def __post_init__(self) -> None:
+        _text("Metrics", protocol=self.protocol, data=self.data, source=self.source)
+        for key in ("uf1", "uar", "accuracy"):
+            value = getattr(self, key)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or math.isnan(value) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"Metrics: {key} must be a number in [0, 1], got {value!r}")
+
+    def summary(self) -> str:
+        """``UF1 0.848 / UAR 0.850 / accuracy 0.850 (loso on ...)``."""
+        return (f"UF1 {self.uf1:.3f} / UAR {self.uar:.3f} / accuracy {self.accuracy:.3f} "
+                f"({self.protocol} on {self.data})")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the weights were trained: enough to reproduce them with the project's CLIs.
+
+    Attributes:
+        preset: ``train.presets`` name (optimiser, epochs, augmentation).
+        seed: seed of data generation and training.
+        epochs: epochs when not the preset's (``None``: the preset's).
+        command: the command that rebuilds the weights.
+    """
+
+    preset: str
+    seed: int
+    command: str
+    epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        _text("Recipe", preset=self.preset, command=self.command)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"Recipe: seed must be an int, got {self.seed!r}")
+        positive = isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs >= 1
+        if self.epochs is not None and not positive:
+            raise ValueError(f"Recipe: epochs must be None or a positive int, got {self.epochs!r}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +109,10 @@ class ZooEntry:
         synthetic: True when trained on synthetic clips only.
         licence: SPDX licence of the weights.
         description: one line for ``zoo list`` and the app's model picker.
+        params: parameter count of the model these weights fill.
+        protocol: the evaluation protocol of the own-data metrics (``train.protocols`` name).
+        recipe: how the weights were trained.
+        metrics: :data:`METRIC_KEYS` -> scores, ``None`` where not measured yet.
         arch_kwargs: extra architecture keyword arguments for training.
     """
 
@@ -53,7 +127,36 @@ class ZooEntry:
     synthetic: bool
     licence: str
     description: str
+    params: int
+    protocol: str
+    recipe: Recipe
+    metrics: dict[str, Metrics | None]
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        owner = f"ZooEntry {self.name!r}"
+        _text(owner, name=self.name, title=self.title, arch=self.arch, repo_id=self.repo_id, revision=self.revision,
+              training_data=self.training_data, licence=self.licence, description=self.description,
+              protocol=self.protocol)
+        if not isinstance(self.labels, tuple) or not self.labels or not all(isinstance(x, str) for x in self.labels):
+            raise ValueError(f"{owner}: labels must be a non-empty tuple of class names, got {self.labels!r}")
+        spec = InputSpec.from_dict(self.input_spec)  # raises on a malformed spec
+        if spec.labels != self.labels:
+            raise ValueError(f"{owner}: labels {self.labels} differ from the input spec's {spec.labels}")
+        if not isinstance(self.synthetic, bool):
+            raise ValueError(f"{owner}: synthetic must be True or False")
+        if isinstance(self.params, bool) or not isinstance(self.params, int) or self.params < 1:
+            raise ValueError(f"{owner}: params must be a positive int, got {self.params!r}")
+        if not isinstance(self.recipe, Recipe):
+            raise ValueError(f"{owner}: recipe must be a Recipe, got {type(self.recipe).__name__}")
+        if not isinstance(self.metrics, dict) or set(self.metrics) != set(METRIC_KEYS):
+            raise ValueError(f"{owner}: metrics must have exactly the keys {METRIC_KEYS}, got {self.metrics!r}")
+        for key, value in self.metrics.items():
+            if value is not None and not isinstance(value, Metrics):
+                raise ValueError(f"{owner}: metrics[{key!r}] must be a Metrics or None")
+        own = self.metrics[OWN_GENERATOR]
+        if own is not None and own.protocol != self.protocol:
+            raise ValueError(f"{owner}: own-data metrics were measured under {own.protocol!r}, not {self.protocol!r}")
 
     @property
     def provenance(self) -> str:
@@ -68,7 +171,22 @@ def _megc18(regions: tuple[str, ...]) -> dict[str, Any]:
     return {"frames": 18, "window_seconds": 0.6, "regions": list(regions), "labels": list(MEGC_LABELS)}
 
 
-def _entry(name: str, title: str, arch: str, regions: tuple[str, ...], description: str, **arch_kwargs: Any) -> ZooEntry:
+# The synthetic set `python -m zoo build` trains and evaluates on (its BuildSettings defaults).
+ZOO_BUILD_DATA = "synthetic clips of `python -m train synth --clips 240 --seed 0` (240 clips, 4 people)"
+ZOO_BUILD_SOURCE = "README.md, The zoo (python -m zoo build, LOSO pooled over 4 folds)"
+
+
+def _entry(
+    name: str,
+    title: str,
+    arch: str,
+    regions: tuple[str, ...],
+    description: str,
+    params: int,
+    loso: tuple[float, float, float],
+    **arch_kwargs: Any,
+) -> ZooEntry:
+    uf1, uar, accuracy = loso
     return ZooEntry(
         name=name,
         title=title,
@@ -81,6 +199,13 @@ def _entry(name: str, title: str, arch: str, regions: tuple[str, ...], descripti
         synthetic=True,
         licence="mit",
         description=description,
+        params=params,
+        protocol="loso",
+        recipe=Recipe(preset="default", seed=0, command=f"python -m zoo build --entries {name}"),
+        metrics={
+            OWN_GENERATOR: Metrics("loso", ZOO_BUILD_DATA, uf1, uar, accuracy, ZOO_BUILD_SOURCE),
+            CROSS_GENERATOR: None,
+        },
         arch_kwargs=arch_kwargs,
     )
 
@@ -89,13 +214,17 @@ ENTRIES: dict[str, ZooEntry] = {
     e.name: e
     for e in (
         _entry("stcnn-t18", "MicroExpSTCNN (face, 18 frames)", "stcnn", ("face",),
-               "The paper's single-stream 3D-CNN on the aligned 64x64 grey face; fastest."),
+               "The paper's single-stream 3D-CNN on the aligned 64x64 grey face; fastest.",
+               1_643_267, (0.848, 0.850, 0.850)),
         _entry("fusenet-intermediate-t18", "Intermediate MicroExpFuseNet (eyes + mouth)", "fusenet-intermediate",
-               ("eyes", "mouth"), "Two 3D-CNN branches on 32x32 eye and mouth crops, features fused before the dense layers."),
+               ("eyes", "mouth"), "Two 3D-CNN branches on 32x32 eye and mouth crops, features fused before the dense layers.",
+               6_694_915, (0.919, 0.921, 0.921)),
         _entry("fusenet-late-t18", "Late MicroExpFuseNet (eyes + mouth)", "fusenet-late", ("eyes", "mouth"),
-               "Two 3D-CNN branches on 32x32 eye and mouth crops, each with its own dense layers, fused at the end."),
+               "Two 3D-CNN branches on 32x32 eye and mouth crops, each with its own dense layers, fused at the end.",
+               6_827_523, (0.863, 0.871, 0.871)),
         _entry("twostream-t18", "Two-stream 3D-CNN (appearance + motion)", "twostream", ("face",),
-               "An appearance stream on the face and a motion stream on frame differences, fused before the classifier."),
+               "An appearance stream on the face and a motion stream on frame differences, fused before the classifier.",
+               4_918_339, (0.859, 0.862, 0.863)),
     )
 }
 DEFAULT_ENTRY = "stcnn-t18"

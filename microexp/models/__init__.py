@@ -2,6 +2,8 @@
 
 :data:`ARCHS` is the one table of architectures: each entry names its class, the crops it takes
 and the constructor arguments its name fixes, so no caller tests architecture names by prefix.
+Adding a model is one line in that table (a built-in) or one :func:`register_arch` call (a plugin or
+a test; :func:`unregister_arch` removes it); tests, benches and CLIs iterate the live table.
 
 Calibration: a ``config.json`` may hold a top-level ``temperature`` T (written by ``python -m train
 fit``, fitted on held-out predictions). :func:`load_model` then makes the model's forward return
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from ..spec import InputSpec
 from .base import REGISTRY, MicroExpModel, read_config
 from .base import load_model as _load_unscaled
 from .fusenet import MicroExpFuseNet
@@ -38,15 +41,17 @@ class Architecture:
         cls: the model class.
         regions: the crops it takes by default, in ``forward`` argument order.
         fixed: constructor arguments the name implies (``fusion`` for the FuseNets).
+        spec: InputSpec fields the architecture needs (``representation`` for the flow net).
     """
 
     name: str
     cls: type[MicroExpModel]
     regions: tuple[str, ...]
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    spec: Mapping[str, Any] = field(default_factory=dict)
 
 
-ARCHS: Mapping[str, Architecture] = MappingProxyType(
+_ARCHS: dict[str, Architecture] = dict(
     {
         a.name: a
         for a in (
@@ -58,10 +63,54 @@ ARCHS: Mapping[str, Architecture] = MappingProxyType(
     }
 )
 # load_model's registry (filled by @register in each model module) and this table must agree
-if set(ARCHS) != set(REGISTRY) or any(REGISTRY[n] is not a.cls for n, a in ARCHS.items()):
-    raise RuntimeError(f"microexp.models.ARCHS {sorted(ARCHS)} and the @register names {sorted(REGISTRY)} differ")
+if set(_ARCHS) != set(REGISTRY) or any(REGISTRY[n] is not a.cls for n, a in _ARCHS.items()):
+    raise RuntimeError(f"microexp.models.ARCHS {sorted(_ARCHS)} and the @register names {sorted(REGISTRY)} differ")
 
-ARCHITECTURES = tuple(ARCHS)
+ARCHS: Mapping[str, Architecture] = MappingProxyType(_ARCHS)  # read-only and live: register_arch adds to it
+
+
+class _Names(Sequence[str]):
+    """The registered names as a live, read-only sequence (argparse choices, parametrised tests)."""
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return tuple(_ARCHS)[index]
+
+    def __len__(self) -> int:
+        return len(_ARCHS)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(_ARCHS))
+
+    def __contains__(self, name: object) -> bool:
+        return name in _ARCHS
+
+    def __repr__(self) -> str:
+        return repr(tuple(_ARCHS))
+
+
+ARCHITECTURES: Sequence[str] = _Names()
+
+
+def register_arch(arch: Architecture) -> Architecture:
+    """Add an architecture to :data:`ARCHS` and to :func:`load_model`'s registry: one call per model.
+
+    Raises ValueError if the name is taken (re-registering the same entry is a no-op)."""
+    if _ARCHS.get(arch.name) == arch:
+        return arch
+    if arch.name in _ARCHS or arch.name in REGISTRY:
+        raise ValueError(f"architecture {arch.name!r} is already registered")
+    if not (isinstance(arch.cls, type) and issubclass(arch.cls, MicroExpModel)) or not arch.regions:
+        raise ValueError(f"{arch.name!r}: cls must be a MicroExpModel subclass and regions non-empty")
+    _ARCHS[arch.name] = arch
+    REGISTRY[arch.name] = arch.cls
+    return arch
+
+
+def unregister_arch(name: str) -> None:
+    """Remove an architecture added by :func:`register_arch` (tests and plugins clean up with it)."""
+    get_arch(name)
+    del _ARCHS[name]
+    REGISTRY.pop(name, None)
 
 
 def get_arch(arch: str) -> Architecture:
@@ -84,6 +133,12 @@ def accepts_regions(arch: str, regions: Sequence[str]) -> bool:
     if len(own) == 1:
         return len(regions) == 1
     return set(regions) == set(own) and len(regions) == len(own)
+
+
+def default_spec(arch: str, **fields: Any) -> InputSpec:
+    """The InputSpec an architecture trains on by default: its regions and the fields it needs, plus ``fields``."""
+    entry = get_arch(arch)
+    return InputSpec(**{"regions": entry.regions, **entry.spec, **fields})
 
 
 TEMPERATURE_KEY = "temperature"  # top-level config.json field read by load_model
@@ -140,8 +195,11 @@ __all__ = [
     "accepts_regions",
     "build_model",
     "default_regions",
+    "default_spec",
     "get_arch",
     "load_model",
     "read_config",
+    "register_arch",
     "set_temperature",
+    "unregister_arch",
 ]
