@@ -61,7 +61,8 @@ def test_predict_json_lists_spotted_intervals(model_dir):
     [interval] = data["intervals"]
     assert set(interval) == {"onset", "apex", "offset", "score", "label", "probs", "window"}
     assert interval["onset"] <= interval["apex"] <= interval["offset"] and abs(interval["apex"] - 0.7) <= 0.1
-    assert interval["label"] == data["prediction"] in data["labels"] and sum(interval["probs"]) == pytest.approx(1, abs=1e-4)
+    assert interval["label"] == data["prediction"] in data["labels"]
+    assert sum(interval["probs"]) == pytest.approx(1, abs=1e-4)
     window = data["windows"][interval["window"]]
     assert window["centred"] and data["best_window"] == interval["window"]
     assert (window["start"] + window["end"]) / 2 == pytest.approx(interval["apex"], abs=0.02)
