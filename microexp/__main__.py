@@ -89,7 +89,8 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"{result.prediction}  ({float(result.probs.max()):.1%}, window {best.window.start:.2f}-"
               f"{best.window.end:.2f} s, {how})")
     if result.intervals:
-        print("interval (onset-apex-offset s)   score  label     " + "  ".join(f"{label:>9}" for label in result.labels))
+        heads = "  ".join(f"{label:>9}" for label in result.labels)
+        print(f"interval (onset-apex-offset s)   score  label     {heads}")
         for r in result.intervals:
             iv = r.interval
             span = f"{iv.onset:6.2f}-{iv.apex:6.2f}-{iv.offset:6.2f}"

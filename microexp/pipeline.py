@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -339,9 +339,7 @@ class Predictor:
         windows, notices = make_windows(clip.timestamps, self.spec, self.stride_seconds)
         short = bool(notices)  # shorter than one window: the whole clip is the one window, as before
         ranked = [] if short else sorted(spotted.intervals, key=lambda i: -i.score)
-        centred = [
-            replace(window_at(clip.timestamps, self.spec, iv.apex), index=len(windows) + j) for j, iv in enumerate(ranked)
-        ]
+        centred = [window_at(clip.timestamps, self.spec, iv.apex, len(windows) + j) for j, iv in enumerate(ranked)]
         lap("windows")
         report(0.6, "alignment")
         aligned = preprocess_clip(clip, track, self.spec, windows + centred, self.min_coverage)

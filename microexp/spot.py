@@ -235,9 +235,14 @@ def _shift(x: np.ndarray, k: int) -> np.ndarray:
 def cell_differences(crops: np.ndarray, k: int, cell: int) -> np.ndarray:
     """(N, cells) mean |G_t - (G_{t-k} + G_{t+k}) / 2| per cell of (N, S, S) crops, cells row-major."""
     n, size = len(crops), crops.shape[1]
-    d = np.abs(crops - 0.5 * (_shift(crops, k) + _shift(crops, -k)))
     g = size // cell
-    return d.reshape(n, g, cell, g, cell).mean(axis=(2, 4)).reshape(n, g * g)
+    out = np.empty((n, g * g), np.float32)
+    for lo in range(0, n, 256):  # in chunks: a 60 s clip's full-size temporaries would take ~1 GB
+        t = np.arange(lo, min(lo + 256, n))
+        before, after = crops[np.clip(t - k, 0, n - 1)], crops[np.clip(t + k, 0, n - 1)]
+        d = np.abs(crops[t] - 0.5 * (before + after))
+        out[t] = d.reshape(len(t), g, cell, g, cell).mean(axis=(2, 4)).reshape(len(t), g * g)
+    return out
 
 
 def cell_regions(points: np.ndarray, size: int, cell: int) -> np.ndarray:

@@ -92,15 +92,17 @@ def make_windows(
     return windows, ()
 
 
-def window_at(timestamps: np.ndarray, spec: InputSpec, center_seconds: float) -> Window:
-    """One window centred on ``center_seconds`` (e.g. an annotated apex), shifted to lie inside the clip.
+def window_at(timestamps: np.ndarray, spec: InputSpec, center_seconds: float, index: int = 0) -> Window:
+    """One window centred on ``center_seconds`` (an annotated or spotted apex), shifted to lie inside the clip.
 
     A clip shorter than one window gives the whole clip, resampled, as :func:`make_windows` does.
+    ``index`` is the window's position in the caller's window list (the pipeline appends these
+    windows after the sliding ones).
     """
     t = _timestamps(timestamps)
     length = float(spec.window_seconds)
     t0, t1 = float(t[0]), float(t[-1])
     if t1 - t0 < length - _EPS:
-        return Window(0, t0, t1, _positions(t, t0, t1, spec.frames))
+        return Window(index, t0, t1, _positions(t, t0, t1, spec.frames))
     start = min(max(float(center_seconds) - 0.5 * length, t0), t1 - length)
-    return Window(0, start, start + length, _positions(t, start, start + length, spec.frames))
+    return Window(index, start, start + length, _positions(t, start, start + length, spec.frames))

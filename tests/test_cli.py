@@ -48,9 +48,27 @@ def test_predict_json(model_dir, face_mp4):
     assert [w["start"] for w in data["windows"]] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.3667]
     for w in data["windows"]:
         assert w["end"] == pytest.approx(w["start"] + 0.6, abs=1e-3) and sum(w["probs"]) == pytest.approx(1, abs=1e-4)
-    assert data["prediction"] in data["labels"]
+    assert data["intervals"] == [] and data["prediction"] is None  # a still face: nothing spotted
     assert 0 <= data["best_window"] < len(data["windows"])
     assert {"decode", "landmarks", "align", "model", "total"} <= set(data["timings_ms"])
+
+
+def test_predict_json_lists_spotted_intervals(model_dir):
+    example = ROOT / "examples" / "surprise_au1-au2-au26_biden.mp4"  # apex at 0.70 s
+    proc = run("predict", example, "--model", model_dir, "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    [interval] = data["intervals"]
+    assert set(interval) == {"onset", "apex", "offset", "score", "label", "probs", "window"}
+    assert interval["onset"] <= interval["apex"] <= interval["offset"] and abs(interval["apex"] - 0.7) <= 0.1
+    assert interval["label"] == data["prediction"] in data["labels"]
+    assert sum(interval["probs"]) == pytest.approx(1, abs=1e-4)
+    window = data["windows"][interval["window"]]
+    assert window["centred"] and data["best_window"] == interval["window"]
+    assert (window["start"] + window["end"]) / 2 == pytest.approx(interval["apex"], abs=0.02)
+    text = run("predict", example, "--model", model_dir)
+    assert text.returncode == 0 and "interval (onset-apex-offset s)" in text.stdout
+    assert text.stdout.splitlines()[0].startswith(data["prediction"])
 
 
 def test_predict_bf16_opt_in_agrees_with_fp32(model_dir, face_mp4):
@@ -67,7 +85,8 @@ def test_predict_text_output(model_dir, face_clips):
     proc = run("predict", face_clips["webm"], "--model", model_dir, "--landmark-stride", "3")
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
-    assert first.split()[0] in ("negative", "positive", "surprise")
+    assert first == "none: no micro-expression found"  # a still face: no class is given
+    assert any(line.startswith("  0.00-  0.60 s") for line in proc.stdout.splitlines())  # the sliding windows
 
 
 BAD = {

@@ -53,12 +53,17 @@ def test_predict_face_clip(predictor, face_mp4):
         assert r.probs.shape == (3,) and r.probs.sum() == pytest.approx(1.0, abs=1e-5)
     motions = [r.motion for r in result.windows]
     assert all(m > 0 for m in motions) and result.best_window == int(np.argmax(motions))
-    assert result.prediction == result.labels[int(np.argmax(result.probs))]
+    # a still face with drift and noise: nothing spotted, so no class (the models know no "neutral")
+    assert result.intervals == () and result.spot.intervals == ()
+    assert result.prediction is None and result.probs is None
+    assert all(not r.centred and r.inputs[0].shape == (1, 1, 18, 64, 64) for r in result.windows)
     assert set(result.timings_ms) >= {"decode", "landmarks", "align", "model", "total"}
     assert result.inputs[0].shape == (13, 1, 18, 64, 64) and len(result.aligned) == 13
     # the JSON summary is serialisable and carries what the CLI prints
     data = json.loads(json.dumps(result.to_json()))
-    assert {"labels", "windows", "prediction", "best_window", "timings_ms", "probs", "notices", "model"} <= set(data)
+    assert {"labels", "intervals", "windows", "prediction", "best_window", "timings_ms", "probs", "notices",
+            "model"} <= set(data)
+    assert data["intervals"] == [] and data["prediction"] is None
     assert data["windows"][0]["start"] == 0.0 and data["windows"][0]["end"] == pytest.approx(0.6)
     # batched inference gives what one window at a time gives
     with torch.inference_mode():
@@ -215,7 +220,8 @@ def test_a_known_track_skips_landmarks(predictor, face_clips):
 
 
 def test_best_window_spots_the_expression_in_the_examples(predictor):
-    """The window with the most facial motion contains the annotated apex of each shipped example clip."""
+    """Each shipped example clip: one interval is spotted at the annotated apex, the prediction comes from a
+    window centred on it, and the sliding window with the most facial motion holds the apex too."""
     import csv
     from pathlib import Path
 
@@ -225,26 +231,35 @@ def test_best_window_spots_the_expression_in_the_examples(predictor):
     for row in rows:
         clip = next(examples.glob(f"{row['label']}_*.mp4"))
         result = predictor.predict(clip)
-        best = result.windows[result.best_window].window
         apex = (int(row["apex"]) - 1) / float(row["fps"])
-        assert best.start <= apex <= best.end, (clip.name, best, apex)
+        assert len(result.intervals) == 1 and abs(result.intervals[0].interval.apex - apex) <= 0.1, clip.name
+        best = result.windows[result.best_window]
+        assert best.centred and abs(best.window.center - apex) <= 0.1, (clip.name, best.window, apex)
+        assert result.prediction == result.intervals[0].label == result.labels[int(np.argmax(result.probs))]
+        sliding = result.sliding
+        moving = max(sliding, key=lambda r: r.motion).window
+        assert moving.start <= apex <= moving.end, (clip.name, moving, apex)
         # and it is not an accident of the first or last window: the motion peak stands out
-        motions = sorted(r.motion for r in result.windows)
+        motions = sorted(r.motion for r in sliding)
         assert motions[-1] > 1.2 * motions[len(motions) // 2]
 
 
 def test_clip_without_expression_gets_a_notice(predictor, face_mp4):
-    """A still photo with drift and noise has no motion peak: the user is told the label may mean nothing."""
+    """A still photo with drift and noise: nothing spotted, no label, and the user is told so."""
+    from microexp.pipeline import NO_EXPRESSION
+
     result = predictor.predict(face_mp4)
     assert result.motion_contrast < 1.5
-    assert any("no window stands out in facial motion" in n for n in result.notices)
+    assert result.prediction is None and NO_EXPRESSION in result.notices
     assert result.to_json()["motion_contrast"] == pytest.approx(result.motion_contrast, abs=1e-3)
 
 
 def test_expression_clip_gets_no_such_notice(predictor):
     from pathlib import Path
 
+    from microexp.pipeline import NO_EXPRESSION
+
     clip = next((Path(__file__).resolve().parents[1] / "examples").glob("positive_*.mp4"))
     result = predictor.predict(clip)
     assert result.motion_contrast >= 1.5
-    assert not any("stands out" in n for n in result.notices)
+    assert result.prediction is not None and NO_EXPRESSION not in result.notices

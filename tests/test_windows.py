@@ -70,6 +70,16 @@ def test_window_at_centres_and_clamps():
     assert window_at(t, SPEC, 9.0).end == pytest.approx(t[-1])
     short = window_at(t[:20], SPEC, 0.1)
     assert short.start == 0 and short.end == pytest.approx(t[19])
+    assert w.index == 0 and window_at(t, SPEC, 1.5, index=7).index == 7 and short.index == 0
+
+
+def test_window_at_samples_a_sliding_window_exactly_when_centred_on_it():
+    """A centred window on a spotted apex reads the same source positions as the sliding window with that
+    centre, so classifying it is the same computation training and the sliding grid use."""
+    t = np.arange(300) / 100.0
+    sliding, _ = make_windows(t, SPEC)
+    for w in sliding[1:-1]:
+        np.testing.assert_allclose(window_at(t, SPEC, w.center).positions, w.positions, atol=1e-9)
 
 
 def test_bad_timestamps_rejected():
