@@ -11,7 +11,7 @@ from microexp.pipeline import NO_EXPRESSION, Predictor
 from microexp.spot import Interval, SpotResult, SpotSettings, spot
 from microexp.video import clip_from_frames
 from tests.fixtures.app import BROWS, EYE_OUTER, FPS, MOUTH_CORNERS, action_unit, warp_points
-from tests.media import face_frames
+from train.synth.media import face_frames
 from train import synth
 
 LANDMARK_STRIDE = 2  # as the Predictor tracks

@@ -16,7 +16,7 @@ from PIL import Image
 
 from microexp.errors import DatasetError
 from tests import dataset_trees as trees
-from tests.media import encode, face_frames
+from train.synth.media import encode, face_frames
 from train.spotting import (
     GTInterval,
     LongVideoRecord,
