@@ -35,6 +35,9 @@ existed when this was one module.
 
 from __future__ import annotations
 
+from train.generated import write_frames as _write_frames
+from train.generated import write_mp4 as _write_mp4
+
 from .aus import AU_FIELDS, AU_INTENSITY, LABELS, RECIPES, au_field, landmark_displacement, parse_recipe, side_gain
 from .aus import _bump as _bump
 from .cli import _range as _range
@@ -63,8 +66,6 @@ from .photos import _slug as _slug
 from .variety import OCCLUDERS, WARP_KERNELS, ClipStyle, Variety, draw_fps, draw_timing
 from .warp import blink_source, dense_field, min_jacobian, unfolded_field
 from .writer import Subject, generate, make_subjects
-from .writer import _write_frames as _write_frames
-from .writer import _write_mp4 as _write_mp4
 
 # Names from when the generator was one module (train/synth.py); other branches still use them.
 _au_field = au_field

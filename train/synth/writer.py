@@ -9,18 +9,15 @@ missing clips.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from microexp.atomic import replace_dir, temporary_dir, write_json, write_text
+from microexp.atomic import write_json, write_text
+from train.generated import balanced_labels, csv_text, dataset_meta, dataset_folder, write_clip
 
 from .clip import make_clip
 from .config import COLUMNS, STYLE_COLUMNS, SynthConfig
@@ -51,25 +48,6 @@ def make_subjects(photos: Sequence[FacePhoto], per_person: int, seed: int) -> li
     return subjects
 
 
-def _write_frames(folder: Path, frames: np.ndarray, quality: int) -> None:
-    folder.mkdir(parents=True)
-    for i, rgb in enumerate(frames, start=1):
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise OSError(f"could not encode frame {i} of {folder}")
-        (folder / f"img{i}.jpg").write_bytes(buf.tobytes())
-
-
-def _write_mp4(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
-    from microexp.video import write_video
-
-    write_video(path, frames, fps, crf=crf)
-
-
-def _is_empty_dir(path: Path) -> bool:
-    return path.is_dir() and not any(path.iterdir())
-
-
 def generate(
     config: SynthConfig,
     out_dir: str | os.PathLike[str],
@@ -92,18 +70,13 @@ def generate(
     """
     from tqdm.auto import tqdm
 
-    out = Path(out_dir).resolve()
-    if out.exists() and not _is_empty_dir(out) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
-    photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
-    subjects = make_subjects(photos, config.subjects_per_person, config.seed)
-    # Balanced labels, shuffled by the seed; subjects in turn, so every subject gets every class.
-    labels = [config.labels[i % len(config.labels)] for i in range(config.clips)]
-    labels = [labels[i] for i in np.random.default_rng([config.seed, 1]).permutation(config.clips)]
-    varied = config.variety != Variety()
-    tmp = temporary_dir(out)
-    rows = []
-    try:
+    with dataset_folder(out_dir, overwrite) as tmp:
+        photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
+        subjects = make_subjects(photos, config.subjects_per_person, config.seed)
+        # Balanced labels, shuffled by the seed; subjects in turn, so every subject gets every class.
+        labels = balanced_labels(config.labels, config.clips, np.random.default_rng([config.seed, 1]))
+        varied = config.variety != Variety()
+        rows = []
         for i in tqdm(range(config.clips), desc="synth", unit="clip", disable=not progress):
             rng = np.random.default_rng([config.seed, 0, i])
             subject = subjects[i % len(subjects)]
@@ -121,10 +94,7 @@ def generate(
                 amplitude=config.amplitude, nuisances=config.nuisances, variety=v,
             )  # fmt: skip
             name = f"clip_{i + 1:04d}"
-            if config.format == "jpg":
-                _write_frames(tmp / subject.id / name, clip.frames, quality)
-            else:
-                _write_mp4(tmp / subject.id / f"{name}.mp4", clip.frames, fps, quality)
+            write_clip(tmp / subject.id, name, clip.frames, fps, config.format, quality, quality)
             row = {
                 "subject": subject.id, "person": subject.person, "clip": name,
                 "onset": clip.onset + 1, "apex": clip.apex + 1, "offset": clip.offset + 1,
@@ -140,23 +110,10 @@ def generate(
                     "occluder": s.occluder,
                 }  # fmt: skip
             rows.append(row)
-        meta = {
-            "synthetic": True,
-            "generator": "train.synth",
-            "config": asdict(config) | {"faces_dir": Path(config.faces_dir).name},
-            "subjects": {s.id: {"person": s.person, "variant": asdict(s.variant)} for s in subjects},
-            "note": "Synthetic micro-expressions warped from public-domain photos; LOSO over variants of one "
-            "person leaks identity (group by the `person` column).",
-        }
-        write_json(tmp / "synth_config.json", meta)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS + STYLE_COLUMNS if varied else COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(tmp / "annotations.csv", buf.getvalue())
-        # An empty folder in the way is not the user's data: replacing it needs no --overwrite.
-        replace_dir(tmp, out, overwrite=overwrite or _is_empty_dir(out))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out / "annotations.csv"
+        note = (
+            "Synthetic micro-expressions warped from public-domain photos; LOSO over variants of one "
+            "person leaks identity (group by the `person` column)."
+        )
+        write_json(tmp / "synth_config.json", dataset_meta("train.synth", config, subjects, note))
+        write_text(tmp / "annotations.csv", csv_text(COLUMNS + STYLE_COLUMNS if varied else COLUMNS, rows))
+    return Path(out_dir).resolve() / "annotations.csv"
