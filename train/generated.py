@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from microexp.atomic import replace_dir, temporary_dir
+from microexp.atomic import replace_dir, temporary_dir, write_json, write_text
 
 
 def write_frames(folder: Path, frames: np.ndarray, quality: int) -> None:
@@ -56,6 +56,14 @@ def csv_text(columns: Sequence[str], rows: Sequence[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def write_tables(
+    tmp: Path, table: str, columns: Sequence[str], rows: Sequence[dict], description: str, meta: dict
+) -> None:
+    """``tmp/table`` (csv of ``rows``) and ``tmp/description`` (``meta`` as sorted, indented JSON)."""
+    write_json(tmp / description, meta)
+    write_text(tmp / table, csv_text(columns, rows))
 
 
 def balanced_labels(labels: Sequence[str], clips: int, rng: np.random.Generator) -> list[str]:

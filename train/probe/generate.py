@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from microexp import atomic
-from train.generated import csv_text, dataset_folder, write_clip
+from train.generated import dataset_folder, write_clip, write_tables
 from train.generator_cli import add_output_arguments, add_run_arguments, run_generator, span
 
 from .aus import LABELS, RECIPES
@@ -108,21 +107,18 @@ def generate_probe(
             })  # fmt: skip
             compression = {"crf" if config.format == "mp4" else "jpeg_quality": level}
             clips_meta[f"{subject}/{name}"] = {"generator": GENERATOR, "probe": True, **compression}
-        atomic.write_text(tmp / "annotations.csv", csv_text(COLUMNS, rows))
-        atomic.write_json(
-            tmp / "probe_config.json",
-            {
-                "generator": GENERATOR,
-                "probe": True,
-                "synthetic": True,
-                "config": asdict(config),
-                "recipes": {label: [r for r, _ in options] for label, options in RECIPES.items()},
-                "subjects": {subject_of[p]: {"person": p} for p in persons},
-                "clips": clips_meta,
-                "note": "Probe clips: an independent generator (piecewise-affine mesh warp, its own AU recipes, "
-                "timing and nuisances) for cross-generator tests of models trained on train.synth. Synthetic data.",
-            },
-        )
+        meta = {
+            "generator": GENERATOR,
+            "probe": True,
+            "synthetic": True,
+            "config": asdict(config),
+            "recipes": {label: [r for r, _ in options] for label, options in RECIPES.items()},
+            "subjects": {subject_of[p]: {"person": p} for p in persons},
+            "clips": clips_meta,
+            "note": "Probe clips: an independent generator (piecewise-affine mesh warp, its own AU recipes, "
+            "timing and nuisances) for cross-generator tests of models trained on train.synth. Synthetic data.",
+        }
+        write_tables(tmp, "annotations.csv", COLUMNS, rows, "probe_config.json", meta)
     return Path(out_dir).resolve() / "annotations.csv"
 
 

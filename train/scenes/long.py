@@ -23,10 +23,23 @@ from pathlib import Path
 
 import numpy as np
 
-from microexp.atomic import write_json, write_text
-from train.generated import csv_text, dataset_folder, dataset_meta, write_clip
+from train.generated import dataset_folder, dataset_meta, write_clip, write_tables
 from train.generator_cli import add_output_arguments, add_run_arguments, run_generator
-from train.synth import FACES_DIR, LABELS, RECIPES, FacePhoto, Variant, _jitter, _subjects, frame_face, load_faces
+from train.synth import (
+    FACES_DIR,
+    LABELS,
+    FacePhoto,
+    Variant,
+    _jitter,
+    _subjects,
+    frame_face,
+    head_problems,
+    load_faces,
+    probability_problems,
+    range_problems,
+    subject_clips,
+    tail_problems,
+)
 
 from .motions import Event, Scene
 from .plan import Draft, overlaps
@@ -89,31 +102,14 @@ class LongConfig:
     faces_dir: str = str(FACES_DIR)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.clips < 1:
-            problems.append(f"clips must be >= 1 (got {self.clips})")
-        if not self.labels or any(lab not in RECIPES for lab in self.labels):
-            problems.append(f"labels must be a non-empty subset of {list(RECIPES)} (got {list(self.labels)})")
-        if not 1.0 <= self.fps <= 1000.0:
-            problems.append(f"fps must be in [1, 1000] (got {self.fps})")
         ranges = (
             ("seconds", 1.0, 60.0), ("me_seconds", 0.04, 0.5), ("amplitude", 1e-4, 0.5), ("jaw", 0.0, 0.3),
             ("blinks_per_minute", 0.0, 60.0), ("head_per_minute", 0.0, 60.0), ("macro_amplitude", 1e-4, 0.5),
             ("micro", 0, 10),
         )  # fmt: skip
-        for name, lo_bound, hi_bound in ranges:
-            lo, hi = getattr(self, name)
-            if not lo_bound <= lo <= hi <= hi_bound:
-                problems.append(f"{name} must be a range within [{lo_bound}, {hi_bound}] (got {lo}..{hi})")
-        for name in ("speech", "speech_overlap", "double_blink", "macro"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                problems.append(f"{name} must be a probability in [0, 1] (got {getattr(self, name)})")
-        if not (64 <= self.size[0] <= 4096 and 64 <= self.size[1] <= 4096):
-            problems.append(f"size must be between 64 and 4096 pixels per side (got {self.size})")
-        if self.subjects_per_person < 1:
-            problems.append("subjects_per_person must be >= 1")
-        if self.format not in ("jpg", "mp4"):
-            problems.append(f"format must be jpg or mp4 (got {self.format!r})")
+        problems = head_problems(self) + range_problems(self, ranges)
+        problems += probability_problems(self, ("speech", "speech_overlap", "double_blink", "macro"))
+        problems += tail_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -238,16 +234,12 @@ def generate_long(
     The folder is built beside ``out_dir`` and moved into place when complete (see
     :func:`train.generated.dataset_folder`).
     """
-    from tqdm.auto import tqdm
-
     with dataset_folder(out_dir, overwrite) as tmp:
         photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
         subjects = _subjects(photos, config.subjects_per_person, config.seed)
         rows = []
-        for i in tqdm(range(config.clips), desc="synth-long", unit="clip", disable=not progress):
-            rng = np.random.default_rng([config.seed, 10, i])
-            subject = subjects[i % len(subjects)]
-            photo = subject.photos[int(rng.integers(len(subject.photos)))]
+        draws = subject_clips(subjects, config.seed, 10, config.clips, "synth-long", progress)
+        for i, rng, subject, photo in draws:
             clip = make_long_clip(photo, rng, config, _jitter(subject.variant, rng))
             name = f"long_{i + 1:04d}"
             write_clip(tmp / subject.id, name, clip.frames, config.fps, config.format, config.jpeg_quality, config.crf)
@@ -262,8 +254,8 @@ def generate_long(
             "motion and macro-expressions around 0-3 micro-expressions. Frames in intervals.csv are 1-based, "
             "inclusive; a clip without a micro row holds no micro-expression."
         )
-        write_json(tmp / "long_config.json", dataset_meta("train.scenes.long", config, subjects, note))
-        write_text(tmp / "intervals.csv", csv_text(COLUMNS, rows))
+        meta = dataset_meta("train.scenes.long", config, subjects, note)
+        write_tables(tmp, "intervals.csv", COLUMNS, rows, "long_config.json", meta)
     return Path(out_dir).resolve() / "intervals.csv"
 
 

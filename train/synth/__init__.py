@@ -45,7 +45,16 @@ from .cli import _size as _size
 from .cli import build_parser, main
 from .clip import SynthClip, make_clip, render
 from .clip import _frames_range as _frames_range
-from .config import COLUMNS, STYLE_COLUMNS, VARIED_AMPLITUDE, SynthConfig
+from .config import (
+    COLUMNS,
+    STYLE_COLUMNS,
+    VARIED_AMPLITUDE,
+    SynthConfig,
+    head_problems,
+    probability_problems,
+    range_problems,
+    tail_problems,
+)
 from .geometry import Eye, FaceFrame, Geometry, parts_indices
 from .geometry import _eye as _eye
 from .nuisances import Nuisance, bump_curve, draw_nuisances, smooth_path
@@ -65,7 +74,7 @@ from .photos import (
 from .photos import _slug as _slug
 from .variety import OCCLUDERS, WARP_KERNELS, ClipStyle, Variety, draw_fps, draw_timing
 from .warp import blink_source, dense_field, min_jacobian, unfolded_field
-from .writer import Subject, generate, make_subjects
+from .writer import Subject, generate, make_subjects, subject_clips
 
 # Names from when the generator was one module (train/synth.py); other branches still use them.
 _au_field = au_field
@@ -121,6 +130,7 @@ __all__ = [
     "face_coverage",
     "frame_face",
     "generate",
+    "head_problems",
     "jitter",
     "landmark_displacement",
     "load_faces",
@@ -131,10 +141,14 @@ __all__ = [
     "parse_recipe",
     "parts_indices",
     "persons_from_sources",
+    "probability_problems",
     "random_variant",
+    "range_problems",
     "render",
     "side_gain",
     "smooth_path",
     "sources_table",
+    "subject_clips",
+    "tail_problems",
     "unfolded_field",
 ]

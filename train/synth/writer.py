@@ -10,14 +10,13 @@ missing clips.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from microexp.atomic import write_json, write_text
-from train.generated import balanced_labels, csv_text, dataset_meta, dataset_folder, write_clip
+from train.generated import balanced_labels, dataset_folder, dataset_meta, write_clip, write_tables
 
 from .clip import make_clip
 from .config import COLUMNS, STYLE_COLUMNS, SynthConfig
@@ -48,6 +47,20 @@ def make_subjects(photos: Sequence[FacePhoto], per_person: int, seed: int) -> li
     return subjects
 
 
+def subject_clips(
+    subjects: Sequence[Subject], seed: int, stream: int, clips: int, desc: str, progress: bool
+) -> Iterator[tuple[int, np.random.Generator, Subject, FacePhoto]]:
+    """Clip ``i`` of ``clips``: its own generator seeded by ``(seed, stream, i)``, the subjects in turn,
+    and one of the subject's photos (the generator's first draw). A tqdm bar named ``desc`` when ``progress``.
+    """
+    from tqdm.auto import tqdm
+
+    for i in tqdm(range(clips), desc=desc, unit="clip", disable=not progress):
+        rng = np.random.default_rng([seed, stream, i])
+        subject = subjects[i % len(subjects)]
+        yield i, rng, subject, subject.photos[int(rng.integers(len(subject.photos)))]
+
+
 def generate(
     config: SynthConfig,
     out_dir: str | os.PathLike[str],
@@ -68,8 +81,6 @@ def generate(
     Raises:
         FileExistsError: ``out_dir`` holds files and ``overwrite`` is False (checked before any work).
     """
-    from tqdm.auto import tqdm
-
     with dataset_folder(out_dir, overwrite) as tmp:
         photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
         subjects = make_subjects(photos, config.subjects_per_person, config.seed)
@@ -77,10 +88,7 @@ def generate(
         labels = balanced_labels(config.labels, config.clips, np.random.default_rng([config.seed, 1]))
         varied = config.variety != Variety()
         rows = []
-        for i in tqdm(range(config.clips), desc="synth", unit="clip", disable=not progress):
-            rng = np.random.default_rng([config.seed, 0, i])
-            subject = subjects[i % len(subjects)]
-            photo = subject.photos[int(rng.integers(len(subject.photos)))]
+        for i, rng, subject, photo in subject_clips(subjects, config.seed, 0, config.clips, "synth", progress):
             rgb, lm = frame_face(photo, config.size, jitter(subject.variant, rng))
             # Per-clip frame rate and compression: drawn only when the variety sets them.
             v = config.variety
@@ -114,6 +122,7 @@ def generate(
             "Synthetic micro-expressions warped from public-domain photos; LOSO over variants of one "
             "person leaks identity (group by the `person` column)."
         )
-        write_json(tmp / "synth_config.json", dataset_meta("train.synth", config, subjects, note))
-        write_text(tmp / "annotations.csv", csv_text(COLUMNS + STYLE_COLUMNS if varied else COLUMNS, rows))
+        columns = COLUMNS + STYLE_COLUMNS if varied else COLUMNS
+        meta = dataset_meta("train.synth", config, subjects, note)
+        write_tables(tmp, "annotations.csv", columns, rows, "synth_config.json", meta)
     return Path(out_dir).resolve() / "annotations.csv"
