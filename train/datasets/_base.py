@@ -7,6 +7,7 @@ real annotation files contain typos, ``/`` cells and frame numbers that drift fr
 
 from __future__ import annotations
 
+import csv
 import re
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -425,6 +426,30 @@ def norm_label(value: Any) -> str:
 def norm_header(value: Any) -> str:
     """Header cell for matching: lower case, letters and digits only (``Onset Frame`` -> ``onsetframe``)."""
     return re.sub(r"[^a-z0-9]", "", cell_str(value).lower())
+
+
+def read_csv_table(path: Path, strip_values: bool = False) -> tuple[set[str], list[dict[str, Any]]]:
+    """A csv table's column names and rows, keys matched loosely (stripped, lower case).
+
+    Values are kept as read (``None`` where a row is short) unless ``strip_values``, which makes
+    every value a stripped string.
+    """
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields = {(name or "").strip().lower() for name in reader.fieldnames or ()}
+        rows = [
+            {(k or "").strip().lower(): (v or "").strip() if strip_values else v for k, v in row.items()}
+            for row in reader
+        ]
+    return fields, rows
+
+
+def find_video(folder: Path, clip: str) -> Path | None:
+    """``folder/<clip>.<video suffix>`` (first by name), or None."""
+    for path in sorted(folder.glob(f"{clip}.*")):
+        if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+            return path
+    return None
 
 
 def read_sheet(path: Path, sheet: str | None = None) -> list[tuple[Any, ...]]:
