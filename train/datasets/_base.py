@@ -522,6 +522,20 @@ def find_file(roots: Iterable[Path], patterns: Sequence[str]) -> Path | None:
     return None
 
 
+def annotation_file(
+    annotation: str | Path | None, where: Iterable[Path], patterns: Sequence[str], missing: str
+) -> Path:
+    """``annotation`` when given, else the first file of ``patterns`` in ``where``.
+
+    Raises:
+        DatasetError: with the message ``missing`` when there is no such file.
+    """
+    path = Path(annotation) if annotation else find_file(where, patterns)
+    if path is None or not path.is_file():
+        raise DatasetError(missing)
+    return path
+
+
 def require_dir(path: str | Path, what: str) -> Path:
     root = Path(path).expanduser()
     if not root.is_dir():

@@ -25,9 +25,9 @@ from train.datasets._base import (
     DatasetReport,
     FrameIndex,
     Issue,
+    annotation_file,
     cell_int,
     cell_str,
-    find_file,
     find_video,
     get,
     header_table,
@@ -220,9 +220,8 @@ def load_samm_long(
     root = require_dir(root, "SAMM Long Videos")
     frames_root = _samm_frames_root(root)
     where = (root, frames_root, root.parent, frames_root.parent)
-    path = Path(annotation) if annotation else find_file(where, SAMM_PATTERNS)
-    if path is None or not path.is_file():
-        raise DatasetError(f"SAMM_LongVideos_V2_Release.xlsx not found around {root}; pass annotation=PATH.")
+    missing = f"SAMM_LongVideos_V2_Release.xlsx not found around {root}; pass annotation=PATH."
+    path = annotation_file(annotation, where, SAMM_PATTERNS, missing)
     names = sheet_names(path)
     sheet = next((s for s in names if norm_header(s) == "facsmovementonly"), names[0])
     columns, rows = header_table(read_sheet(path, sheet), ("subject", "filename", "onset", "offset", "type"), path)
