@@ -10,28 +10,15 @@ import json
 import numpy as np
 import pytest
 
-from microexp.face import FaceLandmarker
 from microexp.video import load_clip
 from train import probe
 from train.datasets import load_dataset
 from train.probe import aus
-from train.synth import load_faces
 
 STILL = probe.ProbeSettings(nuisances=False)
 SMALL = probe.ProbeSettings(size=(192, 160), fps=(25, 30), seconds=(1.0, 1.2))
 CORNERS = (61, 291)
 BROWS = (105, 334, 66, 296, 107, 336)
-
-
-@pytest.fixture(scope="module")
-def landmarker():
-    with FaceLandmarker() as lm:
-        yield lm
-
-
-@pytest.fixture(scope="module")
-def photos(landmarker):
-    return load_faces(landmarker=landmarker)
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,14 @@ the placement rules must hold, and the two writers must round-trip, repeat by se
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pytest
 
-from microexp.face import FaceLandmarker, eye_centres, landmark_groups
+from microexp.face import eye_centres
 from microexp.video import load_clip
+from tests.fixtures.faces import box, pixel_diff, read_csv
 from train import synth
 from train.datasets.synthetic import load_synthetic
 from train.scenes import (
@@ -38,35 +38,8 @@ QUIET = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def landmarker():
-    with FaceLandmarker() as lm:
-        yield lm
-
-
-@pytest.fixture(scope="module")
-def photos(landmarker):
-    return synth.load_faces(landmarker=landmarker)
-
-
 def _photo(photos, name):
     return next(p for p in photos if p.name == name)
-
-
-def _box(landmarks, names, pad):
-    g = landmark_groups()
-    pts = landmarks[[i for n in names for i in g[n]], :2]
-    (x0, y0), (x1, y1) = pts.min(0) - pad, pts.max(0) + pad
-    return slice(max(int(y0), 0), int(y1) + 1), slice(max(int(x0), 0), int(x1) + 1)
-
-
-def _diff(a, b):
-    return np.abs(a.astype(np.float64) - b.astype(np.float64)).sum(-1)
-
-
-def _read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 # ------------------------------------------------------------------------------- what is rendered
@@ -105,8 +78,8 @@ def test_still_clip_has_no_events_and_no_motion(photos):
 def test_each_kind_moves_its_own_part_of_the_face_at_its_apex(photos):
     photo = _photo(photos, "grace_hopper")
     rgb, lm = synth.frame_face(photo, SMALL)
-    eyes, mouth = _box(lm, ["right_eye", "left_eye"], 3), _box(lm, ["lips"], 3)
-    brows = _box(lm, ["right_brow", "left_brow"], 2)
+    eyes, mouth = box(lm, ["right_eye", "left_eye"], 3), box(lm, ["lips"], 3)
+    brows = box(lm, ["right_brow", "left_brow"], 2)
     n, fps = 60, 30.0
 
     def render(add):
@@ -120,13 +93,13 @@ def test_each_kind_moves_its_own_part_of_the_face_at_its_apex(photos):
 
     blink, ev = render(lambda d: d.blink(10, double=True))
     assert ev.kind == "blink" and 0.1 * fps <= ev.offset - ev.onset <= 0.75 * fps
-    assert _diff(blink, rgb)[eyes].mean() > 5 * max(_diff(blink, rgb)[mouth].mean(), 0.1)
+    assert pixel_diff(blink, rgb)[eyes].mean() > 5 * max(pixel_diff(blink, rgb)[mouth].mean(), 0.1)
     talk, ev = render(lambda d: d.speech(5, 50, 0.12)[0])
-    assert _diff(talk, rgb)[mouth].mean() > 5 * max(_diff(talk, rgb)[brows].mean(), 0.1)
+    assert pixel_diff(talk, rgb)[mouth].mean() > 5 * max(pixel_diff(talk, rgb)[brows].mean(), 0.1)
     head, ev = render(lambda d: d.head(10, 40))
-    assert ev.aus.startswith("AU5") and _diff(head, rgb).mean() > 3
+    assert ev.aus.startswith("AU5") and pixel_diff(head, rgb).mean() > 3
     surprise, ev = render(lambda d: d.expression("macro", "surprise", 5, 20, 40, 55, 0.12))
-    assert ev.label == "surprise" and _diff(surprise, rgb)[brows].mean() > 3
+    assert ev.label == "surprise" and pixel_diff(surprise, rgb)[brows].mean() > 3
 
 
 # ------------------------------------------------------------------------------- placement rules
@@ -174,7 +147,7 @@ def test_long_plans_follow_the_rules(photos):
 
 def test_long_layout_round_trips_and_repeats_by_seed(tmp_path, photos):
     config = LongConfig(clips=2, seed=4, seconds=(3.0, 4.0), size=(160, 120), micro=(1, 2), format="jpg")
-    rows = _read_csv(generate_long(config, tmp_path / "a", progress=False, photos=photos))
+    rows = read_csv(generate_long(config, tmp_path / "a", progress=False, photos=photos))
     assert tuple(rows[0]) == COLUMNS == ("subject", "person", "clip", "kind", "onset", "apex", "offset", "label",
                                          "aus", "fps")  # fmt: skip
     meta = json.loads((tmp_path / "a" / "long_config.json").read_text())
@@ -185,18 +158,18 @@ def test_long_layout_round_trips_and_repeats_by_seed(tmp_path, photos):
         frames = sorted((tmp_path / "a" / r["subject"] / r["clip"]).glob("img*.jpg"))
         assert 1 <= int(r["onset"]) <= int(r["apex"]) <= int(r["offset"]) <= len(frames)  # 1-based, inclusive
         assert (r["label"] in synth.LABELS) == (r["kind"] in ("micro", "macro")) and r["fps"] == "30"
-    again = _read_csv(generate_long(config, tmp_path / "b", progress=False, photos=photos))
+    again = read_csv(generate_long(config, tmp_path / "b", progress=False, photos=photos))
     assert again == rows
     one = tmp_path / "a" / "sub01" / "long_0001" / "img5.jpg"
     assert one.read_bytes() == (tmp_path / "b" / "sub01" / "long_0001" / "img5.jpg").read_bytes()
-    other = _read_csv(generate_long(LongConfig(**{**config.__dict__, "seed": 5}), tmp_path / "c", progress=False,
+    other = read_csv(generate_long(LongConfig(**{**config.__dict__, "seed": 5}), tmp_path / "c", progress=False,
                                     photos=photos))  # fmt: skip
     assert other != rows
 
 
 def test_long_mp4_decodes_with_the_listed_frames(tmp_path, photos):
     config = LongConfig(clips=1, seconds=(3.0, 3.0), size=(160, 120), micro=(1, 1), format="mp4")
-    rows = _read_csv(generate_long(config, tmp_path / "m", progress=False, photos=photos))
+    rows = read_csv(generate_long(config, tmp_path / "m", progress=False, photos=photos))
     clip = load_clip(tmp_path / "m" / "sub01" / "long_0001.mp4")
     assert len(clip) == 90 and clip.frames.shape[1:] == (120, 160, 3) and abs(clip.fps - 30) < 0.01
     assert all(int(r["offset"]) <= len(clip) for r in rows)
@@ -232,7 +205,7 @@ def test_existing_long_output_is_kept_unless_overwritten(tmp_path, photos):
 
 def test_scene_clips_train_through_the_synthetic_loader(tmp_path, photos):
     config = SceneConfig(clips=3, seconds=(2.0, 2.5), size=(160, 120), speech=1.0, head=1.0)
-    rows = _read_csv(generate_scenes(config, tmp_path / "s", progress=False, photos=photos))
+    rows = read_csv(generate_scenes(config, tmp_path / "s", progress=False, photos=photos))
     records, report = load_synthetic(tmp_path / "s")
     assert len(records) == 3 and not report.issues
     assert sorted(r.label for r in records) == sorted(synth.LABELS)

@@ -16,7 +16,6 @@ from PIL import Image
 
 from microexp.errors import DatasetError
 from tests import dataset_trees as trees
-from train.synth.media import encode, face_frames
 from train.spotting import (
     GTInterval,
     LongVideoRecord,
@@ -31,6 +30,7 @@ from train.spotting import (
     score_outcomes,
 )
 from train.spotting.evaluate import IntervalRecogniser, evaluate_records, frame_step, to_frame
+from train.synth.media import encode, face_frames
 
 try:  # the spotting stage's own types once it is merged; the formats.md API until then
     from microexp.spot import Interval, SpotResult

@@ -3,28 +3,16 @@ nuisances, determinism, the on-disk layout and its atomic writing."""
 
 from __future__ import annotations
 
-import csv
-
 import av
 import numpy as np
 import pytest
 
-from microexp.face import FaceLandmarker, eye_centres, landmark_groups
+from microexp.face import eye_centres, landmark_groups
 from train import synth
+from tests.fixtures.faces import box, pixel_diff, read_csv
 from train.synth import writer
 
 FAST = {"seconds": (0.8, 1.0), "size": (160, 120)}
-
-
-@pytest.fixture(scope="module")
-def landmarker():
-    with FaceLandmarker() as lm:
-        yield lm
-
-
-@pytest.fixture(scope="module")
-def photos(landmarker):
-    return synth.load_faces(landmarker=landmarker)
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +20,6 @@ def face(photos):
     """Barack Obama's official portrait framed at 320x240, with its landmarks."""
     photo = next(p for p in photos if p.name == "obama_2012_official")
     return synth.frame_face(photo, (320, 240))
-
-
-def _box(landmarks, names, pad):
-    g = landmark_groups()
-    pts = landmarks[[i for n in names for i in g[n]], :2]
-    (x0, y0), (x1, y1) = pts.min(0) - pad, pts.max(0) + pad
-    return slice(max(int(y0), 0), int(y1) + 1), slice(max(int(x0), 0), int(x1) + 1)
-
-
-def _diff(a, b):
-    return np.abs(a.astype(np.float64) - b.astype(np.float64)).sum(-1)
 
 
 def test_photos_and_persons(photos):
@@ -96,7 +73,7 @@ def test_onset_apex_offset_and_duration(face, fps):
         assert 0.2 - 1e-9 <= (offset - onset) / fps <= 0.5 + 1e-9
         # Nuisance-free: outside the micro-expression the frames are the photo itself.
         assert np.array_equal(frames[onset], rgb) and np.array_equal(frames[offset], rgb)
-        assert _diff(frames[apex], rgb).max() > 0
+        assert pixel_diff(frames[apex], rgb).max() > 0
 
 
 @pytest.mark.parametrize("expression", ["AU12", "AU1+AU2+AU5+AU26", "AU4+AU7", "AU9+AU10", "AU15+AU17"])
@@ -116,9 +93,9 @@ def test_amplitude_bound_measured_by_mediapipe(face, landmarker, expression):
 def test_au12_changes_only_the_mouth_corners(face):
     rgb, lm = face
     clip = synth.make_clip(rgb, lm, "AU12", 1, amplitude=0.08, nuisances=False)
-    d = _diff(clip.frames[clip.apex], clip.frames[clip.onset])
-    mouth = _box(lm, ["lips"], 18)
-    eyes = _box(lm, ["right_eye", "left_eye", "right_brow", "left_brow"], 6)
+    d = pixel_diff(clip.frames[clip.apex], clip.frames[clip.onset])
+    mouth = box(lm, ["lips"], 18)
+    eyes = box(lm, ["right_eye", "left_eye", "right_brow", "left_brow"], 6)
     assert d[mouth].sum() > 0.8 * d.sum()
     assert d[eyes].sum() == 0
     # Within the mouth, the change sits at the corners, not at the middle of the lips.
@@ -135,9 +112,9 @@ def test_au12_changes_only_the_mouth_corners(face):
 def test_surprise_raises_the_brows(face, landmarker):
     rgb, lm = face
     clip = synth.make_clip(rgb, lm, "AU1+AU2", 2, amplitude=0.08, nuisances=False)
-    d = _diff(clip.frames[clip.apex], clip.frames[clip.onset])
-    brows = _box(lm, ["right_brow", "left_brow"], 14)
-    mouth = _box(lm, ["lips"], 10)
+    d = pixel_diff(clip.frames[clip.apex], clip.frames[clip.onset])
+    brows = box(lm, ["right_brow", "left_brow"], 14)
+    mouth = box(lm, ["lips"], 10)
     assert d[brows].sum() > 0.7 * d.sum() and d[mouth].sum() == 0
     before = landmarker.detect(clip.frames[clip.onset])[0]
     after = landmarker.detect(clip.frames[clip.apex])[0]
@@ -149,14 +126,14 @@ def test_surprise_raises_the_brows(face, landmarker):
 @pytest.mark.parametrize("label", synth.LABELS)
 def test_nuisances_and_blinks_in_every_class(face, label):
     rgb, lm = face
-    eyes = _box(lm, ["right_eye", "left_eye"], 3)
+    eyes = box(lm, ["right_eye", "left_eye"], 3)
     found = False
     for seed in range(12):
         clip = synth.make_clip(rgb, lm, label, seed)
         assert clip.label == label and clip.aus in synth.RECIPES[label]
         # Head drift, lighting and noise: even frames before the onset differ from the photo and each other.
         assert (
-            _diff(clip.frames[0], rgb).mean() > 0.5 and _diff(clip.frames[0], clip.frames[clip.onset - 1]).mean() > 0.5
+            pixel_diff(clip.frames[0], rgb).mean() > 0.5 and pixel_diff(clip.frames[0], clip.frames[clip.onset - 1]).mean() > 0.5
         )
         for start, end in clip.blinks:
             if end < clip.onset or start > clip.offset:
@@ -178,18 +155,13 @@ def test_recipes_parse_and_reject():
     assert all(synth.parse_recipe(r) for rs in synth.RECIPES.values() for r in rs)
 
 
-def _read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def test_generate_layout_annotations_and_determinism(tmp_path, photos):
     config = synth.SynthConfig(clips=6, seed=3, **FAST)
     first = synth.generate(config, tmp_path / "a", progress=False, photos=photos)
     second = synth.generate(config, tmp_path / "b", progress=False, photos=photos)
     assert first == tmp_path / "a" / "annotations.csv"
     assert first.read_bytes() == second.read_bytes()
-    rows = _read_csv(first)
+    rows = read_csv(first)
     assert len(rows) == 6 and list(rows[0]) == list(synth.COLUMNS)
     assert sorted(r["label"] for r in rows) == sorted(["negative", "positive", "surprise"] * 2)
     assert {r["subject"] for r in rows} == {"sub01", "sub02", "sub03", "sub04"}
@@ -219,7 +191,7 @@ def test_generate_reads_back_through_the_dataset_loader(tmp_path, photos):
 
 def test_variants_multiply_subjects_but_keep_persons(tmp_path, photos):
     config = synth.SynthConfig(clips=8, subjects_per_person=2, **FAST)
-    rows = _read_csv(synth.generate(config, tmp_path / "v", progress=False, photos=photos))
+    rows = read_csv(synth.generate(config, tmp_path / "v", progress=False, photos=photos))
     subjects = {r["subject"]: r["person"] for r in rows}
     assert len(subjects) == 8 and len(set(subjects.values())) == 4
     assert sorted(subjects) == [f"sub{i:02d}" for i in range(1, 9)]
@@ -227,7 +199,7 @@ def test_variants_multiply_subjects_but_keep_persons(tmp_path, photos):
 
 def test_mp4_format(tmp_path, photos):
     config = synth.SynthConfig(clips=2, format="mp4", **FAST)
-    rows = _read_csv(synth.generate(config, tmp_path / "m", progress=False, photos=photos))
+    rows = read_csv(synth.generate(config, tmp_path / "m", progress=False, photos=photos))
     for r in rows:
         path = tmp_path / "m" / r["subject"] / f"{r['clip']}.mp4"
         with av.open(str(path)) as container:
@@ -238,7 +210,7 @@ def test_mp4_format(tmp_path, photos):
 
 
 def test_interrupted_run_leaves_no_annotations(tmp_path, photos, monkeypatch):
-    real = writer._write_frames
+    real = writer.write_clip
     calls = []
 
     def dies_on_third(*args, **kwargs):
@@ -247,7 +219,7 @@ def test_interrupted_run_leaves_no_annotations(tmp_path, photos, monkeypatch):
             raise KeyboardInterrupt
         real(*args, **kwargs)
 
-    monkeypatch.setattr(writer, "_write_frames", dies_on_third)
+    monkeypatch.setattr(writer, "write_clip", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
         synth.generate(synth.SynthConfig(clips=5, **FAST), tmp_path / "x", progress=False, photos=photos)
     assert not (tmp_path / "x").exists()
@@ -278,7 +250,7 @@ def test_cli(tmp_path, capsys):
     code = synth.main(["--out", str(out), "--clips", "3", "--seconds", "0.8:1", "--size", "160x120",
                        "--amplitude", "0.05", "--quiet", "--labels", "positive,surprise"])  # fmt: skip
     assert code == 0 and "3 clips" in capsys.readouterr().out
-    rows = _read_csv(out / "annotations.csv")
+    rows = read_csv(out / "annotations.csv")
     assert {r["label"] for r in rows} <= {"positive", "surprise"} and {r["amplitude"] for r in rows} == {"0.0500"}
     assert synth.main(["--out", str(out), "--clips", "1", "--quiet"]) == 1  # exists, not overwritten
     with pytest.raises(SystemExit):
@@ -330,7 +302,7 @@ def test_occluded_clip_differs_only_where_the_occluder_is(face):
     hidden = synth.make_clip(rgb, lm, "AU12", 3, seconds=1.0, nuisances=False,
                              variety=synth.Variety(occlusion=1.0))  # fmt: skip
     assert hidden.style.occluder in synth.OCCLUDERS
-    changed = _diff(plain.frames[0], hidden.frames[0]) > 8
+    changed = pixel_diff(plain.frames[0], hidden.frames[0]) > 8
     assert 0.005 < changed.mean() < 0.3  # something is covered, most of the frame is not
 
 
@@ -344,8 +316,8 @@ def test_varied_timing_holds_the_apex_within_the_drawn_onset(face):
         # Apex = onset + rise + hold/2, with rise 40-250 ms and a 50-100 ms hold.
         assert 0.04 + 0.025 - 0.011 <= (clip.apex - clip.onset) / fps <= 0.25 + 0.05 + 0.011
         # The face holds still around the annotated apex (the plateau), and moves before it.
-        assert _diff(clip.frames[clip.apex], clip.frames[clip.apex + 1]).max() < 1e-9
-        assert _diff(clip.frames[clip.onset], clip.frames[clip.apex]).max() > 10
+        assert pixel_diff(clip.frames[clip.apex], clip.frames[clip.apex + 1]).max() < 1e-9
+        assert pixel_diff(clip.frames[clip.onset], clip.frames[clip.apex]).max() > 10
 
 
 def test_varied_dataset_is_deterministic_and_records_each_clip(tmp_path, photos):
@@ -354,7 +326,7 @@ def test_varied_dataset_is_deterministic_and_records_each_clip(tmp_path, photos)
     first = synth.generate(config, tmp_path / "a", progress=False, photos=photos)
     second = synth.generate(config, tmp_path / "b", progress=False, photos=photos)
     assert first.read_bytes() == second.read_bytes()
-    rows = _read_csv(first)
+    rows = read_csv(first)
     assert list(rows[0]) == list(synth.COLUMNS + synth.STYLE_COLUMNS)
     for r in rows:
         assert 25 <= float(r["fps"]) <= 60 and 0.02 <= float(r["amplitude"]) <= 0.10
@@ -384,7 +356,7 @@ def test_cli_varied(tmp_path, capsys):
     code = synth.main(["--out", str(out), "--clips", "3", "--seconds", "0.8:1", "--size", "160x120", "--quiet",
                        "--varied", "--fps-range", "30:40", "--occlusion", "1"])  # fmt: skip
     assert code == 0
-    rows = _read_csv(out / "annotations.csv")
+    rows = read_csv(out / "annotations.csv")
     assert all(30 <= float(r["fps"]) <= 40 and r["occluder"] in synth.OCCLUDERS for r in rows)
     assert all(0.02 <= float(r["amplitude"]) <= 0.10 for r in rows)
 

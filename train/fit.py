@@ -98,6 +98,20 @@ def load_data(
     return tensor_set, {"dataset_name": name, "synthetic": synthetic}
 
 
+def _add_cache_arguments(p: argparse.ArgumentParser) -> None:
+    """``--cache-dir`` and ``--jitter``: where and how many windows per clip ``fit`` and ``cache`` store."""
+    p.add_argument("--cache-dir", default=None, help="where preprocessed tensors are cached")
+    p.add_argument(
+        "--jitter",
+        type=int,
+        default=DEFAULT_JITTER,
+        metavar="K",
+        help=f"windows cached per clip, their centres spread over +-{JITTER_SPAN:g} of a window around the apex; "
+        "training draws one per clip and epoch, evaluation uses the centred one (1: centred only; "
+        f"default {DEFAULT_JITTER})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m train fit",
@@ -141,16 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='extra architecture arguments as JSON, e.g. \'{"filters": 16, "hidden": 64}\'',
     )
     p.add_argument("--no-release", action="store_true", help="evaluate only; do not train the release model")
-    p.add_argument("--cache-dir", default=None, help="where preprocessed tensors are cached")
-    p.add_argument(
-        "--jitter",
-        type=int,
-        default=DEFAULT_JITTER,
-        metavar="K",
-        help=f"windows cached per clip, their centres spread over +-{JITTER_SPAN:g} of a window around the apex; "
-        "training draws one per clip and epoch, evaluation uses the centred one (1: centred only; "
-        f"default {DEFAULT_JITTER})",
-    )
+    _add_cache_arguments(p)
     p.add_argument("--workers", type=int, default=1, help="preprocessing processes")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -266,16 +271,7 @@ def cache_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--arch", default="stcnn", choices=ARCHITECTURES, help="decides the crops (face, or eyes+mouth)")
     p.add_argument("--frames", type=int, default=None, help="frames T per clip (default 18)")
-    p.add_argument("--cache-dir", default=None, help="where preprocessed tensors are cached")
-    p.add_argument(
-        "--jitter",
-        type=int,
-        default=DEFAULT_JITTER,
-        metavar="K",
-        help=f"windows cached per clip, their centres spread over +-{JITTER_SPAN:g} of a window around the apex; "
-        "training draws one per clip and epoch, evaluation uses the centred one (1: centred only; "
-        f"default {DEFAULT_JITTER})",
-    )
+    _add_cache_arguments(p)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
         "--export",

@@ -7,6 +7,7 @@ real annotation files contain typos, ``/`` cells and frame numbers that drift fr
 
 from __future__ import annotations
 
+import csv
 import re
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -427,6 +428,30 @@ def norm_header(value: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", cell_str(value).lower())
 
 
+def read_csv_table(path: Path, strip_values: bool = False) -> tuple[set[str], list[dict[str, Any]]]:
+    """A csv table's column names and rows, keys matched loosely (stripped, lower case).
+
+    Values are kept as read (``None`` where a row is short) unless ``strip_values``, which makes
+    every value a stripped string.
+    """
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields = {(name or "").strip().lower() for name in reader.fieldnames or ()}
+        rows = [
+            {(k or "").strip().lower(): (v or "").strip() if strip_values else v for k, v in row.items()}
+            for row in reader
+        ]
+    return fields, rows
+
+
+def find_video(folder: Path, clip: str) -> Path | None:
+    """``folder/<clip>.<video suffix>`` (first by name), or None."""
+    for path in sorted(folder.glob(f"{clip}.*")):
+        if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+            return path
+    return None
+
+
 def read_sheet(path: Path, sheet: str | None = None) -> list[tuple[Any, ...]]:
     """All rows of one worksheet as value tuples (first sheet when ``sheet`` is None)."""
     from openpyxl import load_workbook
@@ -495,6 +520,20 @@ def find_file(roots: Iterable[Path], patterns: Sequence[str]) -> Path | None:
             if hits:
                 return hits[0]
     return None
+
+
+def annotation_file(
+    annotation: str | Path | None, where: Iterable[Path], patterns: Sequence[str], missing: str
+) -> Path:
+    """``annotation`` when given, else the first file of ``patterns`` in ``where``.
+
+    Raises:
+        DatasetError: with the message ``missing`` when there is no such file.
+    """
+    path = Path(annotation) if annotation else find_file(where, patterns)
+    if path is None or not path.is_file():
+        raise DatasetError(missing)
+    return path
 
 
 def require_dir(path: str | Path, what: str) -> Path:

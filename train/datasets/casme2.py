@@ -19,9 +19,9 @@ from ._base import (
     ClipRecord,
     Collector,
     DatasetReport,
+    annotation_file,
     cell_int,
     cell_str,
-    find_file,
     get,
     header_table,
     iter_nonblank,
@@ -76,12 +76,11 @@ def load_casme2(
     """
     root = require_dir(root, "CASME II")
     frames_root = _frames_root(root, cropped)
-    path = Path(annotation) if annotation else find_file((root, frames_root, root.parent), CODING_PATTERNS)
-    if path is None or not path.is_file():
-        raise DatasetError(
-            f"CASME II coding file not found (looked for {', '.join(CODING_PATTERNS[:3])} in {root}); "
-            "pass annotation=PATH."
-        )
+    missing = (
+        f"CASME II coding file not found (looked for {', '.join(CODING_PATTERNS[:3])} in {root}); "
+        "pass annotation=PATH."
+    )
+    path = annotation_file(annotation, (root, frames_root, root.parent), CODING_PATTERNS, missing)
     col = Collector("casme2", frames_root, path)
     columns, rows = header_table(read_sheet(path), ("subject", "filename", "onsetframe", "offsetframe"), path)
 

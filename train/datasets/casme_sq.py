@@ -32,9 +32,9 @@ from ._base import (
     Collector,
     DatasetReport,
     FrameIndex,
+    annotation_file,
     cell_int,
     cell_str,
-    find_file,
     iter_nonblank,
     list_frames,
     norm_header,
@@ -134,9 +134,8 @@ def load_casme_sq(
     """
     root = require_dir(root, "CAS(ME)^2")
     frames_root = _frames_dir(root, cropped)
-    path = Path(annotation) if annotation else find_file((root, root.parent), CODING_PATTERNS)
-    if path is None or not path.is_file():
-        raise DatasetError(f"CAS(ME)^2code_final.xlsx not found around {root}; pass annotation=PATH.")
+    missing = f"CAS(ME)^2code_final.xlsx not found around {root}; pass annotation=PATH."
+    path = annotation_file(annotation, (root, root.parent), CODING_PATTERNS, missing)
     names = sheet_names(path)
     coding = read_sheet(path, _pick_sheet(names, ("casmecodefinal", "casfecodefinal"), path))
     subjects = _subjects(read_sheet(path, _pick_sheet(names, ("namingrule1",), path)))

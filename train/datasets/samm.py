@@ -18,9 +18,9 @@ from ._base import (
     ClipRecord,
     Collector,
     DatasetReport,
+    annotation_file,
     cell_int,
     cell_str,
-    find_file,
     get,
     header_table,
     iter_nonblank,
@@ -64,9 +64,8 @@ def load_samm(root: str | Path, annotation: str | Path | None = None) -> tuple[l
     root = require_dir(root, "SAMM")
     frames_root = _frames_root(root)
     where = (root, frames_root, root.parent, frames_root.parent)
-    path = Path(annotation) if annotation else find_file(where, CODING_PATTERNS)
-    if path is None or not path.is_file():
-        raise DatasetError(f"SAMM_Micro_FACS_Codes_v2.xlsx not found around {root}; pass annotation=PATH.")
+    missing = f"SAMM_Micro_FACS_Codes_v2.xlsx not found around {root}; pass annotation=PATH."
+    path = annotation_file(annotation, where, CODING_PATTERNS, missing)
     col = Collector("samm", frames_root, path)
     columns, rows = header_table(read_sheet(path), ("subject", "filename", "onsetframe", "offsetframe"), path)
 

@@ -9,7 +9,6 @@ the frame files are called; a clip may be a frame folder or a video file.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,21 +22,16 @@ from ._base import (
     DatasetReport,
     cell_int,
     cell_str,
+    find_video,
     list_frames,
     norm_label,
+    read_csv_table,
     require_dir,
     subdirs,
 )
 
 REQUIRED = ("subject", "clip", "onset", "offset", "label", "fps")
 KNOWN_LABELS = frozenset({*LABEL3_GENERAL, "others"})
-
-
-def _find_video(folder: Path, clip: str) -> Path | None:
-    for path in sorted(folder.glob(f"{clip}.*")):
-        if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
-            return path
-    return None
 
 
 def _clips_on_disk(root: Path) -> Iterator[Path]:
@@ -54,10 +48,7 @@ def load_synthetic(root: str | Path) -> tuple[list[ClipRecord], DatasetReport]:
     path = root / "annotations.csv"
     if not path.is_file():
         raise DatasetError(f"{path} not found: a synthetic dataset folder needs annotations.csv")
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        fields = {(name or "").strip().lower() for name in reader.fieldnames or ()}
-        rows = [{(k or "").strip().lower(): v for k, v in row.items()} for row in reader]
+    fields, rows = read_csv_table(path)
     missing = [c for c in REQUIRED if c not in fields]
     if missing:
         raise DatasetError(f"{path} lacks columns {missing} (needs {', '.join(REQUIRED)})")
@@ -74,7 +65,7 @@ def load_synthetic(root: str | Path) -> tuple[list[ClipRecord], DatasetReport]:
         if not col.first_row(subject, clip, f"line {n} ignored"):
             continue
         frames = list_frames(root / subject_dir / clip)
-        video = None if frames else _find_video(root / subject_dir, clip)
+        video = None if frames else find_video(root / subject_dir, clip)
         if not frames and video is None:
             col.add("missing_on_disk", subject, clip, f"no frames or video for {root / subject_dir / clip}", True)
             continue

@@ -10,20 +10,15 @@ The whole folder is built beside ``DIR`` and renamed into place; same seed, same
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from microexp import atomic
-from microexp.video import write_video
+from train.generated import dataset_folder, write_clip, write_tables
+from train.generator_cli import add_output_arguments, add_run_arguments, run_generator, span
 
 from .aus import LABELS, RECIPES
 from .render import ProbeSettings, make_probe_clip
@@ -63,15 +58,6 @@ class ProbeConfig:
             raise ValueError(f"ProbeConfig.format must be mp4 or jpg, got {self.format!r}")
 
 
-def _write_frames(folder: Path, frames: np.ndarray, quality: int) -> None:
-    folder.mkdir(parents=True)
-    for i, rgb in enumerate(frames, start=1):
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise OSError(f"JPEG encoding failed for frame {i} of {folder}")
-        (folder / f"img{i}.jpg").write_bytes(buf.tobytes())
-
-
 def generate_probe(
     config: ProbeConfig,
     out_dir: str | Path,
@@ -92,19 +78,14 @@ def generate_probe(
 
     from train.synth import load_faces
 
-    out = Path(out_dir).resolve()
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
-    if photos is None:
-        photos = load_faces(config.faces_dir) if config.faces_dir else load_faces()
-    persons = sorted({p.person for p in photos})
-    by_person = {person: [p for p in photos if p.person == person] for person in persons}
-    subject_of = {person: f"sub{i + 1:02d}" for i, person in enumerate(persons)}
-    start_label = np.random.default_rng([config.seed, 7]).integers(len(LABELS), size=len(persons))
-
-    tmp = atomic.temporary_dir(out)
-    rows, clips_meta = [], {}
-    try:
+    with dataset_folder(out_dir, overwrite) as tmp:
+        if photos is None:
+            photos = load_faces(config.faces_dir) if config.faces_dir else load_faces()
+        persons = sorted({p.person for p in photos})
+        by_person = {person: [p for p in photos if p.person == person] for person in persons}
+        subject_of = {person: f"sub{i + 1:02d}" for i, person in enumerate(persons)}
+        start_label = np.random.default_rng([config.seed, 7]).integers(len(LABELS), size=len(persons))
+        rows, clips_meta = [], {}
         for i in tqdm(range(config.clips), desc="probe", unit="clip", disable=not progress):
             rng = np.random.default_rng([config.seed, 11, i])
             k = i % len(persons)
@@ -113,14 +94,10 @@ def generate_probe(
             photo = by_person[person][int(rng.integers(len(by_person[person])))]
             clip = make_probe_clip(photo.rgb, photo.landmarks, label, rng, config.settings)
             name, subject = f"probe_{i + 1:04d}", subject_of[person]
-            if config.format == "mp4":
-                crf = int(rng.integers(config.crf[0], config.crf[1] + 1))
-                write_video(tmp / subject / f"{name}.mp4", clip.frames, clip.fps, crf=crf)
-                compression = {"crf": crf}
-            else:
-                quality = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
-                _write_frames(tmp / subject / name, clip.frames, quality)
-                compression = {"jpeg_quality": quality}
+            # One compression level per clip: an x264 crf for mp4, a JPEG quality for frame folders.
+            lo, hi = config.crf if config.format == "mp4" else config.jpeg_quality
+            level = int(rng.integers(lo, hi + 1))
+            write_clip(tmp / subject, name, clip.frames, clip.fps, config.format, level, level)
             h, w = clip.frames.shape[1:3]
             rows.append({
                 "subject": subject, "person": person, "clip": name,
@@ -128,47 +105,21 @@ def generate_probe(
                 "label": clip.label, "aus": clip.recipe, "fps": f"{clip.fps:g}", "amplitude": f"{clip.amplitude:.4f}",
                 "frames": len(clip.frames), "photo": photo.name, "generator": GENERATOR, "width": w, "height": h,
             })  # fmt: skip
+            compression = {"crf" if config.format == "mp4" else "jpeg_quality": level}
             clips_meta[f"{subject}/{name}"] = {"generator": GENERATOR, "probe": True, **compression}
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic.write_text(tmp / "annotations.csv", buf.getvalue())
-        atomic.write_json(
-            tmp / "probe_config.json",
-            {
-                "generator": GENERATOR,
-                "probe": True,
-                "synthetic": True,
-                "config": asdict(config),
-                "recipes": {label: [r for r, _ in options] for label, options in RECIPES.items()},
-                "subjects": {subject_of[p]: {"person": p} for p in persons},
-                "clips": clips_meta,
-                "note": "Probe clips: an independent generator (piecewise-affine mesh warp, its own AU recipes, "
-                "timing and nuisances) for cross-generator tests of models trained on train.synth. Synthetic data.",
-            },
-        )
-        atomic.replace_dir(tmp, out, overwrite=True)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out / "annotations.csv"
-
-
-def _range(kind: type):
-    def parse(text: str) -> tuple:
-        parts = text.split(":")
-        try:
-            values = tuple(kind(p) for p in parts)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected N or MIN:MAX, got {text!r}") from None
-        if len(values) not in (1, 2):
-            raise argparse.ArgumentTypeError(f"expected N or MIN:MAX, got {text!r}")
-        return (values[0], values[-1])
-
-    return parse
+        meta = {
+            "generator": GENERATOR,
+            "probe": True,
+            "synthetic": True,
+            "config": asdict(config),
+            "recipes": {label: [r for r, _ in options] for label, options in RECIPES.items()},
+            "subjects": {subject_of[p]: {"person": p} for p in persons},
+            "clips": clips_meta,
+            "note": "Probe clips: an independent generator (piecewise-affine mesh warp, its own AU recipes, "
+            "timing and nuisances) for cross-generator tests of models trained on train.synth. Synthetic data.",
+        }
+        write_tables(tmp, "annotations.csv", COLUMNS, rows, "probe_config.json", meta)
+    return Path(out_dir).resolve() / "annotations.csv"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,40 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make a probe dataset with an independent generator (piecewise-affine mesh warp, own AU "
         "recipes, timing and nuisances) in the synthetic layout; load it with --data synthetic=DIR.",
     )
-    p.add_argument("--out", required=True, help="output folder (created; must not exist or be empty)")
-    p.add_argument("--clips", type=int, default=d.clips, help=f"number of clips (default {d.clips})")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed (same seed, same bytes)")
-    p.add_argument("--fps", type=_range(int), default=s.fps, help="frame rate range MIN:MAX (default 25:60)")
-    p.add_argument("--amplitude", type=_range(float), default=s.amplitude, help="apex displacement / IOD (0.02:0.10)")
-    p.add_argument("--seconds", type=_range(float), default=s.seconds, help="clip length in s (default 1.4:2.2)")
+    add_output_arguments(p, d.clips, d.seed, "bytes")
+    p.add_argument("--fps", type=span(int), default=s.fps, help="frame rate range MIN:MAX (default 25:60)")
+    p.add_argument("--amplitude", type=span(float), default=s.amplitude, help="apex displacement / IOD (0.02:0.10)")
+    p.add_argument("--seconds", type=span(float), default=s.seconds, help="clip length in s (default 1.4:2.2)")
     p.add_argument("--no-nuisances", action="store_true", help="no head motion, lighting gradient or noise")
     p.add_argument("--format", choices=("mp4", "jpg"), default=d.format)
-    p.add_argument("--faces", default="", help="folder of neutral face photos (default: the project's set)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(p, "", "folder of neutral face photos (default: the project's set)")
     return p
+
+
+def _config(args: argparse.Namespace) -> ProbeConfig:
+    settings = ProbeSettings(
+        fps=args.fps, amplitude=args.amplitude, seconds=args.seconds, nuisances=not args.no_nuisances
+    )
+    return ProbeConfig(clips=args.clips, seed=args.seed, settings=settings, format=args.format, faces_dir=args.faces)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m train probe ...``; returns the exit status."""
-    from microexp.errors import MicroExpError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = ProbeSettings(
-            fps=args.fps, amplitude=args.amplitude, seconds=args.seconds, nuisances=not args.no_nuisances
-        )
-        config = ProbeConfig(
-            clips=args.clips, seed=args.seed, settings=settings, format=args.format, faces_dir=args.faces
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
-    start = time.perf_counter()
-    try:
-        path = generate_probe(config, args.out, overwrite=args.overwrite, progress=not args.quiet)
-    except (MicroExpError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{config.clips} probe clips in {time.perf_counter() - start:.1f} s: {path}")
-    return 0
+    return run_generator(
+        build_parser(), argv, _config, generate_probe,
+        lambda config, took, path: f"{config.clips} probe clips in {took:.1f} s: {path}",
+    )  # fmt: skip

@@ -16,22 +16,34 @@ them falls inside speech, the hard real case. Same config (incl. seed), same cli
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from train.synth import FACES_DIR, LABELS, RECIPES, FacePhoto, Variant, _jitter, _subjects, frame_face, load_faces
+from train.generated import dataset_folder, dataset_meta, write_clip, write_tables
+from train.generator_cli import add_output_arguments, add_run_arguments, run_generator
+from train.synth import (
+    FACES_DIR,
+    LABELS,
+    FacePhoto,
+    Variant,
+    _jitter,
+    _subjects,
+    frame_face,
+    head_problems,
+    load_faces,
+    probability_problems,
+    range_problems,
+    subject_clips,
+    tail_problems,
+)
 
 from .motions import Event, Scene
 from .plan import Draft, overlaps
 from .render import render_frames
-from .writer import build_dataset, csv_text, write_clip
 
 COLUMNS = ("subject", "person", "clip", "kind", "onset", "apex", "offset", "label", "aus", "fps")
 
@@ -90,31 +102,14 @@ class LongConfig:
     faces_dir: str = str(FACES_DIR)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.clips < 1:
-            problems.append(f"clips must be >= 1 (got {self.clips})")
-        if not self.labels or any(lab not in RECIPES for lab in self.labels):
-            problems.append(f"labels must be a non-empty subset of {list(RECIPES)} (got {list(self.labels)})")
-        if not 1.0 <= self.fps <= 1000.0:
-            problems.append(f"fps must be in [1, 1000] (got {self.fps})")
         ranges = (
             ("seconds", 1.0, 60.0), ("me_seconds", 0.04, 0.5), ("amplitude", 1e-4, 0.5), ("jaw", 0.0, 0.3),
             ("blinks_per_minute", 0.0, 60.0), ("head_per_minute", 0.0, 60.0), ("macro_amplitude", 1e-4, 0.5),
             ("micro", 0, 10),
         )  # fmt: skip
-        for name, lo_bound, hi_bound in ranges:
-            lo, hi = getattr(self, name)
-            if not lo_bound <= lo <= hi <= hi_bound:
-                problems.append(f"{name} must be a range within [{lo_bound}, {hi_bound}] (got {lo}..{hi})")
-        for name in ("speech", "speech_overlap", "double_blink", "macro"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                problems.append(f"{name} must be a probability in [0, 1] (got {getattr(self, name)})")
-        if not (64 <= self.size[0] <= 4096 and 64 <= self.size[1] <= 4096):
-            problems.append(f"size must be between 64 and 4096 pixels per side (got {self.size})")
-        if self.subjects_per_person < 1:
-            problems.append("subjects_per_person must be >= 1")
-        if self.format not in ("jpg", "mp4"):
-            problems.append(f"format must be jpg or mp4 (got {self.format!r})")
+        problems = head_problems(self) + range_problems(self, ranges)
+        problems += probability_problems(self, ("speech", "speech_overlap", "double_blink", "macro"))
+        problems += tail_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -237,19 +232,14 @@ def generate_long(
     """Write ``config.clips`` long clips, ``intervals.csv`` and ``long_config.json``; return the csv path.
 
     The folder is built beside ``out_dir`` and moved into place when complete (see
-    :func:`train.scenes.writer.build_dataset`).
+    :func:`train.generated.dataset_folder`).
     """
-    from tqdm.auto import tqdm
-
-    photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
-    subjects = _subjects(photos, config.subjects_per_person, config.seed)
-
-    def fill(tmp: Path) -> None:
+    with dataset_folder(out_dir, overwrite) as tmp:
+        photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
+        subjects = _subjects(photos, config.subjects_per_person, config.seed)
         rows = []
-        for i in tqdm(range(config.clips), desc="synth-long", unit="clip", disable=not progress):
-            rng = np.random.default_rng([config.seed, 10, i])
-            subject = subjects[i % len(subjects)]
-            photo = subject.photos[int(rng.integers(len(subject.photos)))]
+        draws = subject_clips(subjects, config.seed, 10, config.clips, "synth-long", progress)
+        for i, rng, subject, photo in draws:
             clip = make_long_clip(photo, rng, config, _jitter(subject.variant, rng))
             name = f"long_{i + 1:04d}"
             write_clip(tmp / subject.id, name, clip.frames, config.fps, config.format, config.jpeg_quality, config.crf)
@@ -259,19 +249,14 @@ def generate_long(
                  "aus": e.aus, "fps": f"{config.fps:g}"}
                 for e in clip.events
             ]  # fmt: skip
-        meta = {
-            "synthetic": True,
-            "generator": "train.scenes.long",
-            "config": asdict(config) | {"faces_dir": Path(config.faces_dir).name},
-            "subjects": {s.id: {"person": s.person, "variant": asdict(s.variant)} for s in subjects},
-            "note": "Synthetic long clips warped from public-domain photos: synthesised speech, blinks, head "
+        note = (
+            "Synthetic long clips warped from public-domain photos: synthesised speech, blinks, head "
             "motion and macro-expressions around 0-3 micro-expressions. Frames in intervals.csv are 1-based, "
-            "inclusive; a clip without a micro row holds no micro-expression.",
-        }
-        (tmp / "long_config.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        (tmp / "intervals.csv").write_text(csv_text(COLUMNS, rows), encoding="utf-8")
-
-    return build_dataset(out_dir, overwrite, fill) / "intervals.csv"
+            "inclusive; a clip without a micro row holds no micro-expression."
+        )
+        meta = dataset_meta("train.scenes.long", config, subjects, note)
+        write_tables(tmp, "intervals.csv", COLUMNS, rows, "long_config.json", meta)
+    return Path(out_dir).resolve() / "intervals.csv"
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,9 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make synthetic long clips for micro-expression spotting: talking, blinks, head motion and "
         "macro-expressions around 0-3 micro-expressions per clip (intervals.csv lists every event).",
     )
-    p.add_argument("--out", required=True, help="output folder (created; must not exist or be empty)")
-    p.add_argument("--clips", type=int, default=d.clips, help=f"number of clips (default {d.clips})")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed (same seed, same clips)")
+    add_output_arguments(p, d.clips, d.seed, "clips")
     p.add_argument("--seconds", type=float, nargs=2, metavar=("MIN", "MAX"), default=d.seconds,
                    help="clip length range in seconds (default 10 60)")  # fmt: skip
     p.add_argument("--fps", type=float, default=d.fps, help="frame rate (default 30)")
@@ -297,30 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="micro-expressions per clip (default 0 3)")  # fmt: skip
     p.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), default=d.size, help="frame size (default 320 240)")
     p.add_argument("--no-nuisances", action="store_true", help="no drift, lighting change or noise")
-    p.add_argument("--faces", default=d.faces_dir, help="folder of neutral face photographs")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(p, d.faces_dir)
     return p
+
+
+def _config(args: argparse.Namespace) -> LongConfig:
+    return LongConfig(
+        clips=args.clips, seed=args.seed, seconds=tuple(args.seconds), fps=args.fps, format=args.format,
+        micro=tuple(args.micro), size=tuple(args.size), nuisances=not args.no_nuisances, faces_dir=args.faces,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m train synth-long ...``; returns the exit status."""
-    from microexp.errors import MicroExpError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        config = LongConfig(
-            clips=args.clips, seed=args.seed, seconds=tuple(args.seconds), fps=args.fps, format=args.format,
-            micro=tuple(args.micro), size=tuple(args.size), nuisances=not args.no_nuisances, faces_dir=args.faces,
-        )  # fmt: skip
-    except ValueError as exc:
-        parser.error(str(exc))
-    start = time.perf_counter()
-    try:
-        csv_path = generate_long(config, args.out, progress=not args.quiet, overwrite=args.overwrite)
-    except (MicroExpError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{config.clips} long clips in {time.perf_counter() - start:.1f} s: {csv_path}")
-    return 0
+    return run_generator(
+        build_parser(), argv, _config, generate_long,
+        lambda config, took, path: f"{config.clips} long clips in {took:.1f} s: {path}",
+    )  # fmt: skip

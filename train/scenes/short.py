@@ -10,23 +10,35 @@ signal. ``python -m train synth-scenes --out DIR --clips N``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from train.generated import balanced_labels, dataset_folder, dataset_meta, write_clip, write_tables
+from train.generator_cli import add_output_arguments, add_run_arguments, label_list, run_generator
 from train.synth import COLUMNS as SYNTH_COLUMNS
-from train.synth import FACES_DIR, LABELS, RECIPES, FacePhoto, Variant, _jitter, _subjects, frame_face, load_faces
+from train.synth import (
+    FACES_DIR,
+    LABELS,
+    FacePhoto,
+    Variant,
+    _jitter,
+    _subjects,
+    frame_face,
+    head_problems,
+    load_faces,
+    probability_problems,
+    range_problems,
+    subject_clips,
+    tail_problems,
+)
 
 from .motions import Event, Scene
 from .plan import Draft
 from .render import render_frames
-from .writer import build_dataset, csv_text, write_clip
 
 COLUMNS = (*SYNTH_COLUMNS, "distractors", "speech", "head")
 
@@ -67,32 +79,14 @@ class SceneConfig:
     faces_dir: str = str(FACES_DIR)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.clips < 1:
-            problems.append(f"clips must be >= 1 (got {self.clips})")
-        if not self.labels or any(lab not in RECIPES for lab in self.labels):
-            problems.append(f"labels must be a non-empty subset of {list(RECIPES)} (got {list(self.labels)})")
-        if not 1.0 <= self.fps <= 1000.0:
-            problems.append(f"fps must be in [1, 1000] (got {self.fps})")
         ranges = (
             ("seconds", 0.5, 60.0), ("me_seconds", 0.04, 0.5), ("amplitude", 1e-4, 0.5), ("jaw", 0.0, 0.3),
             ("blinks", 0, 10),
         )  # fmt: skip
-        for name, lo_bound, hi_bound in ranges:
-            lo, hi = getattr(self, name)
-            if not lo_bound <= lo <= hi <= hi_bound:
-                problems.append(f"{name} must be a range within [{lo_bound}, {hi_bound}] (got {lo}..{hi})")
+        problems = head_problems(self) + range_problems(self, ranges)
         if self.me_seconds[1] + 0.2 > self.seconds[0]:
             problems.append("seconds must leave at least 0.2 s beside the longest micro-expression")
-        for name in ("speech", "double_blink", "head"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                problems.append(f"{name} must be a probability in [0, 1] (got {getattr(self, name)})")
-        if not (64 <= self.size[0] <= 4096 and 64 <= self.size[1] <= 4096):
-            problems.append(f"size must be between 64 and 4096 pixels per side (got {self.size})")
-        if self.subjects_per_person < 1:
-            problems.append("subjects_per_person must be >= 1")
-        if self.format not in ("jpg", "mp4"):
-            problems.append(f"format must be jpg or mp4 (got {self.format!r})")
+        problems += probability_problems(self, ("speech", "double_blink", "head")) + tail_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -165,20 +159,14 @@ def generate_scenes(
     photos: Sequence[FacePhoto] | None = None,
 ) -> Path:
     """Write ``config.clips`` short scene clips in synth's layout; return the ``annotations.csv`` path."""
-    from tqdm.auto import tqdm
-
-    photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
-    subjects = _subjects(photos, config.subjects_per_person, config.seed)
-    # Balanced labels, shuffled by the seed; subjects in turn (as synth does).
-    labels = [config.labels[i % len(config.labels)] for i in range(config.clips)]
-    labels = [labels[i] for i in np.random.default_rng([config.seed, 21]).permutation(config.clips)]
-
-    def fill(tmp: Path) -> None:
+    with dataset_folder(out_dir, overwrite) as tmp:
+        photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
+        subjects = _subjects(photos, config.subjects_per_person, config.seed)
+        # Balanced labels, shuffled by the seed; subjects in turn (as synth does).
+        labels = balanced_labels(config.labels, config.clips, np.random.default_rng([config.seed, 21]))
         rows = []
-        for i in tqdm(range(config.clips), desc="synth-scenes", unit="clip", disable=not progress):
-            rng = np.random.default_rng([config.seed, 20, i])
-            subject = subjects[i % len(subjects)]
-            photo = subject.photos[int(rng.integers(len(subject.photos)))]
+        draws = subject_clips(subjects, config.seed, 20, config.clips, "synth-scenes", progress)
+        for i, rng, subject, photo in draws:
             clip = make_scene_clip(photo, labels[i], rng, config, _jitter(subject.variant, rng))
             name = f"clip_{i + 1:04d}"
             write_clip(tmp / subject.id, name, clip.frames, config.fps, config.format, config.jpeg_quality, config.crf)
@@ -192,18 +180,13 @@ def generate_scenes(
                 "height": config.size[1], "distractors": "+".join(sorted(set(kinds))),
                 "speech": kinds.count("speech"), "head": kinds.count("head"),
             })  # fmt: skip
-        meta = {
-            "synthetic": True,
-            "generator": "train.scenes.short",
-            "config": asdict(config) | {"faces_dir": Path(config.faces_dir).name},
-            "subjects": {s.id: {"person": s.person, "variant": asdict(s.variant)} for s in subjects},
-            "note": "Synthetic micro-expressions among synthesised talking, blinks and head motion, warped from "
-            "public-domain photos; LOSO over variants of one person leaks identity (group by `person`).",
-        }
-        (tmp / "scenes_config.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        (tmp / "annotations.csv").write_text(csv_text(COLUMNS, rows), encoding="utf-8")
-
-    return build_dataset(out_dir, overwrite, fill) / "annotations.csv"
+        note = (
+            "Synthetic micro-expressions among synthesised talking, blinks and head motion, warped from "
+            "public-domain photos; LOSO over variants of one person leaks identity (group by `person`)."
+        )
+        meta = dataset_meta("train.scenes.short", config, subjects, note)
+        write_tables(tmp, "annotations.csv", COLUMNS, rows, "scenes_config.json", meta)
+    return Path(out_dir).resolve() / "annotations.csv"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,9 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make short synthetic recognition clips (synth's layout) whose micro-expression sits among "
         "talking, blinks and head motion.",
     )
-    p.add_argument("--out", required=True, help="output folder (created; must not exist or be empty)")
-    p.add_argument("--clips", type=int, default=d.clips, help=f"number of clips (default {d.clips})")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed (same seed, same clips)")
+    add_output_arguments(p, d.clips, d.seed, "clips")
     p.add_argument("--labels", default=",".join(d.labels), help="comma-separated classes (default: all three)")
     p.add_argument("--seconds", type=float, nargs=2, metavar=("MIN", "MAX"), default=d.seconds,
                    help="clip length range in seconds (default 2 4)")  # fmt: skip
@@ -227,32 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="subjects per real person (1 = honest LOSO; more = procedural variants)")  # fmt: skip
     p.add_argument("--format", choices=("jpg", "mp4"), default=d.format, help="frame folders or H.264 files")
     p.add_argument("--no-nuisances", action="store_true", help="no drift, lighting change or noise")
-    p.add_argument("--faces", default=d.faces_dir, help="folder of neutral face photographs")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(p, d.faces_dir)
     return p
+
+
+def _config(args: argparse.Namespace) -> SceneConfig:
+    return SceneConfig(
+        clips=args.clips, seed=args.seed, labels=label_list(args.labels),
+        seconds=tuple(args.seconds), fps=args.fps, size=tuple(args.size), speech=args.speech, head=args.head,
+        subjects_per_person=args.subjects_per_person, format=args.format, nuisances=not args.no_nuisances,
+        faces_dir=args.faces,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m train synth-scenes ...``; returns the exit status."""
-    from microexp.errors import MicroExpError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        config = SceneConfig(
-            clips=args.clips, seed=args.seed, labels=tuple(x.strip() for x in args.labels.split(",") if x.strip()),
-            seconds=tuple(args.seconds), fps=args.fps, size=tuple(args.size), speech=args.speech, head=args.head,
-            subjects_per_person=args.subjects_per_person, format=args.format, nuisances=not args.no_nuisances,
-            faces_dir=args.faces,
-        )  # fmt: skip
-    except ValueError as exc:
-        parser.error(str(exc))
-    start = time.perf_counter()
-    try:
-        csv_path = generate_scenes(config, args.out, progress=not args.quiet, overwrite=args.overwrite)
-    except (MicroExpError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{config.clips} scene clips in {time.perf_counter() - start:.1f} s: {csv_path}")
-    return 0
+    return run_generator(
+        build_parser(), argv, _config, generate_scenes,
+        lambda config, took, path: f"{config.clips} scene clips in {took:.1f} s: {path}",
+    )  # fmt: skip

@@ -11,7 +11,6 @@ kept, a correct detection of that expression would count as a false positive.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections import Counter, defaultdict
@@ -26,15 +25,17 @@ from train.datasets._base import (
     DatasetReport,
     FrameIndex,
     Issue,
+    annotation_file,
     cell_int,
     cell_str,
-    find_file,
+    find_video,
     get,
     header_table,
     iter_nonblank,
     list_frames,
     norm_header,
     norm_label,
+    read_csv_table,
     read_sheet,
     require_dir,
     sheet_names,
@@ -89,10 +90,8 @@ def _video_fps(path: Path) -> float | None:
 
 
 def _synthetic_media(subject_dir: Path, clip: str) -> tuple[Path | None, tuple[Path, ...]]:
-    for path in sorted(subject_dir.glob(f"{clip}.*")):
-        if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
-            return path, ()
-    return None, list_frames(subject_dir / clip)
+    video = find_video(subject_dir, clip)
+    return (video, ()) if video is not None else (None, list_frames(subject_dir / clip))
 
 
 def load_synthetic_long(root: str | Path) -> tuple[list[LongVideoRecord], DatasetReport]:
@@ -107,10 +106,7 @@ def load_synthetic_long(root: str | Path) -> tuple[list[LongVideoRecord], Datase
     path = root / "intervals.csv"
     if not path.is_file():
         raise DatasetError(f"{path} not found: a synthetic long-clip folder needs intervals.csv")
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        fields = {(name or "").strip().lower() for name in reader.fieldnames or ()}
-        rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader]
+    fields, rows = read_csv_table(path, strip_values=True)
     missing = [c for c in SYNTH_REQUIRED if c not in fields]
     if missing:
         raise DatasetError(f"{path} lacks column(s) {missing}; it has {sorted(fields)}")
@@ -224,9 +220,8 @@ def load_samm_long(
     root = require_dir(root, "SAMM Long Videos")
     frames_root = _samm_frames_root(root)
     where = (root, frames_root, root.parent, frames_root.parent)
-    path = Path(annotation) if annotation else find_file(where, SAMM_PATTERNS)
-    if path is None or not path.is_file():
-        raise DatasetError(f"SAMM_LongVideos_V2_Release.xlsx not found around {root}; pass annotation=PATH.")
+    missing = f"SAMM_LongVideos_V2_Release.xlsx not found around {root}; pass annotation=PATH."
+    path = annotation_file(annotation, where, SAMM_PATTERNS, missing)
     names = sheet_names(path)
     sheet = next((s for s in names if norm_header(s) == "facsmovementonly"), names[0])
     columns, rows = header_table(read_sheet(path, sheet), ("subject", "filename", "onset", "offset", "type"), path)

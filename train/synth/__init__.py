@@ -35,6 +35,9 @@ existed when this was one module.
 
 from __future__ import annotations
 
+from train.generated import write_frames as _write_frames
+from train.generated import write_mp4 as _write_mp4
+
 from .aus import AU_FIELDS, AU_INTENSITY, LABELS, RECIPES, au_field, landmark_displacement, parse_recipe, side_gain
 from .aus import _bump as _bump
 from .cli import _range as _range
@@ -42,7 +45,16 @@ from .cli import _size as _size
 from .cli import build_parser, main
 from .clip import SynthClip, make_clip, render
 from .clip import _frames_range as _frames_range
-from .config import COLUMNS, STYLE_COLUMNS, VARIED_AMPLITUDE, SynthConfig
+from .config import (
+    COLUMNS,
+    STYLE_COLUMNS,
+    VARIED_AMPLITUDE,
+    SynthConfig,
+    head_problems,
+    probability_problems,
+    range_problems,
+    tail_problems,
+)
 from .geometry import Eye, FaceFrame, Geometry, parts_indices
 from .geometry import _eye as _eye
 from .nuisances import Nuisance, bump_curve, draw_nuisances, smooth_path
@@ -62,9 +74,7 @@ from .photos import (
 from .photos import _slug as _slug
 from .variety import OCCLUDERS, WARP_KERNELS, ClipStyle, Variety, draw_fps, draw_timing
 from .warp import blink_source, dense_field, min_jacobian, unfolded_field
-from .writer import Subject, generate, make_subjects
-from .writer import _write_frames as _write_frames
-from .writer import _write_mp4 as _write_mp4
+from .writer import Subject, generate, make_subjects, subject_clips
 
 # Names from when the generator was one module (train/synth.py); other branches still use them.
 _au_field = au_field
@@ -120,6 +130,7 @@ __all__ = [
     "face_coverage",
     "frame_face",
     "generate",
+    "head_problems",
     "jitter",
     "landmark_displacement",
     "load_faces",
@@ -130,10 +141,14 @@ __all__ = [
     "parse_recipe",
     "parts_indices",
     "persons_from_sources",
+    "probability_problems",
     "random_variant",
+    "range_problems",
     "render",
     "side_gain",
     "smooth_path",
     "sources_table",
+    "subject_clips",
+    "tail_problems",
     "unfolded_field",
 ]

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import replace
+
+from train.generator_cli import add_output_arguments, add_run_arguments, label_list, run_generator, span
 
 from .config import VARIED_AMPLITUDE, SynthConfig
 from .variety import Variety
 from .writer import generate
-
-
-def _range(text: str) -> tuple[float, float]:
-    try:
-        parts = [float(x) for x in text.split(":")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or MIN:MAX, got {text!r}") from None
-    if len(parts) == 1:
-        return parts[0], parts[0]
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    raise argparse.ArgumentTypeError(f"expected a number or MIN:MAX, got {text!r}")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -31,6 +19,9 @@ def _size(text: str) -> tuple[int, int]:
     if not m:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}")
     return int(m.group(1)), int(m.group(2))
+
+
+_range = span(float, "a number")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,9 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="LOSO honesty: with --subjects-per-person > 1 several subjects show one real person; "
         "group folds by the `person` column of annotations.csv.",
     )
-    p.add_argument("--out", required=True, help="output folder (created; must not exist or be empty)")
-    p.add_argument("--clips", type=int, default=d.clips, help=f"number of clips (default {d.clips})")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed (same seed, same bytes)")
+    add_output_arguments(p, d.clips, d.seed, "bytes")
     p.add_argument("--labels", default=",".join(d.labels), help="comma-separated classes (default: all three)")
     p.add_argument("--fps", type=float, default=d.fps, help="frame rate (e.g. 200 for CASME II-like clips)")
     p.add_argument("--seconds", type=_range, default=d.seconds, help="clip length in s, N or MIN:MAX (default 1.5:2.5)")
@@ -75,38 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("jpg", "mp4"), default=d.format, help="frame folders or H.264 files")
     p.add_argument("--jpeg-quality", type=int, default=d.jpeg_quality)
     p.add_argument("--crf", type=int, default=d.crf, help="x264 quality for --format mp4")
-    p.add_argument("--faces", default=d.faces_dir, help="folder of neutral face photographs")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(p, d.faces_dir)
     return p
+
+
+def _config(args: argparse.Namespace) -> SynthConfig:
+    variety = Variety.varied() if args.varied else Variety()
+    chosen = {"fps": args.fps_range, "asymmetry": args.asymmetry, "occlusion": args.occlusion,
+              "tilt_degrees": args.tilt}  # fmt: skip
+    variety = replace(variety, **{k: val for k, val in chosen.items() if val is not None})
+    amplitude = args.amplitude or (VARIED_AMPLITUDE if args.varied else SynthConfig().amplitude)
+    return SynthConfig(
+        clips=args.clips, seed=args.seed, labels=label_list(args.labels),
+        fps=args.fps, seconds=args.seconds, me_seconds=args.me_seconds, amplitude=amplitude,
+        size=args.size, subjects_per_person=args.subjects_per_person, nuisances=not args.no_nuisances,
+        format=args.format, jpeg_quality=args.jpeg_quality, crf=args.crf, faces_dir=args.faces, variety=variety,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m train synth ...``; returns the exit status."""
-    from microexp.errors import MicroExpError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        variety = Variety.varied() if args.varied else Variety()
-        chosen = {"fps": args.fps_range, "asymmetry": args.asymmetry, "occlusion": args.occlusion,
-                  "tilt_degrees": args.tilt}  # fmt: skip
-        variety = replace(variety, **{k: val for k, val in chosen.items() if val is not None})
-        amplitude = args.amplitude or (VARIED_AMPLITUDE if args.varied else SynthConfig().amplitude)
-        config = SynthConfig(
-            clips=args.clips, seed=args.seed, labels=tuple(x.strip() for x in args.labels.split(",") if x.strip()),
-            fps=args.fps, seconds=args.seconds, me_seconds=args.me_seconds, amplitude=amplitude,
-            size=args.size, subjects_per_person=args.subjects_per_person, nuisances=not args.no_nuisances,
-            format=args.format, jpeg_quality=args.jpeg_quality, crf=args.crf, faces_dir=args.faces, variety=variety,
-        )  # fmt: skip
-    except ValueError as exc:
-        parser.error(str(exc))
-    start = time.perf_counter()
-    try:
-        csv_path = generate(config, args.out, progress=not args.quiet, overwrite=args.overwrite)
-    except (MicroExpError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    took = time.perf_counter() - start
-    print(f"{config.clips} clips in {took:.1f} s ({config.clips / took:.1f} clips/s): {csv_path}")
-    return 0
+    return run_generator(
+        build_parser(), argv, _config, generate,
+        lambda config, took, path: f"{config.clips} clips in {took:.1f} s ({config.clips / took:.1f} clips/s): {path}",
+    )  # fmt: skip

@@ -20,6 +20,49 @@ STYLE_COLUMNS = ("quality", "warp_step", "warp_kernel", "blur", "asymmetry", "ti
 VARIED_AMPLITUDE = (0.02, 0.10)
 
 
+def head_problems(config) -> list[str]:
+    """What is wrong with ``clips``, ``labels`` and ``fps`` of any generator config (synth, scenes)."""
+    problems = []
+    if config.clips < 1:
+        problems.append(f"clips must be >= 1 (got {config.clips})")
+    if not config.labels or any(lab not in RECIPES for lab in config.labels):
+        problems.append(f"labels must be a non-empty subset of {list(RECIPES)} (got {list(config.labels)})")
+    if not 1.0 <= config.fps <= 1000.0:
+        problems.append(f"fps must be in [1, 1000] (got {config.fps})")
+    return problems
+
+
+def range_problems(config, ranges: tuple[tuple[str, float, float], ...]) -> list[str]:
+    """Each ``(name, lo_bound, hi_bound)``: the (lo, hi) field must satisfy lo_bound <= lo <= hi <= hi_bound."""
+    problems = []
+    for name, lo_bound, hi_bound in ranges:
+        lo, hi = getattr(config, name)
+        if not lo_bound <= lo <= hi <= hi_bound:
+            problems.append(f"{name} must be a range within [{lo_bound}, {hi_bound}] (got {lo}..{hi})")
+    return problems
+
+
+def probability_problems(config, names: tuple[str, ...]) -> list[str]:
+    """Each named field must be a probability."""
+    return [
+        f"{name} must be a probability in [0, 1] (got {getattr(config, name)})"
+        for name in names
+        if not 0.0 <= getattr(config, name) <= 1.0
+    ]
+
+
+def tail_problems(config) -> list[str]:
+    """What is wrong with ``size``, ``subjects_per_person`` and ``format`` of any generator config."""
+    problems = []
+    if not (64 <= config.size[0] <= 4096 and 64 <= config.size[1] <= 4096):
+        problems.append(f"size must be between 64 and 4096 pixels per side (got {config.size})")
+    if config.subjects_per_person < 1:
+        problems.append("subjects_per_person must be >= 1")
+    if config.format not in ("jpg", "mp4"):
+        problems.append(f"format must be jpg or mp4 (got {config.format!r})")
+    return problems
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Everything that decides a synthetic dataset; same config (incl. seed) -> same bytes.
@@ -66,26 +109,11 @@ class SynthConfig:
         return cls(**({"amplitude": VARIED_AMPLITUDE, "variety": Variety.varied()} | overrides))
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.clips < 1:
-            problems.append(f"clips must be >= 1 (got {self.clips})")
-        unknown = [lab for lab in self.labels if lab not in RECIPES]
-        if unknown or not self.labels:
-            problems.append(f"labels must be a non-empty subset of {list(RECIPES)} (got {list(self.labels)})")
-        if not 1.0 <= self.fps <= 1000.0:
-            problems.append(f"fps must be in [1, 1000] (got {self.fps})")
-        for name, lo_bound, hi_bound in (("seconds", 0.1, 60.0), ("me_seconds", 0.01, 10.0), ("amplitude", 1e-4, 0.5)):
-            lo, hi = getattr(self, name)
-            if not lo_bound <= lo <= hi <= hi_bound:
-                problems.append(f"{name} must be a range within [{lo_bound}, {hi_bound}] (got {lo}..{hi})")
+        ranges = (("seconds", 0.1, 60.0), ("me_seconds", 0.01, 10.0), ("amplitude", 1e-4, 0.5))
+        problems = head_problems(self) + range_problems(self, ranges)
         if self.me_seconds[1] + 0.2 > self.seconds[0]:
             problems.append("seconds must leave at least 0.2 s beside the longest micro-expression")
-        if not (64 <= self.size[0] <= 4096 and 64 <= self.size[1] <= 4096):
-            problems.append(f"size must be between 64 and 4096 pixels per side (got {self.size})")
-        if self.subjects_per_person < 1:
-            problems.append("subjects_per_person must be >= 1")
-        if self.format not in ("jpg", "mp4"):
-            problems.append(f"format must be jpg or mp4 (got {self.format!r})")
+        problems += tail_problems(self)
         if not 1 <= self.jpeg_quality <= 100:
             problems.append("jpeg_quality must be in [1, 100]")
         for fps in (self.fps,) if self.variety.fps is None else self.variety.fps:

@@ -9,18 +9,14 @@ missing clips.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import shutil
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from microexp.atomic import replace_dir, temporary_dir, write_json, write_text
+from train.generated import balanced_labels, dataset_folder, dataset_meta, write_clip, write_tables
 
 from .clip import make_clip
 from .config import COLUMNS, STYLE_COLUMNS, SynthConfig
@@ -51,23 +47,18 @@ def make_subjects(photos: Sequence[FacePhoto], per_person: int, seed: int) -> li
     return subjects
 
 
-def _write_frames(folder: Path, frames: np.ndarray, quality: int) -> None:
-    folder.mkdir(parents=True)
-    for i, rgb in enumerate(frames, start=1):
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise OSError(f"could not encode frame {i} of {folder}")
-        (folder / f"img{i}.jpg").write_bytes(buf.tobytes())
+def subject_clips(
+    subjects: Sequence[Subject], seed: int, stream: int, clips: int, desc: str, progress: bool
+) -> Iterator[tuple[int, np.random.Generator, Subject, FacePhoto]]:
+    """Clip ``i`` of ``clips``: its own generator seeded by ``(seed, stream, i)``, the subjects in turn,
+    and one of the subject's photos (the generator's first draw). A tqdm bar named ``desc`` when ``progress``.
+    """
+    from tqdm.auto import tqdm
 
-
-def _write_mp4(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
-    from microexp.video import write_video
-
-    write_video(path, frames, fps, crf=crf)
-
-
-def _is_empty_dir(path: Path) -> bool:
-    return path.is_dir() and not any(path.iterdir())
+    for i in tqdm(range(clips), desc=desc, unit="clip", disable=not progress):
+        rng = np.random.default_rng([seed, stream, i])
+        subject = subjects[i % len(subjects)]
+        yield i, rng, subject, subject.photos[int(rng.integers(len(subject.photos)))]
 
 
 def generate(
@@ -90,24 +81,14 @@ def generate(
     Raises:
         FileExistsError: ``out_dir`` holds files and ``overwrite`` is False (checked before any work).
     """
-    from tqdm.auto import tqdm
-
-    out = Path(out_dir).resolve()
-    if out.exists() and not _is_empty_dir(out) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
-    photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
-    subjects = make_subjects(photos, config.subjects_per_person, config.seed)
-    # Balanced labels, shuffled by the seed; subjects in turn, so every subject gets every class.
-    labels = [config.labels[i % len(config.labels)] for i in range(config.clips)]
-    labels = [labels[i] for i in np.random.default_rng([config.seed, 1]).permutation(config.clips)]
-    varied = config.variety != Variety()
-    tmp = temporary_dir(out)
-    rows = []
-    try:
-        for i in tqdm(range(config.clips), desc="synth", unit="clip", disable=not progress):
-            rng = np.random.default_rng([config.seed, 0, i])
-            subject = subjects[i % len(subjects)]
-            photo = subject.photos[int(rng.integers(len(subject.photos)))]
+    with dataset_folder(out_dir, overwrite) as tmp:
+        photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
+        subjects = make_subjects(photos, config.subjects_per_person, config.seed)
+        # Balanced labels, shuffled by the seed; subjects in turn, so every subject gets every class.
+        labels = balanced_labels(config.labels, config.clips, np.random.default_rng([config.seed, 1]))
+        varied = config.variety != Variety()
+        rows = []
+        for i, rng, subject, photo in subject_clips(subjects, config.seed, 0, config.clips, "synth", progress):
             rgb, lm = frame_face(photo, config.size, jitter(subject.variant, rng))
             # Per-clip frame rate and compression: drawn only when the variety sets them.
             v = config.variety
@@ -121,10 +102,7 @@ def generate(
                 amplitude=config.amplitude, nuisances=config.nuisances, variety=v,
             )  # fmt: skip
             name = f"clip_{i + 1:04d}"
-            if config.format == "jpg":
-                _write_frames(tmp / subject.id / name, clip.frames, quality)
-            else:
-                _write_mp4(tmp / subject.id / f"{name}.mp4", clip.frames, fps, quality)
+            write_clip(tmp / subject.id, name, clip.frames, fps, config.format, quality, quality)
             row = {
                 "subject": subject.id, "person": subject.person, "clip": name,
                 "onset": clip.onset + 1, "apex": clip.apex + 1, "offset": clip.offset + 1,
@@ -140,23 +118,11 @@ def generate(
                     "occluder": s.occluder,
                 }  # fmt: skip
             rows.append(row)
-        meta = {
-            "synthetic": True,
-            "generator": "train.synth",
-            "config": asdict(config) | {"faces_dir": Path(config.faces_dir).name},
-            "subjects": {s.id: {"person": s.person, "variant": asdict(s.variant)} for s in subjects},
-            "note": "Synthetic micro-expressions warped from public-domain photos; LOSO over variants of one "
-            "person leaks identity (group by the `person` column).",
-        }
-        write_json(tmp / "synth_config.json", meta)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS + STYLE_COLUMNS if varied else COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(tmp / "annotations.csv", buf.getvalue())
-        # An empty folder in the way is not the user's data: replacing it needs no --overwrite.
-        replace_dir(tmp, out, overwrite=overwrite or _is_empty_dir(out))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out / "annotations.csv"
+        note = (
+            "Synthetic micro-expressions warped from public-domain photos; LOSO over variants of one "
+            "person leaks identity (group by the `person` column)."
+        )
+        columns = COLUMNS + STYLE_COLUMNS if varied else COLUMNS
+        meta = dataset_meta("train.synth", config, subjects, note)
+        write_tables(tmp, "annotations.csv", columns, rows, "synth_config.json", meta)
+    return Path(out_dir).resolve() / "annotations.csv"
