@@ -4,7 +4,7 @@ An entry names where the weights live (Hub repo id + pinned revision), what inpu
 (the :class:`~microexp.spec.InputSpec` fields that matter), what they were trained on and how
 (:class:`Recipe`), its parameter count, its evaluation protocol and its scores with the data they
 were measured on (:class:`Metrics`), and its licence. Adding a model is one more :class:`ZooEntry`
-in :data:`ENTRIES`; a malformed entry fails at import, and ``tests/test_zoo.py`` checks the rest of
+in :data:`ENTRIES`; a malformed entry fails at import, and ``tests/zoo/test_zoo.py`` checks the rest of
 the contract (registered architecture, parameter count of the built model) for every entry.
 
 Honesty note: the ``microexp/*`` repos are not published on the Hugging Face Hub yet, so

@@ -171,7 +171,7 @@ def test_inference_landmarker_gives_the_same_inputs(predictor):
 
     from microexp.pipeline import INFERENCE_LANDMARK_STRIDE
 
-    example = Path(__file__).resolve().parents[1] / "examples" / "positive_au6-au12_grace_hopper.mp4"
+    example = Path(__file__).resolve().parents[2] / "examples" / "positive_au6-au12_grace_hopper.mp4"
     clip = load_clip(example)
     reference = predictor.predict(clip)  # the module's landmarker: FaceLandmarker() defaults
     with Predictor(predictor.model, landmark_stride=1) as fast:
@@ -225,7 +225,7 @@ def test_best_window_spots_the_expression_in_the_examples(predictor):
     import csv
     from pathlib import Path
 
-    examples = Path(__file__).resolve().parents[1] / "examples"
+    examples = Path(__file__).resolve().parents[2] / "examples"
     rows = list(csv.DictReader((examples / "annotations.csv").open()))
     assert len(rows) == 3
     for row in rows:
@@ -259,7 +259,7 @@ def test_expression_clip_gets_no_such_notice(predictor):
 
     from microexp.pipeline import NO_EXPRESSION
 
-    clip = next((Path(__file__).resolve().parents[1] / "examples").glob("positive_*.mp4"))
+    clip = next((Path(__file__).resolve().parents[2] / "examples").glob("positive_*.mp4"))
     result = predictor.predict(clip)
     assert result.motion_contrast >= 1.5
     assert result.prediction is not None and NO_EXPRESSION not in result.notices

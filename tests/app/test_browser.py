@@ -15,7 +15,7 @@ import pytest
 
 import zoo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 EXAMPLE = ROOT / "examples" / "positive_au6-au12_grace_hopper.mp4"

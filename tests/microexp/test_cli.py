@@ -13,7 +13,7 @@ import torch
 from microexp.models import MicroExpSTCNN
 from microexp.spec import InputSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -28,7 +28,7 @@ from microexp.spec import InputSpec
 from train.card import render_card
 from train.push import PushError, main as push_main, push_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HF = ROOT / ".venv" / "bin" / "hf"
 if not HF.exists():
     HF = Path(sys.executable).with_name("hf")

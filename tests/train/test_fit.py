@@ -27,7 +27,7 @@ from train.fit import FitConfig, TrainingError, augment, load_tensor_set, make_f
 from train.presets import PRESETS, get_preset
 from train.tensorset import TensorSet
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"filters": 4, "hidden": 16, "dropout": 0.2}
 SUBJECTS = ("s1", "s2", "s3", "s4")
 

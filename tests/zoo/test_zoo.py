@@ -22,7 +22,7 @@ from train.protocols import PROTOCOLS
 from zoo.build import install
 from zoo.registry import CROSS_GENERATOR, METRIC_KEYS, OWN_GENERATOR, Metrics, Recipe, ZooEntry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # resolution tests use the default entry and its architecture, whatever they are
 NAME = zoo.DEFAULT_ENTRY
 ARCH = zoo.ENTRIES[NAME].arch

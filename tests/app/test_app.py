@@ -11,7 +11,7 @@ from gradio_client import Client, handle_file
 import zoo
 from microexp.explain import METHODS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "positive_au6-au12_grace_hopper.mp4"
 LABELS = {"negative", "positive", "surprise"}
 
