@@ -66,6 +66,8 @@ def clip_id(record: Any) -> str:
 def cache_key(record: Any, spec: InputSpec, landmark_stride: int = 1) -> str:
     """Hash of the record's source files and annotations and of every preprocessing parameter."""
     preprocessing = {k: v for k, v in spec.to_dict().items() if k != "labels"}
+    if preprocessing.get("representation") == "frames":  # absent by default, so caches made before the field stay valid
+        del preprocessing["representation"]
     files = [str(p) for p in record.frames] if record.frames else [str(record.video)]
     stat = []
     for f in (files[0], files[-1]):

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ..spec import InputSpec
 from .base import REGISTRY, MicroExpModel, load_model, read_config
+from .flow import MicroExpFlowNet
 from .fusenet import MicroExpFuseNet
 from .stcnn import MicroExpSTCNN
 from .twostream import MicroExpTwoStream
@@ -26,12 +28,14 @@ class Architecture:
         cls: the model class.
         regions: the crops it takes by default, in ``forward`` argument order.
         fixed: constructor arguments the name implies (``fusion`` for the FuseNets).
+        spec: InputSpec fields the architecture needs (``representation`` for the flow net).
     """
 
     name: str
     cls: type[MicroExpModel]
     regions: tuple[str, ...]
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    spec: Mapping[str, Any] = field(default_factory=dict)
 
 
 ARCHS: Mapping[str, Architecture] = MappingProxyType(
@@ -40,6 +44,7 @@ ARCHS: Mapping[str, Architecture] = MappingProxyType(
         for a in (
             Architecture("fusenet-intermediate", MicroExpFuseNet, ("eyes", "mouth"), {"fusion": "intermediate"}),
             Architecture("fusenet-late", MicroExpFuseNet, ("eyes", "mouth"), {"fusion": "late"}),
+            Architecture("flow", MicroExpFlowNet, ("face",), spec={"representation": "flow"}),
             Architecture("stcnn", MicroExpSTCNN, ("face",)),
             Architecture("twostream", MicroExpTwoStream, ("face",)),
         )
@@ -74,6 +79,12 @@ def accepts_regions(arch: str, regions: Sequence[str]) -> bool:
     return set(regions) == set(own) and len(regions) == len(own)
 
 
+def default_spec(arch: str, **fields: Any) -> InputSpec:
+    """The InputSpec an architecture trains on by default: its regions and the fields it needs, plus ``fields``."""
+    entry = get_arch(arch)
+    return InputSpec(**{"regions": entry.regions, **entry.spec, **fields})
+
+
 def build_model(arch: str, **kwargs: Any) -> MicroExpModel:
     """Instantiate an architecture by registry name (``stcnn``, ``fusenet-intermediate``, ...)."""
     entry = get_arch(arch)
@@ -85,6 +96,7 @@ __all__ = [
     "ARCHS",
     "REGISTRY",
     "Architecture",
+    "MicroExpFlowNet",
     "MicroExpFuseNet",
     "MicroExpModel",
     "MicroExpSTCNN",
@@ -92,6 +104,7 @@ __all__ = [
     "accepts_regions",
     "build_model",
     "default_regions",
+    "default_spec",
     "get_arch",
     "load_model",
     "read_config",
