@@ -10,11 +10,12 @@ share the (N, C, T, H, W) convention of every other model, the training cache, C
 Channels: 0 = u (horizontal displacement, + right), 1 = v (vertical, + down), both in percent of the
 inter-ocular distance (the crop's ``spec.inter_ocular * face_size`` pixels, so the units do not
 depend on the crop size), less the median displacement (residual head motion); 2 = optical strain,
-the magnitude of the symmetric part of the flow gradient (dimensionless), in percent. A 6 % IOD brow raise reads as about 6 in u/v.
+the magnitude of the symmetric part of the flow gradient (dimensionless), in percent. A 6 % IOD
+brow raise peaks near 6 in u/v.
 
 Flow method: OpenCV's DIS (``PRESET_FAST``), chosen by measurement on 64x64 crops with a known smooth
-displacement (bench/README.md, "Flow"): as accurate as Farneback, TV-L1 (contrib) was slower by two
-orders of magnitude and less accurate at this size.
+displacement (``bench/flow.py``, bench/README.md "Optical flow"): within a few percent of Dual TV-L1's
+accuracy at about a twentieth of its cost, more accurate than Farneback and the other DIS presets.
 """
 
 from __future__ import annotations

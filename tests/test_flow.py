@@ -151,8 +151,9 @@ def test_cache_key_tells_flow_from_frames_and_keeps_old_keys():
     assert frames_key != flow_key
     # a frames spec hashes as it did before the field existed, so existing caches stay valid
     legacy = {k: v for k, v in InputSpec().to_dict().items() if k not in ("labels", "representation")}
-    payload = {"version": PIPELINE_VERSION, "spec": legacy, "files": [1, "/nonexistent.mp4", "/nonexistent.mp4", [None, None]],
-               "fps": 30.0, "onset": 1, "apex": 5, "offset": 9}  # fmt: skip
+    files = [1, "/nonexistent.mp4", "/nonexistent.mp4", [None, None]]
+    payload = {"version": PIPELINE_VERSION, "spec": legacy, "files": files, "fps": 30.0, "onset": 1, "apex": 5,
+               "offset": 9}  # fmt: skip
     assert frames_key == hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
