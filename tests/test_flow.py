@@ -74,6 +74,13 @@ def test_apex_is_the_sustained_peak_not_a_one_frame_spike():
     crops = base + diff[:, None, None, None]
     assert apex_index(crops) in (5, 6, 7)
     assert apex_index(crops[:2]) == 1
+    # a steady drift (lighting, residual head motion) larger than the movement does not move the apex
+    t = np.arange(18, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    pattern = rng.normal(0, 1, (1, 8, 8, 1)).astype(np.float32)
+    movement = np.exp(-((t - 6) ** 2) / 4.0)[:, None, None, None] * pattern * 4.0
+    drift = (t / 17 * 12.0)[:, None, None, None] * np.ones((1, 8, 8, 1), np.float32)
+    assert apex_index(movement + drift) == 6
     with pytest.raises(ValueError, match="two frames"):
         apex_index(crops[:1])
 

@@ -85,6 +85,10 @@ def cache_key(record: Any, spec: InputSpec, landmark_stride: int = 1) -> str:
         "apex": record.apex,
         "offset": record.offset,
     }
+    if spec.representation == "flow":  # flow is computed in code after the crops: its version joins the key
+        from microexp.flow import FLOW_VERSION
+
+        payload["flow"] = FLOW_VERSION
     if landmark_stride != 1:  # absent at full rate, so caches made before the option stay valid
         payload["landmark_stride"] = landmark_stride
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
