@@ -8,7 +8,12 @@ are CPU time per call (``time.process_time``, median of interleaved rounds, one 
 the shared 2-core machine wall time swung 2-10x with the other processes' load, CPU time did not.
 ``flow_input`` is the whole per-window step (apex search, DIS, median removal, strain, resize).
 
-Usage: ``python bench/flow.py [--seeds 5] [--amplitude 1.5]``; writes ``bench/results/flow.json``.
+``--apex DIR`` also checks the apex pick on a ``python -m train synth`` set: on the window training
+cuts around each annotated apex, how far :func:`microexp.flow.apex_index` lands from the model frame
+nearest the annotation, against the plain "differs most from the first frame" rule.
+
+Usage: ``python bench/flow.py [--seeds 5] [--amplitude 1.5] [--apex DIR [--stride 2]]``; writes
+``bench/results/flow.json``.
 """
 
 from __future__ import annotations
@@ -66,6 +71,51 @@ def cpu_ms(fns: dict, rounds: int = 15, min_calls: float = 0.05) -> dict[str, fl
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
+def first_frame_apex(crops) -> int:
+    """The plain rule: the frame that differs most from the first ([1, 2, 1] smoothed)."""
+    import numpy as np
+
+    diff = np.abs(crops - crops[:1]).reshape(len(crops), -1).mean(axis=1)
+    p = np.concatenate([diff[:1], diff, diff[-1:]])
+    return int(np.argmax((0.25 * p[:-2] + 0.5 * p[1:-1] + 0.25 * p[2:])[1:])) + 1
+
+
+def apex_check(folder: Path, stride: int) -> dict:
+    """Apex pick error (model frames) on the apex-centred windows of every ``stride``-th clip of a set."""
+    import numpy as np
+
+    from microexp.face import FaceLandmarker
+    from microexp.flow import apex_index
+    from microexp.models import default_spec
+    from microexp.pipeline import preprocess_clip
+    from microexp.video import load_clip
+    from microexp.windows import window_at
+    from train.cache import centre_index
+    from train.datasets import load_dataset
+
+    spec = default_spec("flow")
+    records, _ = load_dataset(f"synthetic={folder}")
+    errors: dict[str, list[int]] = {"first frame": [], "apex_index (drift line)": []}
+    last = {k: 0 for k in errors}
+    with FaceLandmarker() as landmarker:
+        for r in records[::stride]:
+            clip = load_clip(r.video)
+            apex = centre_index(r, len(clip.frames))
+            window = window_at(clip.timestamps, spec, apex / r.fps)
+            aligned = preprocess_clip(clip, landmarker.track(clip.frames, clip.timestamps), spec, [window])
+            if not aligned:
+                continue
+            crops = aligned[0].crops["face"]
+            truth = int(np.argmin(np.abs(window.positions - apex)))
+            picks = {"first frame": first_frame_apex(crops), "apex_index (drift line)": apex_index(crops)}
+            for name, pick in picks.items():
+                errors[name].append(abs(pick - truth))
+                last[name] += int(pick == len(crops) - 1)
+    return {name: {"clips": len(e), "mean_abs_error_frames": round(float(np.mean(e)), 2),
+                   "within_2_frames": round(float(np.mean(np.array(e) <= 2)), 3),
+                   "last_frame_picked": last[name]} for name, e in errors.items()}  # fmt: skip
+
+
 def methods():
     import cv2
 
@@ -89,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5, help="random scenes")
     p.add_argument("--amplitude", type=float, default=1.5, help="peak local displacement in pixels")
+    p.add_argument("--apex", type=Path, default=None, help="a synthetic set (mp4) for the apex-pick check")
+    p.add_argument("--stride", type=int, default=2, help="--apex: every k-th clip")
     p.add_argument("--out", type=Path, default=RESULTS / "flow.json")
     args = p.parse_args(argv)
     cv2.setNumThreads(1)
@@ -107,10 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     results["flow_input (whole window, T=18)"] = {"cpu_ms": round(ms["flow_input"], 3)}
     rows.append(["flow_input, whole window (T=18)", "-", f"{ms['flow_input']:.2f}"])
     mean_disp = float(np.mean([np.linalg.norm(t[inner, inner], axis=-1).mean() for *_, t in scenes]))
+    apex = apex_check(args.apex, args.stride) if args.apex else None
     write_json(args.out, {"command": " ".join(["python", "bench/flow.py", *(argv or sys.argv[1:])]),
                           "size": SIZE, "amplitude_px": args.amplitude, "seeds": args.seeds,
-                          "mean_true_displacement_px": round(mean_disp, 4), "results": results})  # fmt: skip
+                          "mean_true_displacement_px": round(mean_disp, 4), "results": results,
+                          "apex": apex, "apex_set": str(args.apex) if args.apex else None})  # fmt: skip
     print(markdown_table(["method", "EPE (px)", "CPU ms per call"], rows))
+    if apex:
+        print(markdown_table(["apex rule", "clips", "mean abs error (frames)", "within 2 frames", "last frame picked"],
+                             [[k, v["clips"], v["mean_abs_error_frames"], v["within_2_frames"], v["last_frame_picked"]]
+                              for k, v in apex.items()]))  # fmt: skip
     print(f"mean true displacement {mean_disp:.3f} px -> {args.out}")
     return 0
 

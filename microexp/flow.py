@@ -3,7 +3,8 @@
 A window's aligned grey crops become one small motion image: the onset is the window's first frame
 (the alignment reference), the apex is the frame that departs most from the window's steady drift
 (:func:`apex_index`), and dense optical flow between the two says how each point of the face moved.
-Flow keeps the movement and drops the rendering (texture, lighting, identity), which the pixel-level 3D-CNNs tend to learn instead.
+Flow keeps the movement and drops the rendering (texture, lighting, identity), which the pixel-level
+3D-CNNs tend to learn instead.
 
 Layout of :func:`flow_input`: (3, 1, 28, 28) float32, i.e. (C, T, H, W) with T = 1 so flow models
 share the (N, C, T, H, W) convention of every other model, the training cache, Captum and rendering.
@@ -35,9 +36,9 @@ def apex_index(crops: np.ndarray) -> int:
 
     The drift is the straight blend from the first to the last frame: lighting changes and residual
     head motion build up steadily over a window, while a micro-expression rises and falls inside it.
-    Measured against the first frame alone, that drift made the last frame win in a third of the
-    windows centred on an annotated apex (``train.synth``); against the blend every pick fell within
-    two frames of the annotation (bench/README.md, "Optical flow").
+    Measured against the first frame alone, that drift made the last frame win in 4 of 18 windows
+    centred on an annotated apex (``train.synth``); against the blend all 18 picks fell within two
+    frames of the annotation (``bench/flow.py --apex``, bench/README.md "Optical flow").
 
     Args:
         crops: (T, S, S, C) float crops of one window, T >= 2.
