@@ -15,8 +15,8 @@ the magnitude of the symmetric part of the flow gradient (dimensionless), in per
 brow raise peaks near 6 in u/v.
 
 Flow method: OpenCV's DIS (``PRESET_FAST``), chosen by measurement on 64x64 crops with a known smooth
-displacement (``bench/flow.py``, bench/README.md "Optical flow"): within a few percent of Dual TV-L1's
-accuracy at about a twentieth of its cost, more accurate than Farneback and the other DIS presets.
+displacement (``bench/flow.py``, bench/README.md "Optical flow"): close to Dual TV-L1's accuracy at
+a small fraction of its cost, more accurate than Farneback and the other DIS presets.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ def apex_index(crops: np.ndarray) -> int:
 
     The drift is the straight blend from the first to the last frame: lighting changes and residual
     head motion build up steadily over a window, while a micro-expression rises and falls inside it.
-    Measured against the first frame alone, that drift made the last frame win in 4 of 18 windows
-    centred on an annotated apex (``train.synth``); against the blend all 18 picks fell within two
-    frames of the annotation (``bench/flow.py --apex``, bench/README.md "Optical flow").
+    Measured against the first frame alone, that drift often made the last frame win on windows
+    centred on an annotated apex (``bench/flow.py --apex``, bench/README.md "Optical flow").
 
     Args:
         crops: (T, S, S, C) float crops of one window, T >= 2.
