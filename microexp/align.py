@@ -38,6 +38,7 @@ import torch
 
 from .errors import NoFaceError
 from .face import FaceTrack, eye_centres, landmark_groups
+from .flow import flow_input
 from .spec import NORMALIZATIONS, InputSpec
 from .windows import Window
 
@@ -348,12 +349,13 @@ def normalize(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 def to_tensors(aligned: Sequence[AlignedWindow], spec: InputSpec) -> tuple[torch.Tensor, ...]:
-    """One normalised (N, C, T, S, S) float32 tensor per region of ``spec``, in ``spec.regions`` order."""
+    """One (N, *spec.input_shapes()[i]) float32 tensor per region of ``spec``, in ``spec.regions`` order:
+    the normalised crops, or their onset -> apex flow for ``spec.representation == "flow"``."""
+    encode = flow_input if spec.representation == "flow" else normalize
     out = []
-    for region in spec.regions:
-        size = spec.size_of(region)
+    for region, shape in zip(spec.regions, spec.input_shapes()):
         if not aligned:
-            out.append(torch.empty((0, spec.channels, spec.frames, size, size)))
+            out.append(torch.empty((0, *shape)))
             continue
-        out.append(torch.from_numpy(np.stack([normalize(a.crops[region], spec) for a in aligned])))
+        out.append(torch.from_numpy(np.stack([encode(a.crops[region], spec) for a in aligned])))
     return tuple(out)

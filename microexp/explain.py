@@ -21,7 +21,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from captum.attr import GuidedBackprop, IntegratedGradients, Occlusion, Saliency
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .flow import heat_on_frames
 from .models.fast import fast_mode
 
 METHODS: dict[str, type] = {
@@ -177,6 +178,13 @@ def explain(
     return tuple(a.detach().abs().sum(dim=1).float().cpu().numpy() for a in attrs)
 
 
+def _frame_importance(maps: Sequence[np.ndarray]) -> np.ndarray:
+    """(T,) attribution mass per frame of (T, S, S) maps, regions summed, normalised to sum 1."""
+    per_frame = np.sum([m.reshape(m.shape[0], -1).sum(axis=1) for m in maps], axis=0).astype(np.float64)
+    total = per_frame.sum()
+    return per_frame / total if total > 0 else np.full_like(per_frame, 1.0 / len(per_frame))
+
+
 def explain_window(
     model: nn.Module,
     inputs: Sequence[torch.Tensor],
@@ -189,9 +197,7 @@ def explain_window(
 ) -> WindowExplanation:
     """Explain one window: ``inputs`` hold that window only (batch of 1)."""
     maps = tuple(m[0] for m in explain(model, inputs, target, method=method, fast=fast, **kw))
-    per_frame = np.sum([m.reshape(m.shape[0], -1).sum(axis=1) for m in maps], axis=0).astype(np.float64)
-    total = per_frame.sum()
-    importance = per_frame / total if total > 0 else np.full_like(per_frame, 1.0 / len(per_frame))
+    importance = _frame_importance(maps)
     return WindowExplanation(method, int(target), tuple(regions), maps, importance, np.asarray(positions, float))
 
 
@@ -212,7 +218,18 @@ def explain_prediction(
     target = int(np.argmax(result.probs))
     inputs = result.inputs  # this window's own (1, C, T, S, S) tensors
     regions = tuple(model.spec.regions) if hasattr(model, "spec") else tuple(result.aligned.crops)
-    return explain_window(model, inputs, target, result.window.positions, regions, method=method, fast=fast)
+    explanation = explain_window(model, inputs, target, result.window.positions, regions, method=method, fast=fast)
+    if getattr(model, "spec", None) is not None and model.spec.representation == "flow":
+        explanation = _flow_on_frames(explanation, result.aligned)
+    return explanation
+
+
+def _flow_on_frames(explanation: WindowExplanation, aligned: Any) -> WindowExplanation:
+    """A flow model's one-"frame" maps put back on the window's onset and apex frames
+    (:func:`microexp.flow.heat_on_frames`), so rendering and the importance curve see (T, S, S) maps."""
+    maps = tuple(heat_on_frames(m, aligned.crops[r]) for r, m in zip(explanation.regions, explanation.maps))
+    importance = _frame_importance(maps)
+    return replace(explanation, maps=maps, frame_importance=importance)
 
 
 def importance_curve(explanation: WindowExplanation, timestamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

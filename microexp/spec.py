@@ -12,6 +12,9 @@ from typing import Any
 MEGC_LABELS = ("negative", "positive", "surprise")
 REGIONS = ("face", "eyes", "mouth")
 NORMALIZATIONS = ("temporal_mean_zscore", "zscore", "dataset", "unit")
+REPRESENTATIONS = ("frames", "flow")
+FLOW_CHANNELS = 3  # u, v, optical strain (see microexp.flow)
+FLOW_SIZE = 28  # side of the flow maps, as in Off-ApexNet / STSTNet
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ class InputSpec:
         eye_y, inter_ocular: canonical face geometry as fractions of the face crop side: eye
             centres lie on the horizontal line ``eye_y`` at distance ``inter_ocular`` apart.
         reference: which frame of a window defines the alignment (``first`` = onset).
+        representation: what the model sees of each crop. ``frames``: the normalised crops,
+            (C, T, S, S). ``flow``: onset -> apex optical flow and optical strain computed from the
+            grey crops (:mod:`microexp.flow`), (3, 1, 28, 28); ``normalization`` does not apply
+            (flow has its own units) and ``channels`` must be 1 (flow is computed on grey).
     """
 
     labels: tuple[str, ...] = MEGC_LABELS
@@ -48,6 +55,7 @@ class InputSpec:
     eye_y: float = 0.38
     inter_ocular: float = 0.36
     reference: str = "first"
+    representation: str = "frames"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -69,6 +77,10 @@ class InputSpec:
             raise ValueError(f"InputSpec.normalization must be one of {NORMALIZATIONS}")
         if self.reference != "first":
             raise ValueError("InputSpec.reference supports only 'first'")
+        if self.representation not in REPRESENTATIONS:
+            raise ValueError(f"InputSpec.representation must be one of {REPRESENTATIONS}, got {self.representation!r}")
+        if self.representation == "flow" and (self.channels != 1 or self.frames < 2):
+            raise ValueError("InputSpec.representation 'flow' needs grey crops (channels=1) and frames >= 2")
 
     @property
     def num_classes(self) -> int:
@@ -79,7 +91,9 @@ class InputSpec:
         return self.face_size if region == "face" else self.region_size
 
     def input_shapes(self) -> list[tuple[int, int, int, int]]:
-        """Per-region tensor shapes without batch: (C, T, H, W)."""
+        """Per-region tensor shapes without batch: (C, T, H, W); T = 1 for the flow representation."""
+        if self.representation == "flow":
+            return [(FLOW_CHANNELS, 1, FLOW_SIZE, FLOW_SIZE) for _ in self.regions]
         return [(self.channels, self.frames, self.size_of(r), self.size_of(r)) for r in self.regions]
 
     def to_dict(self) -> dict[str, Any]:

@@ -86,6 +86,8 @@ def clip_id(record: Any) -> str:
 def cache_key(record: Any, spec: InputSpec, landmark_stride: int = 1, jitter: int = 1) -> str:
     """Hash of the record's source files and annotations and of every preprocessing parameter."""
     preprocessing = {k: v for k, v in spec.to_dict().items() if k != "labels"}
+    if preprocessing.get("representation") == "frames":  # absent by default, so caches made before the field stay valid
+        del preprocessing["representation"]
     files = [str(p) for p in record.frames] if record.frames else [str(record.video)]
     stat = []
     for f in (files[0], files[-1]):
@@ -103,6 +105,10 @@ def cache_key(record: Any, spec: InputSpec, landmark_stride: int = 1, jitter: in
         "apex": record.apex,
         "offset": record.offset,
     }
+    if spec.representation == "flow":  # flow is computed in code after the crops: its version joins the key
+        from microexp.flow import FLOW_VERSION
+
+        payload["flow"] = FLOW_VERSION
     if landmark_stride != 1:  # absent at full rate, so caches made before the option stay valid
         payload["landmark_stride"] = landmark_stride
     if jitter != 1:  # likewise absent for the single centred window

@@ -21,9 +21,8 @@ import torch
 import torch.distributed as dist
 
 from microexp.errors import MicroExpError
-from microexp.models import ARCHITECTURES, accepts_regions, default_regions
+from microexp.models import ARCHITECTURES, accepts_regions, default_regions, default_spec
 from microexp.models.fast import tune_malloc
-from microexp.spec import InputSpec
 
 from .cache import DEFAULT_JITTER, JITTER_SPAN
 from .checkpoints import Checkpoints
@@ -76,6 +75,9 @@ def load_data(
             raise TrainingError(
                 f"{arch} needs the crops {default_regions(arch)}; {location} holds {tensor_set.spec.regions}"
             )
+        wanted = default_spec(arch).representation
+        if tensor_set.spec.representation != wanted:
+            raise TrainingError(f"{arch} trains on {wanted}; {location} holds {tensor_set.spec.representation}")
         name = meta.get("dataset_name") or Path(location).stem
         return tensor_set, {"dataset_name": name, "synthetic": bool(meta.get("synthetic", False))}
     from .cache import build_tensor_set
@@ -89,7 +91,7 @@ def load_data(
     if not records:
         raise TrainingError(f"{data}: no usable clips found")
     # MEGC three classes (records' label3, else their native label when it is one of them)
-    spec = InputSpec(frames=frames or 18, regions=default_regions(arch))
+    spec = default_spec(arch, frames=frames or 18)
     tensor_set = build_tensor_set(
         records, spec, Path(cache_dir) if cache_dir else None, workers=workers, progress=progress, jitter=jitter
     )

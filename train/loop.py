@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
+from microexp.flow import MIRROR
 from microexp.models import build_model
 
 from .checkpoints import Checkpoints
@@ -37,11 +38,15 @@ def make_optimizer(model: nn.Module, preset: Preset) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay, fused=True)
 
 
-def augment(inputs: tuple[torch.Tensor, ...], preset: Preset, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+def augment(
+    inputs: tuple[torch.Tensor, ...], preset: Preset, generator: torch.Generator, mirror: torch.Tensor | None = None
+) -> tuple[torch.Tensor, ...]:
     """Clip-level flip and translation, identical for every frame and every region of a clip.
 
     Each input is (B, C, T, H, W). A micro-expression is a change over time, so moving or mirroring
     the whole clip keeps its label; per-frame jitter would not (it would add fake motion).
+    ``mirror``: (C,) factor per channel of a flipped input (``microexp.flow.MIRROR``: a mirrored flow
+    field moves the other way horizontally, so u changes sign); None leaves the values as they are.
     """
     batch = inputs[0].shape[0]
     flip = torch.rand(batch, generator=generator) < preset.hflip
@@ -49,7 +54,8 @@ def augment(inputs: tuple[torch.Tensor, ...], preset: Preset, generator: torch.G
     shifts = torch.randint(-m, m + 1, (batch, 2), generator=generator) if m > 0 else None
     out = []
     for x in inputs:
-        x = torch.where(flip.view(-1, 1, 1, 1, 1), x.flip(-1), x)
+        flipped = x.flip(-1) if mirror is None else x.flip(-1) * mirror.view(1, -1, 1, 1, 1).to(x.dtype)
+        x = torch.where(flip.view(-1, 1, 1, 1, 1), flipped, x)
         if shifts is not None:
             h, w = x.shape[-2:]
             padded = nn.functional.pad(x, (m, m, m, m, 0, 0), mode="replicate")  # pads W, H (T untouched)
@@ -114,6 +120,7 @@ def train_job(
             start, curves = restored
     net: nn.Module = nn.parallel.DistributedDataParallel(model) if ctx.distributed else model
     loss_fn = nn.CrossEntropyLoss()
+    mirror = torch.tensor(MIRROR) if data.spec.representation == "flow" else None
     bar = tqdm(total=preset.epochs, initial=start, desc=job, leave=False, disable=not progress, unit="epoch")
     for epoch in range(start, preset.epochs):
         epoch_seed = derive_seed(job_seed, epoch, ctx.rank)
@@ -127,7 +134,7 @@ def train_job(
             idx = torch.as_tensor(index, dtype=torch.long)
             inputs = batch_inputs(data, idx, windows)
             if preset.augments:
-                inputs = augment(inputs, preset, aug_gen)
+                inputs = augment(inputs, preset, aug_gen, mirror)
             target = data.labels[idx]
             logits = net(*inputs)
             loss = loss_fn(logits, target)

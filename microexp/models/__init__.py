@@ -27,6 +27,7 @@ from ..errors import ModelError
 from ..spec import InputSpec
 from .base import REGISTRY, MicroExpModel, read_config
 from .base import load_model as _load_unscaled
+from .flow import MicroExpFlowNet
 from .fusenet import MicroExpFuseNet
 from .stcnn import MicroExpSTCNN
 from .twostream import MicroExpTwoStream
@@ -57,6 +58,7 @@ _ARCHS: dict[str, Architecture] = dict(
         for a in (
             Architecture("fusenet-intermediate", MicroExpFuseNet, ("eyes", "mouth"), {"fusion": "intermediate"}),
             Architecture("fusenet-late", MicroExpFuseNet, ("eyes", "mouth"), {"fusion": "late"}),
+            Architecture("flow", MicroExpFlowNet, ("face",), spec={"representation": "flow"}),
             Architecture("stcnn", MicroExpSTCNN, ("face",)),
             Architecture("twostream", MicroExpTwoStream, ("face",)),
         )
@@ -188,6 +190,7 @@ __all__ = [
     "REGISTRY",
     "TEMPERATURE_KEY",
     "Architecture",
+    "MicroExpFlowNet",
     "MicroExpFuseNet",
     "MicroExpModel",
     "MicroExpSTCNN",
