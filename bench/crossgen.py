@@ -14,12 +14,18 @@ Test modes:
 ``within`` (apex mode, A's own clips of p, same models) is reported beside them as the
 own-generator reference under the same person folds.
 
-Training uses ``train.fit.train_job`` with the ``default`` preset (``--epochs`` overrides).
+The ``synth`` side is made by a training-data recipe of ``zoo.build.RECIPES`` (default: the zoo's,
+``zoo.build.ZOO_RECIPE``), through the same ``zoo.build.generate`` that ``python -m zoo build`` runs, and
+trained as ``train fit --jitter K`` trains (K = the recipe's: K apex-offset windows cached per clip, one
+drawn per clip and epoch; test windows are always the centred ones). Training uses
+``train.fit.train_job`` with the ``default`` preset (``--epochs`` overrides), so the numbers describe
+the shipped models' recipe.
 The shipped mode tracks the face once per test clip, through the Predictor's own landmarker, and
 reuses that track for every model (``Predictor.predict(clip, track=...)``), which is what a repeated
 ``predict(path)`` would compute.
 
-Usage: ``python bench/crossgen.py [--arch stcnn ...] [--seeds 0 1 2] [--clips 96] [--epochs N] [--quick]``
+Usage: ``python bench/crossgen.py [--recipe NAME] [--arch stcnn ...] [--seeds 0 1 2] [--clips 96] [--epochs N]
+[--directions synth-probe] [--quick]``
 Writes ``bench/results/crossgen.json`` (``crossgen-quick.json`` with ``--quick``).
 """
 
@@ -43,18 +49,19 @@ GENERATORS = ("synth", "probe")
 QUICK = {"clips": 36, "epochs": 8, "seeds": [0]}
 
 
-def generated_sets(work: Path, clips: int, seed: int) -> dict[str, Path]:
-    """Both generators' datasets under ``work`` (made through their CLIs when missing)."""
-    sets = {}
-    for gen in GENERATORS:
-        folder = work / f"{gen}-{clips}-s{seed}"
-        if not (folder / "annotations.csv").is_file():
-            args = ["--format", "mp4"] if gen == "synth" else []
-            print(f"generating {folder} ...", flush=True)
-            run_quietly("train", gen, "--out", folder, "--clips", str(clips), "--seed", str(seed), "--quiet",
-                        "--overwrite", *args)  # fmt: skip
-        sets[gen] = folder
-    return sets
+def generated_sets(work: Path, clips: int, seed: int, recipe: str) -> dict[str, Path]:
+    """Both generators' datasets under ``work`` (made when missing): ``synth`` by the zoo recipe
+    ``recipe`` (``zoo.build.generate``, as ``python -m zoo build`` makes it), ``probe`` by its CLI."""
+    from zoo.build import generate, get_recipe
+
+    chosen = get_recipe(recipe)
+    synth = generate(chosen, clips, seed, work / f"{chosen.data}-{clips}-s{seed}", log=lambda _: None, quiet=True)
+    probe = work / f"probe-{clips}-s{seed}"
+    if not (probe / "annotations.csv").is_file():
+        print(f"generating {probe} ...", flush=True)
+        run_quietly("train", "probe", "--out", probe, "--clips", str(clips), "--seed", str(seed), "--quiet",
+                    "--overwrite")  # fmt: skip
+    return {"synth": synth, "probe": probe}
 
 
 def persons_of(folder: Path) -> dict[str, str]:
@@ -138,7 +145,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     sets = {"synth": args.synth, "probe": args.probe}
     if not (args.synth and args.probe):
-        made = generated_sets(args.work, args.clips, args.data_seed)
+        made = generated_sets(args.work, args.clips, args.data_seed, args.recipe)
         sets = {g: sets[g] or made[g] for g in GENERATORS}
     sets = {g: Path(p).resolve() for g, p in sets.items()}
     person = {g: persons_of(sets[g]) for g in GENERATORS}
@@ -149,17 +156,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ctx = init_distributed()
     landmarker = FaceLandmarker(settings=inference_face_settings()) if "shipped" in args.modes else None
     shipped = {g: ShippedTests(sets[g], landmarker) for g in GENERATORS} if landmarker else {}
+    directions = [tuple(d.split("-")) for d in args.directions]
     runs = []
     for arch in args.arch:
         data = {}
         for g in GENERATORS:
+            # a training side caches its jittered windows too; its centred `inputs` are what tests read
+            jitter = args.jitter if any(src == g for src, _ in directions) else 1
             data[g], _ = load_data(f"synthetic={sets[g]}", arch=arch, frames=None, cache_dir=args.cache_dir,
-                                   workers=1, progress=False)  # fmt: skip
+                                   workers=1, progress=False, jitter=jitter)  # fmt: skip
         labels = data["synth"].spec.labels
         for seed in args.seeds:
             config = FitConfig(arch=arch, preset=preset, seed=seed, data="crossgen", dataset_name="synthetic",
                                synthetic=True, release=False, quiet=True)  # fmt: skip
-            for source, target in (("synth", "probe"), ("probe", "synth")):
+            for source, target in directions:
                 t0 = time.perf_counter()
                 pools: dict[str, tuple[list[str], list[str]]] = {m: ([], []) for m in ("apex", "shipped", "within")}
                 failures: list[str] = []
@@ -198,7 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"  {arch} seed {seed} {source}->{target}: {time.perf_counter() - t0:.0f} s", flush=True)
     if landmarker is not None:
         landmarker.close()
-    return {"sets": {g: str(sets[g]) for g in GENERATORS}, "persons": shared, "runs": runs}
+    return {"sets": {g: str(sets[g]) for g in GENERATORS}, "persons": shared, "jitter": args.jitter, "runs": runs}
 
 
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -226,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default 0 1 2; --quick: 0)")
     p.add_argument("--clips", type=int, default=None, help="clips per generator (default 96; --quick: 36)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default: the preset's; --quick: 8)")
+    p.add_argument("--recipe", default=None,
+                   help="training-data recipe of the synth side, from zoo.build.RECIPES (default: the zoo's)")
+    p.add_argument("--jitter", type=int, default=None,
+                   help="apex-offset windows per training clip (train fit --jitter; default: the recipe's)")
+    p.add_argument("--directions", nargs="+", default=["synth-probe", "probe-synth"],
+                   choices=["synth-probe", "probe-synth"])
     p.add_argument("--modes", nargs="+", default=["apex", "shipped"], choices=["apex", "shipped"])
     p.add_argument("--quick", action="store_true", help="one architecture, one seed, 36 clips, 8 epochs")
     p.add_argument("--synth", type=Path, default=None, help="an existing `python -m train synth` set (mp4 or jpg)")
@@ -243,7 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     from microexp.atomic import write_json
     from microexp.models import ARCHITECTURES
 
+    from zoo.build import RECIPES, ZOO_RECIPE
+
     args = build_parser().parse_args(argv)
+    args.recipe = args.recipe or ZOO_RECIPE
+    if args.recipe not in RECIPES:
+        raise SystemExit(f"unknown --recipe {args.recipe!r}; known: {', '.join(RECIPES)}")
+    args.jitter = args.jitter or RECIPES[args.recipe].jitter
     quick = QUICK if args.quick else {"clips": 96, "epochs": None, "seeds": [0, 1, 2]}
     first = "stcnn" if "stcnn" in ARCHITECTURES else ARCHITECTURES[0]  # the paper's base model, the fastest
     args.arch = args.arch or ([first] if args.quick else list(ARCHITECTURES))
@@ -257,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out, {
         "protocol": "cross-generator, one fold per held-out person (train A without p, test B's clips of p), pooled",
         "command": " ".join(["python", "bench/crossgen.py", *(argv if argv is not None else sys.argv[1:])]),
-        "archs": args.arch, "seeds": args.seeds, "clips_per_generator": args.clips,
+        "recipe": args.recipe, "archs": args.arch, "seeds": args.seeds, "clips_per_generator": args.clips,
         "epochs": args.epochs or "preset default", "preset": "default", "modes": args.modes,
         "seconds": round(time.perf_counter() - start, 1), **result, "summary": summary,
     })  # fmt: skip

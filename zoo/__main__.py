@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from microexp.errors import MicroExpError
 
-from .build import BuildSettings, build, missing_entries
+from .build import RECIPES, ZOO_RECIPE, BuildSettings, build, missing_entries
 from .registry import ENTRIES, METRIC_KEYS, PUBLISHED
 from .resolve import available, resolve
 
@@ -42,9 +43,11 @@ def _build(args: argparse.Namespace) -> int:
             return 0
     settings = BuildSettings.quick() if args.quick else BuildSettings()
     if args.clips:
-        settings = BuildSettings(clips=args.clips, epochs=settings.epochs, seed=settings.seed)
+        settings = replace(settings, clips=args.clips)
     if args.epochs:
-        settings = BuildSettings(clips=settings.clips, epochs=args.epochs, seed=settings.seed)
+        settings = replace(settings, epochs=args.epochs)
+    if args.recipe:
+        settings = replace(settings, recipe=args.recipe)
     build(names, settings, work_dir=args.work_dir)
     return 0
 
@@ -67,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--quick", action="store_true", help="small set, few epochs: a weak model in minutes")
     b.add_argument("--clips", type=int, default=None, help="synthetic clips to generate")
     b.add_argument("--epochs", type=int, default=None, help="training epochs")
+    b.add_argument("--recipe", choices=list(RECIPES), default=None,
+                   help=f"synthetic training-data recipe (default {ZOO_RECIPE}; see zoo.build.RECIPES)")
     b.add_argument("--work-dir", default=None, help="where the synthetic set and runs go (default <zoo dir>/.build)")
     b.set_defaults(func=_build)
     pa = sub.add_parser("path", help="print the directory an entry resolves to")

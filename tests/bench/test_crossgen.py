@@ -24,3 +24,72 @@ def test_summarise_gives_mean_and_sample_sd_over_seeds():
     (row,) = summarise(runs)
     assert row["seeds"] == 2 and row["uf1"] == {"mean": 0.5, "sd": 0.1414}
     assert row["recall"] == {"negative": 0.5, "positive": 0.5, "surprise": 0.0}
+
+
+def _write_part(root, rows, files):
+    """A synth-layout folder: annotations.csv plus one placeholder file or frame folder per clip."""
+    import csv
+
+    root.mkdir()
+    with (root / "annotations.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    for row, kind in zip(rows, files, strict=True):
+        (root / row["subject"]).mkdir(exist_ok=True)
+        if kind == "mp4":
+            (root / row["subject"] / f"{row['clip']}.mp4").write_bytes(row["clip"].encode())
+        else:
+            (root / row["subject"] / row["clip"]).mkdir()
+            (root / row["subject"] / row["clip"] / "img1.jpg").write_bytes(row["clip"].encode())
+
+
+def test_merge_parts_keys_subjects_by_person_across_generators(tmp_path):
+    """Two generators number their subjects differently; the merged set must not split or join persons."""
+    import csv
+
+    from zoo.build import merge_parts
+
+    a = [{"subject": "sub01", "person": "eve", "clip": "clip_0001", "label": "positive"},
+         {"subject": "sub02", "person": "ada", "clip": "clip_0002", "label": "negative"}]  # fmt: skip
+    b = [{"subject": "sub01", "person": "ada", "clip": "clip_0001", "label": "surprise", "speech": "1"},
+         {"subject": "sub02", "person": "eve", "clip": "clip_0002", "label": "positive", "speech": "0"}]  # fmt: skip
+    _write_part(tmp_path / "a", a, ["mp4", "mp4"])
+    _write_part(tmp_path / "b", b, ["jpg", "mp4"])
+    out = merge_parts([tmp_path / "a", tmp_path / "b"], tmp_path / "merged")
+    with (out / "annotations.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["subject", "person", "clip", "label", "speech"]
+    assert {(r["subject"], r["person"]) for r in rows} == {("sub01", "ada"), ("sub02", "eve")}
+    assert [r["clip"] for r in rows] == ["p0_clip_0001", "p0_clip_0002", "p1_clip_0001", "p1_clip_0002"]
+    assert (out / "sub02" / "p0_clip_0001.mp4").read_bytes() == b"clip_0001"  # eve's clip from part a
+    assert (out / "sub01" / "p1_clip_0001" / "img1.jpg").read_bytes() == b"clip_0001"  # ada's from part b
+    assert sorted(p.name for p in out.iterdir()) == ["annotations.csv", "sub01", "sub02"]
+
+
+def test_merge_parts_refuses_a_part_without_persons(tmp_path):
+    import pytest
+
+    from microexp.errors import ModelError
+    from zoo.build import merge_parts
+
+    _write_part(tmp_path / "a", [{"subject": "sub01", "clip": "clip_0001", "label": "positive"}], ["mp4"])
+    with pytest.raises(ModelError, match="person"):
+        merge_parts([tmp_path / "a"], tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_recipes_are_well_formed_and_the_zoo_uses_one():
+    from zoo.build import RECIPES, ZOO_RECIPE, BuildSettings, Recipe
+
+    assert ZOO_RECIPE in RECIPES and BuildSettings().recipe == ZOO_RECIPE
+    for recipe in RECIPES.values():
+        assert {s.command for s in recipe.steps} <= {"synth", "synth-scenes"} and recipe.jitter >= 1
+        for clips in (1, 7, 48, 240):
+            counts = recipe.clips_per_step(clips)
+            assert len(counts) == len(recipe.steps) and min(counts) >= 1
+            assert sum(counts) == max(clips, len(recipe.steps))
+    import pytest
+
+    with pytest.raises(ValueError, match="sum to 1"):
+        Recipe("bad", "x", (), jitter=1)
