@@ -2,7 +2,7 @@
 
 The original code is Keras 2 channels-first with input (1, H, W, T); here the same layers run
 channels-last on (H, W, T, 1), so the kernel is still (3, 3, 15) and every layer and parameter count
-matches the paper's (checked below against the counts in shared/reference/FACTS.md). Runs in its own
+matches the paper's (checked below against the counts in README.md, The models). Runs in its own
 environment, never in the project's .venv:
 
     python3 -m venv /work/keras-venv
@@ -42,7 +42,7 @@ from bench.common import (  # noqa: E402
 )
 
 WORKLOADS, QUICK = MODEL_WORKLOADS, QUICK_MODEL_WORKLOADS
-PARAMS = {  # FACTS.md section 1
+PARAMS = {  # the paper's networks, 64x64 / 32x32 input, 3 classes (README.md, The models)
     ("stcnn", 96): 44_241_667,
     ("stcnn", 18): 1_643_267,
     ("fusenet-intermediate", 96): 177_088_515,

@@ -80,8 +80,8 @@ def explained_request(mode: Mode, clip: Path, out: Path) -> tuple[dict[str, floa
     else:  # app.py before: gallery overlays, then overlay_video drew them again (veryfast)
         render.overlay_frames(frames, heat)
         render.overlay_video(frames, heat, fps, out)
-    k = [i for i, w in enumerate(pred.windows) if w.probs is not None].index(pred.best_window)
-    render.crops_montage(pred.aligned[k]), render.crops_montage(pred.aligned[k], heat=explanation.maps)
+    aligned = pred.windows[pred.best_window].aligned
+    render.crops_montage(aligned), render.crops_montage(aligned, heat=explanation.maps)
     end, cpu1 = time.perf_counter(), os.times()
     times = {s: pred.timings_ms[s] for s in ("decode", "landmarks", "align", "model")}
     times.update(explain=(t1 - t0) * 1e3, render=(end - t1) * 1e3, e2e=(end - start) * 1e3,

@@ -38,9 +38,8 @@ from .windows import Window, make_windows, window_at
 Progress = Callable[[float, str], None]
 BATCH = 64  # windows per forward pass; bounds memory on long clips
 NO_EXPRESSION = "no micro-expression found in this clip (no brief facial movement stands out), so no class is given"
-# Landmarks on every 2nd frame, interpolated between (3.9 instead of 6.3 ms a frame with alignment). Paired
-# LOSO test on the synthetic benchmark (bench/variants.py: models trained on full-rate landmarks, tested at
-# stride 2): at most 3 of 240 predictions change per architecture (two runs), McNemar p >= 0.25.
+# Landmarks on every 2nd frame, interpolated between: markedly faster, and a paired LOSO test of models
+# trained on full-rate landmarks finds no accuracy change (bench/variants.py; figures in bench/README.md).
 INFERENCE_LANDMARK_STRIDE = 2
 
 

@@ -159,7 +159,7 @@ def build_smic(base: Path) -> Path:
 CASME_SQ_RULE2 = {
     # Public code reading the release: code -> the coding sheet's video name.
     "video names": [("0101", "disgust1"), (401, "anger1"), ("0502", "happy2")],
-    # The project's FACTS.md: code -> the folder suffix. happy2 then resolves through the
+    # The project's reference notes on the release: code -> the folder suffix. happy2 then resolves through the
     # release's own table (0503), which has no folder here either.
     "folder suffixes": [("code", "video"), ("0101", "disgustingteeth"), (401, "girlcrashing"), ("0502", "funnyerrors")],
     # Both in one row.

@@ -2,18 +2,16 @@
 
 A :class:`Preset` fixes everything the training loop needs besides the architecture and the data:
 optimiser, learning rate, batch size, number of epochs and augmentation. Epochs are fixed: no
-preset ever chooses an epoch by looking at test data (the original did; FACTS.md section 3).
+preset ever chooses an epoch by looking at test data (the original did, which inflates its reported scores).
 
 - ``paper``: what the authors' Keras code ran: SGD with Keras defaults (lr 0.01, no momentum, no
   weight decay), categorical cross-entropy, batch 16, 100 epochs, no augmentation. The paper's text
   says batch 8; the released code uses 16, and we follow the code.
-- ``default``: what we recommend on small data: Adam lr 1e-3, batch 16, 25 epochs (FACTS.md
-  section 6: STCNN-18 reached UF1 0.91 on synthetic LOSO with temporal-mean normalisation), plus
+- ``default``: what we recommend on small data: Adam lr 1e-3, batch 16, 25 epochs (STCNN-18 learnt
+  synthetic micro-expressions well under LOSO with temporal-mean normalisation), plus
   augmentation that cannot change a micro-expression's label: a horizontal flip of all frames of
   a clip together and a small random translation (the same shift on every frame).
-  Measured before keeping it (STCNN-18, full size, 25 epochs, LOSO over the 4 synthetic subjects,
-  120 clips from ``python -m train synth --clips 120 --seed 1``, seeds 0/1/2): UF1 0.821 / 0.825 /
-  0.818 with augmentation against 0.793 / 0.776 / 0.768 without it.
+  The augmentation was kept because it helped on synthetic LOSO over three seeds (bench/README.md).
 """
 
 from __future__ import annotations

@@ -21,8 +21,10 @@ from typing import Any
 from microexp.spec import MEGC_LABELS, InputSpec
 
 SYNTHETIC_DATA = (
-    "synthetic micro-expression clips generated from public-domain face photographs "
-    "(FACS-inspired landmark warps, onset-apex-offset 0.2-0.5 s; `python -m train synth`)"
+    "synthetic micro-expression clips generated from public-domain face photographs of four people "
+    "(FACS-inspired landmark warps, onset 40-250 ms, 2-10 % IOD; half `python -m train synth --varied`, "
+    "half `synth-scenes` with speech, blinks and head motion around the expression; 5 apex-offset windows "
+    "per clip; recipe `zoo.build.ZOO_RECIPE`)"
 )
 PUBLISHED = False  # flip when the microexp/* repos exist on the Hub at a pinned revision
 OWN_GENERATOR = "own_generator"  # metrics key: evaluated on held-out people of the data it was trained on

@@ -52,9 +52,9 @@ class SpatioTemporalBlock(nn.Module):
 
 
 class Dropout(nn.Dropout):
-    """``nn.Dropout`` with the mask drawn as ``uniform >= p``: the same distribution and scaling, 3.5x
-    faster on CPU, where ``bernoulli_`` draws element by element (65 vs 19 ms for one STCNN-96 batch
-    of 16, about a tenth of a training step). Seeded runs draw other masks than ``nn.Dropout``."""
+    """``nn.Dropout`` with the mask drawn as ``uniform >= p``: the same distribution and scaling, several
+    times faster on CPU, where ``bernoulli_`` draws element by element (bench/README.md). Seeded runs draw
+    other masks than ``nn.Dropout``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:

@@ -22,7 +22,7 @@ computes the same numbers with an exact reformulation that oneDNN runs fast:
   gradient (1 in p**3 entries non-zero, one buffer reused by all chunks) and asks oneDNN for the
   weight (and, only when needed, input) gradient. There the conv is unfolded along *width* instead:
   a (kt, kh) 2D conv over (T, H) with ``C*kw`` channels and batch N*W', whose oneDNN weight gradient
-  runs ~1.7x faster than the time-unfolded one (measured 7 vs 12 ms per STCNN-96 clip).
+  runs faster than the time-unfolded one (bench/README.md, Models).
 
 Modes: ``auto`` (default: fast path on CPU when the layer fits), ``fast`` (force; raises if the
 layer or input does not fit) and ``reference`` (plain ``Conv3d`` -> ``max_pool3d`` -> ReLU).
@@ -296,7 +296,7 @@ def _forward(
         w2 = weight.detach().reshape(g.o, g.c * g.kt, g.kh, g.kw).to(dtype).contiguous(memory_format=torch.channels_last)
         if keep_indices:  # training: max_pool3d keeps the reference's argmax (first max in T, H, W order)
             # pooled values and indices time-major (N, T, H, W, O): the channels-last pool output of a
-            # chunk is then one contiguous block (a strided (N, O, T, H, W) store costs 1.4 ms a clip)
+            # chunk is then one contiguous block (a strided (N, O, T, H, W) store is slower)
             outl = torch.empty((g.n, g.tp, g.hp, g.wp, g.o), dtype=torch.float32)
             idx = torch.empty(outl.shape, dtype=torch.int64)
             for n0, n1, t0, t1 in _chunks(g, chunk_bytes):

@@ -205,8 +205,8 @@ def au12_flow(landmarker):
 def test_flow_of_a_real_au12_clip_moves_the_mouth_not_the_brows(au12_flow):
     """Through the real pipeline (MediaPipe, alignment): the AU12 clip's flow sits in the lower face."""
     _, pred = au12_flow
-    k = [i for i, w in enumerate(pred.windows) if w.probs is not None].index(pred.best_window)
-    u, v = pred.inputs[0][k, 0, 0].numpy(), pred.inputs[0][k, 1, 0].numpy()
+    flow = pred.windows[pred.best_window].inputs[0]
+    u, v = flow[0, 0, 0].numpy(), flow[0, 1, 0].numpy()
     motion = np.hypot(u, v)
     eye_row = round(SPEC.eye_y * FLOW_SIZE)
     mouth = motion[eye_row + 8 :, 6:-6]  # mouth region of the canonical face
@@ -218,8 +218,7 @@ def test_flow_of_a_real_au12_clip_moves_the_mouth_not_the_brows(au12_flow):
 def test_explanations_of_a_flow_model_render_on_the_source_frames(au12_flow, method):
     model, pred = au12_flow
     e = explain_prediction(model, pred, method)
-    k = [i for i, w in enumerate(pred.windows) if w.probs is not None].index(pred.best_window)
-    crops = pred.aligned[k].crops["face"]
+    crops = pred.windows[pred.best_window].aligned.crops["face"]
     assert e.maps[0].shape == crops.shape[:3]
     lit = set(np.flatnonzero(e.maps[0].reshape(len(crops), -1).sum(axis=1)).tolist())
     assert lit == {0, apex_index(crops)}

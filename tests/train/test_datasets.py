@@ -226,7 +226,7 @@ def test_casme_sq_falls_back_to_rawvideo(roots, tmp_path) -> None:
 
 @pytest.mark.parametrize("rule2", ["folder suffixes", "both"])
 def test_casme_sq_naming_rule2_readings(roots, tmp_path, rule2) -> None:
-    """'naming rule2' listing folder suffixes (FACTS.md: 0101 -> disgustingteeth), or names and
+    """'naming rule2' listing folder suffixes (0101 -> disgustingteeth), or names and
     suffixes, loads the same clips as the video-name reading: no good row becomes a bad row."""
     expected, expected_report = load_casme_sq(roots["casme_sq"], micro_only=False)
     records, report = load_casme_sq(trees.build_casme_sq(tmp_path, rule2=rule2), micro_only=False)
