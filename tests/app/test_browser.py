@@ -93,7 +93,7 @@ def test_bad_upload_shows_a_clear_message(page, tmp_path):
     bad = tmp_path / "not-a-video.mp4"
     bad.write_text("hello\n" * 100)
     page.locator("#clip input[type=file]").set_input_files(str(bad))
-    page.wait_for_timeout(1500)
+    page.wait_for_selector("#clip video")  # the upload has landed (the browser cannot play it, the app will say why)
     page.locator("#analyse").click()
     toast = page.get_by_text("not-a-video.mp4", exact=False).last
     toast.wait_for(timeout=60_000)
