@@ -102,6 +102,8 @@ class SpotSettings:
             apart).
         cell: side of one cell of that crop, in pixels.
         registration_seconds: median filter over the per-frame head-pose fit (longer than a blink).
+        affine: register the head with a full affine map (follows turns and nods as foreshortening)
+            rather than a similarity.
         k_seconds: feature-difference half-span, about half a micro-expression.
         return_seconds: a micro-expression has returned to the baseline this long after (and
             before) its apex; a bump that has not is the edge of a held expression.
@@ -120,11 +122,14 @@ class SpotSettings:
         speech_level: mouth-opening oscillation (RMS of the high-passed inner-lip gap, in
             inter-ocular distances) above which the person is taken to be talking.
         min_gap_seconds: least distance between two spotted apexes.
+        extent_fraction: onset and offset are where the movement falls under this fraction of its
+            apex value.
     """
 
     crop_size: int = 96
     cell: int = 8
     registration_seconds: float = 0.4
+    affine: bool = True
     k_seconds: float = 0.2
     return_seconds: float = 0.4
     max_return_ratio: float = 0.8
@@ -139,6 +144,7 @@ class SpotSettings:
     speech_seconds: float = 1.0
     speech_level: float = 0.005
     min_gap_seconds: float = 0.5
+    extent_fraction: float = 0.15
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -177,6 +183,15 @@ def _fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return full.reshape(values.shape)
 
 
+def _fit_rigid(src: np.ndarray, dst: np.ndarray, affine: bool) -> np.ndarray:
+    """(2, 3) least-squares map of (K, 2) ``src`` onto ``dst``: a full affine (a head turning or
+    nodding foreshortens the face along one axis, which a similarity cannot follow) or a similarity."""
+    if not affine:
+        return fit_similarity(src, dst)
+    design = np.hstack([src, np.ones((len(src), 1))])
+    return np.linalg.lstsq(design, dst, rcond=None)[0].T
+
+
 def registration(track: FaceTrack, fps: float, settings: SpotSettings) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame (N, 2, 3) source -> canonical-crop affines, head motion followed, and the reference landmarks.
 
@@ -196,18 +211,15 @@ def registration(track: FaceTrack, fps: float, settings: SpotSettings) -> tuple[
     base[:2, :2] = rot
     base[:2, 2] = np.array([0.5 * size - 0.5, _EYE_Y * size]) - rot @ (0.5 * (left + right))
     rigid = _rigid_points(ref)
-    params = np.zeros((len(lm), 4))  # a = s cos, b = s sin, tx, ty of frame -> reference
+    params = np.zeros((len(lm), 6))  # the 2x3 frame -> reference map, row-major
     for j in valid:
-        m = fit_similarity(lm[j][rigid], ref[rigid])
-        params[j] = (m[0, 0], m[1, 0], m[0, 2], m[1, 2])
+        params[j] = _fit_rigid(lm[j][rigid], ref[rigid], settings.affine).ravel()
     params = _fill(params, track.valid)
     width = 2 * round(0.5 * settings.registration_seconds * fps) + 1
     params = median_filter(params, size=(width, 1), mode="nearest")
     params = gaussian_filter1d(params, max(0.05 * fps, 1e-3), axis=0, mode="nearest")
-    a, b, tx, ty = params.T
     per_frame = np.zeros((len(lm), 3, 3))
-    per_frame[:, 0, 0], per_frame[:, 0, 1], per_frame[:, 0, 2] = a, -b, tx
-    per_frame[:, 1, 0], per_frame[:, 1, 1], per_frame[:, 1, 2] = b, a, ty
+    per_frame[:, :2] = params.reshape(-1, 2, 3)
     per_frame[:, 2, 2] = 1.0
     return (base @ per_frame)[:, :2], ref @ base[:2, :2].T + base[:2, 2]
 
@@ -304,6 +316,35 @@ def _half_height_span(curve: np.ndarray, peak: int) -> tuple[int, int]:
     while b < len(curve) - 1 and curve[b + 1] > half:
         b += 1
     return a, b
+
+
+def _extent(patch: np.ndarray, apex: int, r: int, fraction: float) -> tuple[int, int]:
+    """Onset and offset of the movement peaking at ``apex`` in the (N, ...) ``patch`` pixels.
+
+    The feature difference is a band-pass: its half-height span is about half the movement. The
+    movement itself is the patch's departure from a baseline drawn straight between ``r`` frames
+    before and after the apex (drift and lighting cancel), projected on the apex's departure so
+    that zero-mean sensor noise averages out: a course near 0 before, 1 at the apex, 0 after.
+    Onset and offset are where that course falls under ``fraction``.
+    """
+    n = len(patch)
+    lo, hi = max(apex - r, 0), min(apex + r, n - 1)
+    if hi - lo < 2:
+        return lo, hi
+    t = np.arange(lo, hi + 1)
+    w = ((t - lo) / (hi - lo)).reshape(-1, *([1] * (patch.ndim - 1)))
+    departure = (patch[lo : hi + 1] - ((1 - w) * patch[lo] + w * patch[hi])).reshape(len(t), -1)
+    top = departure[apex - lo]
+    course = departure @ top / max(float(top @ top), 1e-9)
+    course = gaussian_filter1d(course, 1.0, mode="nearest")
+    below = course < fraction * course[apex - lo]
+    a = apex - lo
+    while a > 0 and not below[a - 1]:
+        a -= 1
+    b = apex - lo
+    while b < len(t) - 1 and not below[b + 1]:
+        b += 1
+    return lo + a, lo + b
 
 
 @dataclass(frozen=True)
@@ -403,7 +444,7 @@ def spot(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) 
         idx = np.arange(max(a - 1, 0), min(b + 2, n))
         base = 0.5 * (patch[np.clip(idx - r, 0, n - 1)] + patch[np.clip(idx + r, 0, n - 1)])
         apex = int(idx[int(np.argmax(np.abs(patch[idx] - base).mean(axis=(1, 2, 3))))])
-        onset, offset = min(a, apex), max(b, apex)
+        onset, offset = _extent(patch, apex, r, settings.extent_fraction)
         intervals.append(Interval(float(times[onset]), float(times[apex]), float(times[offset]), float(score[p])))
 
     notices = []
