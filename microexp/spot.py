@@ -16,7 +16,7 @@ second face pass. Steps:
    MAD over the clip, with a floor), so a region that moves all clip long counts less.
 3. Distractors: a blink (the eye aspect ratio dips, or the eye cells move far more than the brows)
    silences eyes and brows around
-   it; speech (the inner-lip gap oscillating over about a second) silences the mouth, keeping lip
+   it; speech (the mouth shape oscillating over about a second) silences the mouth, keeping lip
    corners, cheeks and brows; a bump whose region has not returned to its baseline
    ``return_seconds`` later is the edge of a held (macro-)expression and is dropped, as is a bump
    wider than ``max_seconds`` at half height.
@@ -46,6 +46,9 @@ _NOSE_BRIDGE = (168, 6, 197, 195)
 _CHEEKS = (50, 101, 118, 117, 123, 205, 187, 280, 330, 347, 346, 352, 425, 411)
 _LIP_CORNERS = (61, 291, 57, 287, 43, 273, 106, 335)
 _INNER_LIPS = (13, 14)  # upper and lower inner lip, centre
+# Mouth shape while talking: inner-lip gap, outer-lip height, mouth width, nose tip to chin. Some
+# speech barely parts the lips but rounds, stretches them or moves the jaw.
+_MOUTH_SHAPE = (_INNER_LIPS, (0, 17), (61, 291), (1, 152))
 # Eye aspect ratio: (outer, inner, upper lid, lower lid) per eye.
 _EYE_POINTS = ((33, 133, 159, 145), (362, 263, 386, 374))
 _SPEECH_REGIONS = ("mouth", "corners", "cheeks", "nose")  # what the jaw moves while talking
@@ -104,6 +107,8 @@ class SpotSettings:
         registration_seconds: median filter over the per-frame head-pose fit (longer than a blink).
         affine: register the head with a full affine map (follows turns and nods as foreshortening)
             rather than a similarity.
+        common_mode: weight of the upper face's median cell (above its usual level) taken off
+            every region's signal, so that a whole-face movement is not an expression.
         k_seconds: feature-difference half-span, about half a micro-expression.
         return_seconds: a micro-expression has returned to the baseline this long after (and
             before) its apex; a bump that has not is the edge of a held expression.
@@ -119,8 +124,8 @@ class SpotSettings:
         blink_score: least eye-region score of a blink.
         blink_margin: seconds around a blink where eye and brow signals are ignored.
         speech_seconds: window over which mouth-opening oscillation is measured.
-        speech_level: mouth-opening oscillation (RMS of the high-passed inner-lip gap, in
-            inter-ocular distances) above which the person is taken to be talking.
+        speech_level: mouth-shape oscillation (RMS of the high-passed lip gap, mouth height and width
+            and jaw drop, in inter-ocular distances) above which the person is taken to be talking.
         min_gap_seconds: least distance between two spotted apexes.
         extent_fraction: onset and offset are where the movement falls under this fraction of its
             apex value.
@@ -130,6 +135,7 @@ class SpotSettings:
     cell: int = 8
     registration_seconds: float = 0.4
     affine: bool = True
+    common_mode: float = 2.5
     k_seconds: float = 0.2
     return_seconds: float = 0.4
     max_return_ratio: float = 0.8
@@ -142,7 +148,7 @@ class SpotSettings:
     blink_score: float = 12.0
     blink_margin: float = 0.3
     speech_seconds: float = 1.0
-    speech_level: float = 0.005
+    speech_level: float = 0.015
     min_gap_seconds: float = 0.5
     extent_fraction: float = 0.15
 
@@ -289,17 +295,18 @@ def eye_aspect_ratio(points: np.ndarray) -> np.ndarray:
 def speech_mask(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndarray:
     """(N,) bool: frames where the mouth opens and closes as in speech.
 
-    The inner-lip gap (in inter-ocular distances) is high-passed (minus its 0.25 s running mean) so
-    that a mouth held open is not speech; its running RMS over ``speech_seconds`` is then compared
-    with ``speech_level``.
+    The mouth's shape (:data:`_MOUTH_SHAPE`, in inter-ocular distances) is high-passed (minus its
+    0.25 s running mean) so that a mouth held open is not speech; its running RMS over
+    ``speech_seconds`` is then compared with ``speech_level``.
     """
     lm = _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
     left, right = eye_centres(lm)
     iod = np.maximum(np.linalg.norm(right - left, axis=-1), 1e-6)
-    gap = np.linalg.norm(lm[:, _INNER_LIPS[0]] - lm[:, _INNER_LIPS[1]], axis=-1) / iod
-    gap = gaussian_filter1d(gap, max(0.03 * fps, 1e-3), mode="nearest")
-    fast = gap - gaussian_filter1d(gap, max(0.25 * fps, 1.0), mode="nearest")
-    rms = np.sqrt(gaussian_filter1d(fast * fast, max(0.5 * settings.speech_seconds * fps, 1.0), mode="nearest"))
+    shape = np.stack([np.linalg.norm(lm[:, a] - lm[:, b], axis=-1) / iod for a, b in _MOUTH_SHAPE], 1)
+    shape = gaussian_filter1d(shape, max(0.03 * fps, 1e-3), axis=0, mode="nearest")
+    fast = shape - gaussian_filter1d(shape, max(0.25 * fps, 1.0), axis=0, mode="nearest")
+    power = (fast * fast).sum(axis=1)
+    rms = np.sqrt(gaussian_filter1d(power, max(0.5 * settings.speech_seconds * fps, 1.0), mode="nearest"))
     talking = rms > settings.speech_level
     # A brief mouth movement (an expression) is no speech: keep only runs lasting speech_seconds.
     run = max(1, round(settings.speech_seconds * fps))
@@ -369,10 +376,18 @@ def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings(
     crops = face_crops(clip.frames, transforms, settings.crop_size)
     cells = cell_differences(crops, k, settings.cell)
     labels = cell_regions(ref_points, settings.crop_size, settings.cell)
+    # Common mode: a head movement the registration follows a frame late moves every cell a
+    # little (edges everywhere), an expression only some. The median cell of the upper face
+    # (mouth and lip corners left out: they move while talking) above its usual level is taken
+    # off every region.
+    names = list(_regions())
+    upper = np.isin(labels, [names.index(n) for n in names if n not in ("mouth", "corners")])
+    common = np.median(cells[:, upper], axis=1) if upper.any() else np.zeros(len(cells))
+    common = settings.common_mode * np.clip(common - np.median(common), 0.0, None)
     raw = {}
-    for r, name in enumerate(_regions()):
+    for r, name in enumerate(names):
         own = cells[:, labels == r]
-        raw[name] = np.sort(own, axis=1)[:, -2:].mean(axis=1)  # its two strongest cells
+        raw[name] = np.sort(own, axis=1)[:, -2:].mean(axis=1) - common  # its two strongest cells
     speech = speech_mask(track, fps, settings)
     z = {}
     for name, s in raw.items():
