@@ -135,12 +135,12 @@ class SpotSettings:
     cell: int = 8
     registration_seconds: float = 0.4
     affine: bool = True
-    common_mode: float = 2.5
+    common_mode: float = 5.0
     k_seconds: float = 0.2
     return_seconds: float = 0.4
     max_return_ratio: float = 0.8
     max_seconds: float = 0.5
-    min_score: float = 13.0
+    min_score: float = 10.0
     min_difference: float = 0.5
     noise_floor: float = 0.1
     blink_ratio: float = 0.8
