@@ -51,7 +51,7 @@ _INNER_LIPS = (13, 14)  # upper and lower inner lip, centre
 _MOUTH_SHAPE = (_INNER_LIPS, (0, 17), (61, 291), (1, 152))
 # Eye aspect ratio: (outer, inner, upper lid, lower lid) per eye.
 _EYE_POINTS = ((33, 133, 159, 145), (362, 263, 386, 374))
-_SPEECH_REGIONS = ("mouth", "corners", "cheeks", "nose")  # what the jaw moves while talking
+_SPEECH_REGIONS = ("mouth", "corners", "nose")  # what the jaw moves while talking (cheeks barely: their clip-wide noise applies)
 _EYE_Y, _INTER_OCULAR = 0.38, 0.36  # canonical crop geometry, as fractions of its side (as InputSpec)
 
 
