@@ -46,9 +46,9 @@ _NOSE_BRIDGE = (168, 6, 197, 195)
 _CHEEKS = (50, 101, 118, 117, 123, 205, 187, 280, 330, 347, 346, 352, 425, 411)
 _LIP_CORNERS = (61, 291, 57, 287, 43, 273, 106, 335)
 _INNER_LIPS = (13, 14)  # upper and lower inner lip, centre
-# Mouth shape while talking: inner-lip gap, outer-lip height, mouth width, nose tip to chin. Some
-# speech barely parts the lips but rounds, stretches them or moves the jaw.
-_MOUTH_SHAPE = (_INNER_LIPS, (0, 17), (61, 291), (1, 152))
+# Mouth shape while talking: inner-lip gap, outer-lip height, nose tip to chin (some speech barely
+# parts the lips but moves the jaw). Not the mouth's width: a lip-corner pull (AU12) would count.
+_MOUTH_SHAPE = (_INNER_LIPS, (0, 17), (1, 152))
 # Eye aspect ratio: (outer, inner, upper lid, lower lid) per eye.
 _EYE_POINTS = ((33, 133, 159, 145), (362, 263, 386, 374))
 _SPEECH_REGIONS = ("mouth", "corners", "nose")  # what the jaw moves while talking (cheeks barely: their clip-wide noise applies)
@@ -124,8 +124,8 @@ class SpotSettings:
         blink_score: least eye-region score of a blink.
         blink_margin: seconds around a blink where eye and brow signals are ignored.
         speech_seconds: window over which mouth-opening oscillation is measured.
-        speech_level: mouth-shape oscillation (RMS of the high-passed lip gap, mouth height and width
-            and jaw drop, in inter-ocular distances) above which the person is taken to be talking.
+        speech_level: mouth-shape oscillation (RMS of the high-passed lip gap, mouth height and jaw
+            drop, in inter-ocular distances) above which the person is taken to be talking.
         min_gap_seconds: least distance between two spotted apexes.
         extent_fraction: onset and offset are where the movement falls under this fraction of its
             apex value.
@@ -148,7 +148,7 @@ class SpotSettings:
     blink_score: float = 12.0
     blink_margin: float = 0.3
     speech_seconds: float = 1.0
-    speech_level: float = 0.015
+    speech_level: float = 0.01
     min_gap_seconds: float = 0.5
     extent_fraction: float = 0.15
 
