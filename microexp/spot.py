@@ -3,26 +3,28 @@
 Runs on what the pipeline already has, the decoded frames and the tracked landmarks; there is no
 second face pass. Steps:
 
-1. Rigid head motion out: per frame, a least-squares similarity fitted on landmarks that expressions
-   barely move (upper face outline, nose bridge) maps the frame onto one reference frame, whose eyes
-   are levelled in a ``crop_size`` grey face crop. The similarity's parameters are median-filtered
+1. Rigid head motion out: per frame, a least-squares affine map (turns and nods foreshorten the
+   face) fitted on landmarks that expressions barely move (upper face outline, nose bridge) maps the frame onto one reference frame, whose eyes
+   are levelled in a ``crop_size`` grey face crop. Its parameters are median-filtered
    over ``registration_seconds``: that follows head motion (a median keeps ramps and steps) but not
    the face mesh's brief jumps during blinks and expressions, which would shift the whole crop.
 2. Region signals: the crop is cut into ``cell``-pixel cells, each assigned to the nearest landmark
    region (brows, eyes, cheeks, nose, mouth, lip corners). Per cell the MEGC-style feature
    difference FD(t) = mean |G_t - (G_{t-k} + G_{t+k}) / 2| with k about half a micro-expression: a
    brief bump peaks at its apex; slow drift, lighting change and a held expression cancel. A region's
-   signal is the mean of its two strongest cells, divided by its own robust noise level (median and
-   MAD over the clip, with a floor), so a region that moves all clip long counts less.
+   signal is the mean of its two strongest cells less the common mode (the upper face's median cell
+   above its usual level: a head movement moves every cell, an expression some), divided by its own
+   robust noise level (median and MAD over the clip, with a floor), so a region that moves all clip
+   long counts less.
 3. Distractors: a blink (the eye aspect ratio dips, or the eye cells move far more than the brows)
    silences eyes and brows around
-   it; speech (the mouth shape oscillating over about a second) silences the mouth, keeping lip
-   corners, cheeks and brows; a bump whose region has not returned to its baseline
+   it; speech (the mouth shape oscillating over about a second) silences the mouth and judges lip
+   corners and nose against their speech-time noise; a bump whose region has not returned to its baseline
    ``return_seconds`` later is the edge of a held (macro-)expression and is dropped, as is a bump
    wider than ``max_seconds`` at half height.
 4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals;
-   onset and offset where the curve falls to half the peak; the apex is refined to the frame most
-   displaced from the local baseline.
+   the apex is refined to the frame most displaced from the local baseline; onset and offset are
+   where that movement itself falls under ``extent_fraction`` of its apex value (:func:`_extent`).
 
 All thresholds were tuned on synthetic clips only (``bench/spot_dev.py``).
 """
