@@ -3,26 +3,28 @@
 Runs on what the pipeline already has, the decoded frames and the tracked landmarks; there is no
 second face pass. Steps:
 
-1. Rigid head motion out: per frame, a least-squares similarity fitted on landmarks that expressions
-   barely move (upper face outline, nose bridge) maps the frame onto one reference frame, whose eyes
-   are levelled in a ``crop_size`` grey face crop. The similarity's parameters are median-filtered
+1. Rigid head motion out: per frame, a least-squares affine map (turns and nods foreshorten the
+   face) fitted on landmarks that expressions barely move (upper face outline, nose bridge) maps the frame onto one reference frame, whose eyes
+   are levelled in a ``crop_size`` grey face crop. Its parameters are median-filtered
    over ``registration_seconds``: that follows head motion (a median keeps ramps and steps) but not
    the face mesh's brief jumps during blinks and expressions, which would shift the whole crop.
 2. Region signals: the crop is cut into ``cell``-pixel cells, each assigned to the nearest landmark
    region (brows, eyes, cheeks, nose, mouth, lip corners). Per cell the MEGC-style feature
    difference FD(t) = mean |G_t - (G_{t-k} + G_{t+k}) / 2| with k about half a micro-expression: a
    brief bump peaks at its apex; slow drift, lighting change and a held expression cancel. A region's
-   signal is the mean of its two strongest cells, divided by its own robust noise level (median and
-   MAD over the clip, with a floor), so a region that moves all clip long counts less.
+   signal is the mean of its two strongest cells less the common mode (the upper face's median cell
+   above its usual level: a head movement moves every cell, an expression some), divided by its own
+   robust noise level (median and MAD over the clip, with a floor), so a region that moves all clip
+   long counts less.
 3. Distractors: a blink (the eye aspect ratio dips, or the eye cells move far more than the brows)
    silences eyes and brows around
-   it; speech (the inner-lip gap oscillating over about a second) silences the mouth, keeping lip
-   corners, cheeks and brows; a bump whose region has not returned to its baseline
+   it; speech (the mouth shape oscillating over about a second) silences the mouth and judges lip
+   corners and nose against their speech-time noise; a bump whose region has not returned to its baseline
    ``return_seconds`` later is the edge of a held (macro-)expression and is dropped, as is a bump
    wider than ``max_seconds`` at half height.
 4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals;
-   onset and offset where the curve falls to half the peak; the apex is refined to the frame most
-   displaced from the local baseline.
+   the apex is refined to the frame most displaced from the local baseline; onset and offset are
+   where that movement itself falls under ``extent_fraction`` of its apex value (:func:`_extent`).
 
 All thresholds were tuned on synthetic clips only (``bench/spot_dev.py``).
 """
@@ -46,9 +48,12 @@ _NOSE_BRIDGE = (168, 6, 197, 195)
 _CHEEKS = (50, 101, 118, 117, 123, 205, 187, 280, 330, 347, 346, 352, 425, 411)
 _LIP_CORNERS = (61, 291, 57, 287, 43, 273, 106, 335)
 _INNER_LIPS = (13, 14)  # upper and lower inner lip, centre
+# Mouth shape while talking: inner-lip gap, outer-lip height, nose tip to chin (some speech barely
+# parts the lips but moves the jaw). Not the mouth's width: a lip-corner pull (AU12) would count.
+_MOUTH_SHAPE = (_INNER_LIPS, (0, 17), (1, 152))
 # Eye aspect ratio: (outer, inner, upper lid, lower lid) per eye.
 _EYE_POINTS = ((33, 133, 159, 145), (362, 263, 386, 374))
-_SPEECH_REGIONS = ("mouth", "corners", "cheeks", "nose")  # what the jaw moves while talking
+_SPEECH_REGIONS = ("mouth", "corners", "nose")  # what the jaw moves while talking (cheeks barely: their clip-wide noise applies)
 _EYE_Y, _INTER_OCULAR = 0.38, 0.36  # canonical crop geometry, as fractions of its side (as InputSpec)
 
 
@@ -102,6 +107,10 @@ class SpotSettings:
             apart).
         cell: side of one cell of that crop, in pixels.
         registration_seconds: median filter over the per-frame head-pose fit (longer than a blink).
+        affine: register the head with a full affine map (follows turns and nods as foreshortening)
+            rather than a similarity.
+        common_mode: weight of the upper face's median cell (above its usual level) taken off
+            every region's signal, so that a whole-face movement is not an expression.
         k_seconds: feature-difference half-span, about half a micro-expression.
         return_seconds: a micro-expression has returned to the baseline this long after (and
             before) its apex; a bump that has not is the edge of a held expression.
@@ -117,19 +126,23 @@ class SpotSettings:
         blink_score: least eye-region score of a blink.
         blink_margin: seconds around a blink where eye and brow signals are ignored.
         speech_seconds: window over which mouth-opening oscillation is measured.
-        speech_level: mouth-opening oscillation (RMS of the high-passed inner-lip gap, in
-            inter-ocular distances) above which the person is taken to be talking.
+        speech_level: mouth-shape oscillation (RMS of the high-passed lip gap, mouth height and jaw
+            drop, in inter-ocular distances) above which the person is taken to be talking.
         min_gap_seconds: least distance between two spotted apexes.
+        extent_fraction: onset and offset are where the movement falls under this fraction of its
+            apex value.
     """
 
     crop_size: int = 96
     cell: int = 8
     registration_seconds: float = 0.4
+    affine: bool = True
+    common_mode: float = 5.0
     k_seconds: float = 0.2
     return_seconds: float = 0.4
     max_return_ratio: float = 0.8
     max_seconds: float = 0.5
-    min_score: float = 13.0
+    min_score: float = 10.0
     min_difference: float = 0.5
     noise_floor: float = 0.1
     blink_ratio: float = 0.8
@@ -137,8 +150,9 @@ class SpotSettings:
     blink_score: float = 12.0
     blink_margin: float = 0.3
     speech_seconds: float = 1.0
-    speech_level: float = 0.005
+    speech_level: float = 0.01
     min_gap_seconds: float = 0.5
+    extent_fraction: float = 0.15
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -177,6 +191,15 @@ def _fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return full.reshape(values.shape)
 
 
+def _fit_rigid(src: np.ndarray, dst: np.ndarray, affine: bool) -> np.ndarray:
+    """(2, 3) least-squares map of (K, 2) ``src`` onto ``dst``: a full affine (a head turning or
+    nodding foreshortens the face along one axis, which a similarity cannot follow) or a similarity."""
+    if not affine:
+        return fit_similarity(src, dst)
+    design = np.hstack([src, np.ones((len(src), 1))])
+    return np.linalg.lstsq(design, dst, rcond=None)[0].T
+
+
 def registration(track: FaceTrack, fps: float, settings: SpotSettings) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame (N, 2, 3) source -> canonical-crop affines, head motion followed, and the reference landmarks.
 
@@ -196,18 +219,15 @@ def registration(track: FaceTrack, fps: float, settings: SpotSettings) -> tuple[
     base[:2, :2] = rot
     base[:2, 2] = np.array([0.5 * size - 0.5, _EYE_Y * size]) - rot @ (0.5 * (left + right))
     rigid = _rigid_points(ref)
-    params = np.zeros((len(lm), 4))  # a = s cos, b = s sin, tx, ty of frame -> reference
+    params = np.zeros((len(lm), 6))  # the 2x3 frame -> reference map, row-major
     for j in valid:
-        m = fit_similarity(lm[j][rigid], ref[rigid])
-        params[j] = (m[0, 0], m[1, 0], m[0, 2], m[1, 2])
+        params[j] = _fit_rigid(lm[j][rigid], ref[rigid], settings.affine).ravel()
     params = _fill(params, track.valid)
     width = 2 * round(0.5 * settings.registration_seconds * fps) + 1
     params = median_filter(params, size=(width, 1), mode="nearest")
     params = gaussian_filter1d(params, max(0.05 * fps, 1e-3), axis=0, mode="nearest")
-    a, b, tx, ty = params.T
     per_frame = np.zeros((len(lm), 3, 3))
-    per_frame[:, 0, 0], per_frame[:, 0, 1], per_frame[:, 0, 2] = a, -b, tx
-    per_frame[:, 1, 0], per_frame[:, 1, 1], per_frame[:, 1, 2] = b, a, ty
+    per_frame[:, :2] = params.reshape(-1, 2, 3)
     per_frame[:, 2, 2] = 1.0
     return (base @ per_frame)[:, :2], ref @ base[:2, :2].T + base[:2, 2]
 
@@ -277,17 +297,18 @@ def eye_aspect_ratio(points: np.ndarray) -> np.ndarray:
 def speech_mask(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndarray:
     """(N,) bool: frames where the mouth opens and closes as in speech.
 
-    The inner-lip gap (in inter-ocular distances) is high-passed (minus its 0.25 s running mean) so
-    that a mouth held open is not speech; its running RMS over ``speech_seconds`` is then compared
-    with ``speech_level``.
+    The mouth's shape (:data:`_MOUTH_SHAPE`, in inter-ocular distances) is high-passed (minus its
+    0.25 s running mean) so that a mouth held open is not speech; its running RMS over
+    ``speech_seconds`` is then compared with ``speech_level``.
     """
     lm = _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
     left, right = eye_centres(lm)
     iod = np.maximum(np.linalg.norm(right - left, axis=-1), 1e-6)
-    gap = np.linalg.norm(lm[:, _INNER_LIPS[0]] - lm[:, _INNER_LIPS[1]], axis=-1) / iod
-    gap = gaussian_filter1d(gap, max(0.03 * fps, 1e-3), mode="nearest")
-    fast = gap - gaussian_filter1d(gap, max(0.25 * fps, 1.0), mode="nearest")
-    rms = np.sqrt(gaussian_filter1d(fast * fast, max(0.5 * settings.speech_seconds * fps, 1.0), mode="nearest"))
+    shape = np.stack([np.linalg.norm(lm[:, a] - lm[:, b], axis=-1) / iod for a, b in _MOUTH_SHAPE], 1)
+    shape = gaussian_filter1d(shape, max(0.03 * fps, 1e-3), axis=0, mode="nearest")
+    fast = shape - gaussian_filter1d(shape, max(0.25 * fps, 1.0), axis=0, mode="nearest")
+    power = (fast * fast).sum(axis=1)
+    rms = np.sqrt(gaussian_filter1d(power, max(0.5 * settings.speech_seconds * fps, 1.0), mode="nearest"))
     talking = rms > settings.speech_level
     # A brief mouth movement (an expression) is no speech: keep only runs lasting speech_seconds.
     run = max(1, round(settings.speech_seconds * fps))
@@ -304,6 +325,35 @@ def _half_height_span(curve: np.ndarray, peak: int) -> tuple[int, int]:
     while b < len(curve) - 1 and curve[b + 1] > half:
         b += 1
     return a, b
+
+
+def _extent(patch: np.ndarray, apex: int, r: int, fraction: float) -> tuple[int, int]:
+    """Onset and offset of the movement peaking at ``apex`` in the (N, ...) ``patch`` pixels.
+
+    The feature difference is a band-pass: its half-height span is about half the movement. The
+    movement itself is the patch's departure from a baseline drawn straight between ``r`` frames
+    before and after the apex (drift and lighting cancel), projected on the apex's departure so
+    that zero-mean sensor noise averages out: a course near 0 before, 1 at the apex, 0 after.
+    Onset and offset are where that course falls under ``fraction``.
+    """
+    n = len(patch)
+    lo, hi = max(apex - r, 0), min(apex + r, n - 1)
+    if hi - lo < 2:
+        return lo, hi
+    t = np.arange(lo, hi + 1)
+    w = ((t - lo) / (hi - lo)).reshape(-1, *([1] * (patch.ndim - 1)))
+    departure = (patch[lo : hi + 1] - ((1 - w) * patch[lo] + w * patch[hi])).reshape(len(t), -1)
+    top = departure[apex - lo]
+    course = departure @ top / max(float(top @ top), 1e-9)
+    course = gaussian_filter1d(course, 1.0, mode="nearest")
+    below = course < fraction * course[apex - lo]
+    a = apex - lo
+    while a > 0 and not below[a - 1]:
+        a -= 1
+    b = apex - lo
+    while b < len(t) - 1 and not below[b + 1]:
+        b += 1
+    return lo + a, lo + b
 
 
 @dataclass(frozen=True)
@@ -328,10 +378,18 @@ def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings(
     crops = face_crops(clip.frames, transforms, settings.crop_size)
     cells = cell_differences(crops, k, settings.cell)
     labels = cell_regions(ref_points, settings.crop_size, settings.cell)
+    # Common mode: a head movement the registration follows a frame late moves every cell a
+    # little (edges everywhere), an expression only some. The median cell of the upper face
+    # (mouth and lip corners left out: they move while talking) above its usual level is taken
+    # off every region.
+    names = list(_regions())
+    upper = np.isin(labels, [names.index(n) for n in names if n not in ("mouth", "corners")])
+    common = np.median(cells[:, upper], axis=1) if upper.any() else np.zeros(len(cells))
+    common = settings.common_mode * np.clip(common - np.median(common), 0.0, None)
     raw = {}
-    for r, name in enumerate(_regions()):
+    for r, name in enumerate(names):
         own = cells[:, labels == r]
-        raw[name] = np.sort(own, axis=1)[:, -2:].mean(axis=1)  # its two strongest cells
+        raw[name] = np.sort(own, axis=1)[:, -2:].mean(axis=1) - common  # its two strongest cells
     speech = speech_mask(track, fps, settings)
     z = {}
     for name, s in raw.items():
@@ -403,7 +461,7 @@ def spot(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) 
         idx = np.arange(max(a - 1, 0), min(b + 2, n))
         base = 0.5 * (patch[np.clip(idx - r, 0, n - 1)] + patch[np.clip(idx + r, 0, n - 1)])
         apex = int(idx[int(np.argmax(np.abs(patch[idx] - base).mean(axis=(1, 2, 3))))])
-        onset, offset = min(a, apex), max(b, apex)
+        onset, offset = _extent(patch, apex, r, settings.extent_fraction)
         intervals.append(Interval(float(times[onset]), float(times[apex]), float(times[offset]), float(score[p])))
 
     notices = []

@@ -130,3 +130,38 @@ def test_pipeline_says_none_without_an_expression(landmarker, au12_model, face_m
     assert not pred.windows[pred.best_window].centred  # the explained window is then the most moving one
     data = pred.to_json()
     assert data["prediction"] is None and data["intervals"] == []
+
+
+def _long_clip(photos, name: str, seed: int, **config):
+    """A synthetic long clip (train.scenes) of ``name``: its Clip and its events (0-based frames)."""
+    from train.scenes import LongConfig, make_long_clip
+
+    made = make_long_clip(photos[name], seed, LongConfig(seconds=(5.0, 5.0), **config))
+    return clip_from_frames(made.frames, made.fps), made.events
+
+
+def _iou(a: tuple[int, int], b: tuple[int, int]) -> float:
+    inter = min(a[1], b[1]) - max(a[0], b[0]) + 1
+    return max(inter, 0) / ((a[1] - a[0] + 1) + (b[1] - b[0] + 1) - max(inter, 0))
+
+
+def test_spotted_interval_overlaps_the_true_one_at_iou_half(landmarker, photos):
+    """Issue 14: a micro-expression with nothing else going on (no talking, head turns or macro) is
+    spotted with IoU >= 0.5 against its whole onset..offset, not just the apex's neighbourhood."""
+    clip, events = _long_clip(photos, "grace_hopper", 11, micro=(1, 1), speech=0.0, head_per_minute=(0.0, 0.0),
+                              macro=0.0, blinks_per_minute=(0.0, 0.0))  # fmt: skip
+    (truth,) = [e for e in events if e.kind == "micro"]
+    result = spot(clip, track_of(landmarker, clip))
+    assert len(result.intervals) == 1, (truth, result.intervals)
+    iv = result.intervals[0]
+    spotted = (round(iv.onset * clip.fps), round(iv.offset * clip.fps))
+    assert _iou(spotted, (truth.onset, truth.offset)) >= 0.5, (spotted, truth)
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_talking_only_clip_gives_none(landmarker, photos, seed):
+    """Talking (jaw, lip rounding and stretching) with blinks, no expression at all: nothing spotted."""
+    clip, events = _long_clip(photos, "biden_official", seed, micro=(0, 0), speech=1.0, macro=0.0,
+                              head_per_minute=(0.0, 0.0))  # fmt: skip
+    assert any(e.kind == "speech" for e in events)
+    assert spot(clip, track_of(landmarker, clip)).intervals == ()
