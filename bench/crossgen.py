@@ -88,13 +88,27 @@ def person_folds(
     ]
 
 
-def pooled(truth: list[str], pred: list[str], labels: tuple[str, ...]) -> dict[str, Any]:
+NONE = "none"  # the shipped pipeline's answer when it spots nothing: scored as a miss of the true class
+
+
+def pooled(truth: list[str], pred: list[str | None], labels: tuple[str, ...]) -> dict[str, Any]:
+    """Pooled metrics over ``labels``; a ``None`` prediction (nothing spotted) counts as wrong.
+
+    UF1 and UAR average over the real classes only (``none`` is never a true label), so a clip where the
+    pipeline finds nothing lowers its class's recall, as a wrong label would.
+    """
     from train.metrics import summarize
 
-    s = summarize(truth, pred, labels)
+    pred = [NONE if p is None else p for p in pred]
+    scored = tuple(labels) + ((NONE,) if NONE in pred else ())
+    s = summarize(truth, pred, scored)
+    per = {k: v for k, v in s["per_class"].items() if k in labels}
     return {
-        "uf1": round(s["uf1"], 4), "uar": round(s["uar"], 4), "accuracy": round(s["accuracy"], 4), "n": s["n"],
-        "recall": {k: round(v["recall"], 4) for k, v in s["per_class"].items()},
+        "uf1": round(sum(v["f1"] for v in per.values()) / len(per), 4),
+        "uar": round(sum(v["recall"] for v in per.values()) / len(per), 4),
+        "accuracy": round(s["accuracy"], 4), "n": s["n"],
+        "recall": {k: round(v["recall"], 4) for k, v in per.items()},
+        "spotted": round(1 - pred.count(NONE) / max(1, len(pred)), 4),
         "confusion": s["confusion"], "labels": s["labels"],
     }  # fmt: skip
 

@@ -93,3 +93,16 @@ def test_recipes_are_well_formed_and_the_zoo_uses_one():
 
     with pytest.raises(ValueError, match="sum to 1"):
         Recipe("bad", "x", (), jitter=1)
+
+
+def test_nothing_spotted_counts_as_a_miss_of_the_true_class():
+    from bench.crossgen import pooled
+
+    labels = ("negative", "positive", "surprise")
+    truth = ["negative", "positive", "surprise", "surprise"]
+    m = pooled(truth, ["negative", None, "surprise", None], labels)
+    assert m["accuracy"] == 0.5 and m["spotted"] == 0.5
+    assert m["recall"] == {"negative": 1.0, "positive": 0.0, "surprise": 0.5}
+    assert m["uar"] == 0.5  # over the three real classes, not "none"
+    assert m["uf1"] == round((1.0 + 0.0 + 2 / 3) / 3, 4)
+    assert pooled(truth, truth, labels)["spotted"] == 1.0 and "none" not in pooled(truth, truth, labels)["labels"]
