@@ -226,5 +226,5 @@ def test_explanations_of_a_flow_model_render_on_the_source_frames(au12_flow, met
     assert times.shape == importance.shape == (18,) and np.isclose(importance.sum(), 1.0)
     idx, heat = render.source_heatmaps(pred, e)
     assert heat.shape[0] == len(idx) and heat.max() > 0
-    montage = render.crops_montage(pred.aligned[k], heat=e.maps)
+    montage = render.crops_montage(pred.windows[pred.best_window].aligned, heat=e.maps)
     assert montage.ndim == 3
