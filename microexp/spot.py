@@ -109,7 +109,9 @@ class SpotSettings:
         registration_seconds: median filter over the per-frame head-pose fit (longer than a blink).
         affine: register the head with a full affine map (follows turns and nods as foreshortening)
             rather than a similarity.
-        common_mode: weight of the upper face's median cell (above its usual level) taken off
+        common_quantile: which quantile of the upper face's cells measures the common mode (a head
+            movement moves every cell, an expression only some).
+        common_mode: weight of the upper face's common-mode cell level (above its usual level) taken off
             every region's signal, so that a whole-face movement is not an expression.
         k_seconds: feature-difference half-span, about half a micro-expression.
         return_seconds: a micro-expression has returned to the baseline this long after (and
@@ -138,6 +140,7 @@ class SpotSettings:
     registration_seconds: float = 0.4
     affine: bool = True
     common_mode: float = 5.0
+    common_quantile: float = 0.25
     k_seconds: float = 0.2
     return_seconds: float = 0.4
     max_return_ratio: float = 0.8
@@ -379,12 +382,13 @@ def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings(
     cells = cell_differences(crops, k, settings.cell)
     labels = cell_regions(ref_points, settings.crop_size, settings.cell)
     # Common mode: a head movement the registration follows a frame late moves every cell a
-    # little (edges everywhere), an expression only some. The median cell of the upper face
-    # (mouth and lip corners left out: they move while talking) above its usual level is taken
-    # off every region.
+    # little (edges everywhere), an expression only some. A low quantile of the upper face's cells
+    # (mouth and lip corners left out: they move while talking) above its usual level is taken off
+    # every region: the median would rise with a brow raise, which moves half the upper face.
     names = list(_regions())
     upper = np.isin(labels, [names.index(n) for n in names if n not in ("mouth", "corners")])
-    common = np.median(cells[:, upper], axis=1) if upper.any() else np.zeros(len(cells))
+    q = settings.common_quantile
+    common = np.quantile(cells[:, upper], q, axis=1) if upper.any() else np.zeros(len(cells))
     common = settings.common_mode * np.clip(common - np.median(common), 0.0, None)
     raw = {}
     for r, name in enumerate(names):
