@@ -94,11 +94,12 @@ def list_models() -> dict[str, dict]:
 # ----------------------------------------------------------------------------- the one handler
 
 AUTO = "auto"  # the interval choice that explains the top spotted interval (or the most moving window)
+AUTO_CHOICE = ("top interval (automatic)", AUTO)
 
 
 def interval_choices(pred) -> list[tuple[str, str]]:
     """Dropdown entries: the automatic choice, then one per spotted interval."""
-    out = [("top interval (automatic)", AUTO)]
+    out = [AUTO_CHOICE]
     for k, r in enumerate(pred.intervals, start=1):
         iv = r.interval
         out.append((f"{k}: {iv.onset:.2f}-{iv.offset:.2f} s, {r.label or 'not classified'} (score {iv.score:.1f})", str(k)))
@@ -176,9 +177,10 @@ def analyse(video: str | None, model_name: str | None, method: str, interval: st
         label = "no micro-expression found"
     else:
         label = {c: float(p) for c, p in zip(pred.labels, pred.probs)}
-    chosen = interval if interval in {v for _, v in interval_choices(pred)} else AUTO
+    choices = interval_choices(pred)
+    chosen = interval if interval in {v for _, v in choices} else AUTO
     return (label, timeline, curve, list(art.gallery), str(art.video), art.montage, timings,
-            _note(entry, pred, index, what), gr.Dropdown(choices=interval_choices(pred), value=chosen))
+            _note(entry, pred, index, what), gr.Dropdown(choices=choices, value=chosen))
 
 
 # ----------------------------------------------------------------------------- layout
@@ -230,7 +232,7 @@ def build_demo() -> gr.Blocks:
                 info = gr.Markdown(model_info(default), elem_id="model-info")
                 method = gr.Radio([(t, k) for k, t in METHOD_TITLES.items()], value=DEFAULT_METHOD,
                                   label="Attribution method", elem_id="method")
-                interval = gr.Dropdown(choices=[("top interval (automatic)", AUTO)], value=AUTO,
+                interval = gr.Dropdown(choices=[AUTO_CHOICE], value=AUTO,
                                        label="Spotted interval to explain", elem_id="interval")
                 run = gr.Button("Analyse", variant="primary", elem_id="analyse")
             with gr.Column(scale=1):
@@ -258,7 +260,7 @@ def build_demo() -> gr.Blocks:
 
         outputs = [label, timeline, curve_plot, gallery, overlay, crops, timings, note, interval]
         model.change(model_info, inputs=model, outputs=info, api_name="model_info")
-        video.change(lambda: gr.Dropdown(choices=[("top interval (automatic)", AUTO)], value=AUTO),
+        video.change(lambda: gr.Dropdown(choices=[AUTO_CHOICE], value=AUTO),
                      outputs=interval, api_name=False)
         run.click(analyse, inputs=[video, model, method, interval], outputs=outputs, api_name="predict")
         # .input, not .change: only a person's choice re-explains (analyse itself updates the dropdown)
