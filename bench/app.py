@@ -51,15 +51,21 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def random_zoo(root: Path) -> Path:
+    """Every zoo entry randomly initialised at its spec under ``root`` (weights do not change the cost)."""
+    for name, entry in zoo.ENTRIES.items():
+        torch.manual_seed(0)
+        build_model(entry.arch, input_spec=InputSpec.from_dict(entry.input_spec)).save_pretrained(root / name)
+    return root
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "app.json"))
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="microexp-bench-app-"))
-    for name, entry in zoo.ENTRIES.items():
-        torch.manual_seed(0)
-        build_model(entry.arch, input_spec=InputSpec.from_dict(entry.input_spec)).save_pretrained(work / "zoo" / name)
+    random_zoo(work / "zoo")
     # More distinct clips than the app caches (2), so a cycled clip has always left the cache.
     clips = [face_clip(work / f"clip{i}.mp4", seconds=3.0, fps=30.0, size=(640, 360), seed=i) for i in range(4)]
     turn = iter(range(10**9))

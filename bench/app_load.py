@@ -32,26 +32,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch
+import numpy as np
 from gradio_client import Client, handle_file
 
 import zoo
-from bench.app import peak_rss_mb
+from bench.app import peak_rss_mb, random_zoo
 from bench.common import serve_app, write_json
-from microexp.models import build_model
-from microexp.spec import InputSpec
 from train.synth.media import face_clip
-
-
-def _percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) by linear interpolation between order statistics (NaN when empty)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def _user_plan(requests: int) -> list[tuple[str, str]]:
@@ -95,18 +82,16 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "app_load.json"))
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="microexp-bench-load-"))
-    for name, entry in zoo.ENTRIES.items():
-        torch.manual_seed(0)
-        build_model(entry.arch, input_spec=InputSpec.from_dict(entry.input_spec)).save_pretrained(work / "zoo" / name)
+    random_zoo(work / "zoo")
     clips = [face_clip(work / f"user{i}.mp4", seconds=3.0, fps=30.0, size=(640, 360), seed=100 + i)
              for i in range(args.users)]
     plan = _user_plan(args.requests)
     load: list[float] = []
     stop = threading.Event()
     with serve_app(work / "app", work / "zoo") as (proc, url):
-        # one request before the clock starts, so that the models' first load is not counted as load
-        Client(url, verbose=False).predict(handle_file(str(clips[0])), plan[0][0], "saliency", "auto",
-                                           api_name="/predict")
+        warm = Client(url, verbose=False)  # each model's first load happens before the clock starts
+        for model in dict.fromkeys(m for m, _ in plan):
+            warm.predict(handle_file(str(clips[0])), model, "saliency", "auto", api_name="/predict")
         sampler = threading.Thread(target=_sample_load, args=(stop, load), daemon=True)
         sampler.start()
         load_before = os.getloadavg()[0]
@@ -129,9 +114,11 @@ def main() -> int:
         "answered": len(seconds),
         "failures": len(errors),
         "failure_messages": sorted(set(errors))[:5],
-        "latency_s": {"p50": round(_percentile(seconds, 50), 2), "p95": round(_percentile(seconds, 95), 2),
-                      "max": round(max(seconds, default=float("nan")), 2),
-                      "mean": round(statistics.fmean(seconds), 2) if seconds else float("nan")},
+        # percentiles by linear interpolation between order statistics (numpy's default)
+        "latency_s": ({"p50": round(float(np.percentile(seconds, 50)), 2),
+                       "p95": round(float(np.percentile(seconds, 95)), 2),
+                       "max": round(max(seconds), 2), "mean": round(statistics.fmean(seconds), 2)}
+                      if seconds else None),
         "reused": {k: sum(r.get("reused") == k for r in records) for k in ("none", "clip", "prediction")},
         "wall_s": round(wall, 1),
         "throughput_per_min": round(60 * len(seconds) / wall, 2),
