@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import tempfile
 import time
@@ -39,7 +40,7 @@ from microexp.pipeline import Predictor, inference_face_settings
 from microexp.video import VideoLimits, write_video
 
 # Source frames up to 1920x1920 pixels (2560x1440 and portrait or landscape 1080p pass, 4K does not): decoding
-# and downscaling a larger frame costs the shared worker several times more for the same 640 px result.
+# and downscaling cost grows with the source's pixels, and the one shared worker gets 640 px frames either way.
 LIMITS = VideoLimits(max_bytes=30 * 2**20, max_seconds=15.0, max_frames=900, max_side=640, max_pixels=1920 * 1920)
 MAX_FILE_SIZE = "30mb"
 GALLERY_FRAMES = 8
@@ -261,7 +262,8 @@ def build_demo() -> gr.Blocks:
             "> **Every bundled model is trained on synthetic data only.** This is a demonstration of the pipeline, "
             "not a detector of real emotions; never use it to judge people.\n\n"
             f"**Limits:** one face, clips up to {LIMITS.max_seconds:.0f} s and {MAX_FILE_SIZE.upper()}, "
-            f"frames up to 1920x1920 pixels (1440p), downscaled to {LIMITS.max_side} px on the longer side; "
+            f"frames up to {math.isqrt(LIMITS.max_pixels)}² pixels (1440p), downscaled to {LIMITS.max_side} px "
+            "on the longer side; "
             "one request at a time."
         )
         if not choices:

@@ -104,3 +104,15 @@ def test_a_wrong_face_model_is_found_at_start_up_and_said_plainly(app_with_wrong
         with pytest.raises(Exception, match="face model is unavailable on this server") as info:
             client.predict(handle_file(str(EXAMPLE)), "stcnn-t18", "saliency", "auto", api_name="/predict")
         assert "Traceback" not in str(info.value) and time.perf_counter() - t < 30
+
+
+def test_a_4k_clip_is_refused_from_its_header(app_server, tmp_path):
+    """The app's source-resolution limit (1920x1920 pixels): a 4K clip is refused before it is decoded."""
+    import numpy as np
+
+    from microexp.video import write_video
+
+    clip = write_video(tmp_path / "uhd.mp4", np.zeros((3, 2160, 3840, 3), np.uint8), fps=30.0, preset="ultrafast")
+    client = Client(app_server.url, verbose=False)
+    with pytest.raises(Exception, match=r"3840x2160 frames, larger than the 1920x1920 pixel limit"):
+        client.predict(handle_file(str(clip)), "stcnn-t18", "saliency", "auto", api_name="/predict")
