@@ -43,6 +43,29 @@ def test_two_sessions_never_share_a_clip(app_server, tmp_path):
     assert other[6]["landmarks"] > 0  # Bob's clip was decoded and tracked for Bob
 
 
+def test_closing_a_session_drops_its_clips(app_server, tmp_path):
+    """The cache is keyed by Gradio's session hash, and a closed session (its heartbeat gone, as when a tab is
+    closed) is forgotten through ``demo.unload``. Gradio notices the lost heartbeat within its 15 s interval."""
+    from train.synth.media import face_clip
+
+    clip = handle_file(str(face_clip(tmp_path / "tab.mp4", photo="biden_official.jpg", seconds=1.0, seed=3)))
+    alice = Client(app_server.url, verbose=False)
+    assert alice.predict(clip, "stcnn-t18", "saliency", "auto", api_name="/predict")[6]["reused"] == "none"
+    probe = Client(app_server.url, verbose=False)
+    probe.close()  # no heartbeat of its own: it only sends requests under Alice's session hash
+    probe.session_hash = alice.session_hash
+
+    def reused() -> str:
+        return probe.predict(clip, "stcnn-t18", "saliency", "auto", api_name="/predict")[6]["reused"]
+
+    assert reused() == "prediction"
+    alice.close()
+    deadline = time.monotonic() + 60
+    while (answer := reused()) == "prediction" and time.monotonic() < deadline:
+        time.sleep(2)
+    assert answer == "none"
+
+
 def test_an_upload_deleted_by_the_server_asks_for_it_again(app_server):
     """An idle tab whose upload Gradio's delete_cache removed: a clear message, not FileNotFoundError."""
     with httpx.Client(base_url=app_server.url, timeout=60) as http, open(EXAMPLE, "rb") as f:
