@@ -241,7 +241,11 @@ def generate(
 
 
 def install(release: Path, name: str, target_root: Path | None = None, extra: dict | None = None) -> Path:
-    """Copy a ``save_pretrained`` directory to ``<zoo dir>/<name>`` atomically, marking it synthetic-trained."""
+    """Copy a ``save_pretrained`` directory to ``<zoo dir>/<name>`` atomically, marking it synthetic-trained.
+
+    A ``release/`` folder of a ``train fit`` run brings the run's ``figures/`` and ``metrics.json`` along,
+    so ``python -m zoo publish`` can push them after the run folder is gone.
+    """
     release = Path(release)
     if not is_model_dir(release):
         raise ModelError(f"{release} is not a save_pretrained directory (needs config.json and model.safetensors)")
@@ -251,6 +255,12 @@ def install(release: Path, name: str, target_root: Path | None = None, extra: di
     tmp = temporary_dir(target)
     try:
         shutil.copytree(release, tmp, dirs_exist_ok=True)
+        run_dir = release.parent  # train fit's run directory: its figures and metrics travel with the model
+        if release.name == "release" and (run_dir / "figures").is_dir():
+            shutil.copytree(run_dir / "figures", tmp / "figures", dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".tmp-*"))
+        if release.name == "release" and (run_dir / "metrics.json").is_file():
+            shutil.copy2(run_dir / "metrics.json", tmp / "metrics.json")
         card = tmp / "README.md"
         text = card.read_text(encoding="utf-8") if card.exists() else f"# {entry.title}\n\n{entry.description}\n"
         if entry.synthetic and "synthetic" not in text.lower():
@@ -276,6 +286,20 @@ def missing_entries() -> list[str]:
         except ModelError:
             out.append(name)
     return out
+
+
+def run_name(name: str, settings: BuildSettings, recipe: str, jitter: int) -> str:
+    """The run folder of one entry under one build's settings: the same settings find the same folder,
+    so a killed ``python -m zoo build`` resumes (``train fit --resume``) instead of starting over."""
+    return f"{name}-{recipe}-c{settings.clips}-e{settings.epochs or 'preset'}-j{jitter}-s{settings.seed}"
+
+
+def _complete(run_dir: Path) -> bool:
+    try:
+        status = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError):
+        return False
+    return status == "complete" and is_model_dir(run_dir / "release")
 
 
 def build(
@@ -304,18 +328,22 @@ def build(
     generate(recipe, settings.clips, settings.seed, data, log)
     installed = []
     for k, entry in enumerate(entries, start=2):
-        run_dir = work / "runs" / f"{entry.name}-{int(time.time())}"
-        log(f"[{k}/{steps}] training {entry.name} ({entry.arch}) -> {run_dir}")
-        cmd = [py, "-m", "train", "fit", "--arch", entry.arch, "--data", f"synthetic={data}",
-               "--protocol", entry.protocol, "--preset", entry.recipe.preset, "--out", str(run_dir),
-               "--frames", str(entry.input_spec["frames"]), "--seed", str(settings.seed),
-               "--cache-dir", str(work / "cache"), "--workers", str(settings.workers), "--quiet",
-               "--jitter", str(jitter)]
-        if settings.epochs:
-            cmd += ["--epochs", str(settings.epochs)]
-        if entry.arch_kwargs:
-            cmd += ["--arch-kwargs", json.dumps(entry.arch_kwargs)]
-        _run(cmd, log)
+        run_dir = work / "runs" / run_name(entry.name, settings, recipe.name, jitter)
+        if _complete(run_dir):
+            log(f"[{k}/{steps}] {entry.name}: reusing the finished run {run_dir}")
+        else:
+            resume = (run_dir / "run.json").exists()
+            log(f"[{k}/{steps}] training {entry.name} ({entry.arch}) -> {run_dir}" + (" (resuming)" if resume else ""))
+            cmd = [py, "-m", "train", "fit", "--arch", entry.arch, "--data", f"synthetic={data}",
+                   "--protocol", entry.protocol, "--preset", entry.recipe.preset, "--out", str(run_dir),
+                   "--frames", str(entry.input_spec["frames"]), "--seed", str(settings.seed),
+                   "--cache-dir", str(work / "cache"), "--workers", str(settings.workers), "--quiet",
+                   "--jitter", str(jitter), *(["--resume"] if resume else [])]
+            if settings.epochs:
+                cmd += ["--epochs", str(settings.epochs)]
+            if entry.arch_kwargs:
+                cmd += ["--arch-kwargs", json.dumps(entry.arch_kwargs)]
+            _run(cmd, log)
         target = install(run_dir / "release", entry.name,
                          extra={"run_dir": str(run_dir), "clips": settings.clips, "epochs": settings.epochs,
                                 "recipe": recipe.name, "jitter": jitter})
