@@ -1,0 +1,63 @@
+"""The background build: a real ``python -m zoo build`` child process whose progress the app polls."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+import zoo
+from microexp.models import build_model
+from zoo.background import BackgroundBuild, start_if_missing
+from zoo.build import RECIPES, BuildSettings, run_name
+
+NAME = zoo.DEFAULT_ENTRY
+
+
+def _prepare(tmp_path, monkeypatch, finished_run: bool):
+    """A zoo dir whose default build already generated its clips (and, if asked, trained NAME)."""
+    monkeypatch.setenv("MICROEXP_ZOO_DIR", str(tmp_path / "zoo"))
+    monkeypatch.setenv("MICROEXP_ZOO_PINS", str(tmp_path / "pins.json"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("MICROEXP_DEMO_QUICK", raising=False)
+    monkeypatch.delenv("MICROEXP_BACKGROUND_BUILD", raising=False)
+    zoo.clear_cache()
+    settings, work = BuildSettings(), tmp_path / "zoo" / ".build"
+    recipe = RECIPES[settings.recipe]
+    data = work / f"{recipe.data}-{settings.clips}-s{settings.seed}"
+    data.mkdir(parents=True)
+    (data / ".complete").write_text("ok\n")
+    if finished_run:
+        run_dir = work / "runs" / run_name(NAME, settings, recipe.name, recipe.jitter)
+        torch.manual_seed(0)
+        build_model(zoo.ENTRIES[NAME].arch).save_pretrained(run_dir / "release")
+        (run_dir / "run.json").write_text(json.dumps({"status": "complete"}))
+
+
+def test_progress_follows_the_build_and_the_app_picker_gains_the_model(tmp_path, monkeypatch):
+    _prepare(tmp_path, monkeypatch, finished_run=True)
+    lines: list[str] = []
+    build = BackgroundBuild((NAME,), echo=lines.append)
+    assert build.progress().running and "0/1 models ready" in build.progress().markdown()
+    build.start()
+    assert build.wait(120) == 0
+    progress = build.progress()
+    assert progress.finished == (NAME,) and progress.error is None and (progress.step, progress.steps) == (2, 2)
+    assert "1/1 models ready" in progress.markdown() and any(line.startswith("[zoo build] ") for line in lines)
+    assert zoo.resolve(NAME, hub=False).source == "local"
+
+    import app
+
+    markdown, picker, timer = app.build_status(build, None)
+    assert "finished" in markdown and picker.value == NAME and (zoo.ENTRIES[NAME].title, NAME) in picker.choices
+    assert timer.active is False
+
+
+def test_a_failing_build_shows_its_error_and_nothing_starts_when_nothing_is_missing(tmp_path, monkeypatch):
+    build = BackgroundBuild(("no-such-entry",), echo=lambda _line: None).start()
+    assert build.wait(120) not in (0, None)
+    progress = build.progress()
+    assert not progress.running and "invalid choice" in progress.error and "failed" in progress.markdown()
+    monkeypatch.setenv("MICROEXP_BACKGROUND_BUILD", "0")
+    assert start_if_missing() is None
