@@ -10,7 +10,7 @@ from dataclasses import replace
 from microexp.errors import MicroExpError
 
 from .build import RECIPES, ZOO_RECIPE, BuildSettings, build, missing_entries
-from .pins import NAMESPACE_ENV, hub_source, namespace, pins_path
+from .pins import NAMESPACE_ENV, hub_source, namespace, pins_path, preload_from_hub
 from .publish import publish
 from .registry import ENTRIES, METRIC_KEYS
 from .resolve import available, resolve
@@ -63,6 +63,7 @@ def _publish(args: argparse.Namespace) -> int:
     pins = publish(args.namespace or namespace(), args.entries, private=args.private, pins=args.pins)
     print(f"pinned {len(pins.revisions)} entr{'y' if len(pins.revisions) == 1 else 'ies'} of namespace "
           f"{pins.namespace} in {args.pins or pins_path()}; commit that file so every deployment loads these commits")
+    print("A Space downloads them at build time with this in README.md's front matter:\n" + preload_from_hub(pins))
     return 0
 
 

@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,10 +24,19 @@ from pathlib import Path
 
 from .build import missing_entries
 
+_ECHO = functools.partial(print, flush=True)  # the terminal shows progress even when stdout is a pipe
 DISABLE_ENV = "MICROEXP_BACKGROUND_BUILD"  # "0": never start a background build
 QUICK_ENV = "MICROEXP_DEMO_QUICK"  # "1": the quick preset (weaker models, minutes)
+NICENESS = 10
 _STEP = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
 _INSTALLED = re.compile(r"^\s*installed (.+)$")
+
+
+def _lower_priority() -> None:
+    """In the build child (and its own children): yield the CPU to the web server, so pages and analyses
+    stay responsive while models train on the same cores."""
+    if hasattr(os, "nice"):
+        os.nice(NICENESS)
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ class BackgroundBuild:
 
     entries: tuple[str, ...]
     quick: bool = False
-    echo: Callable[[str], None] = print
+    echo: Callable[[str], None] = _ECHO
     _progress: BuildProgress = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _tail: list[str] = field(default_factory=list, init=False)
@@ -86,7 +96,7 @@ class BackgroundBuild:
         self.echo("[zoo build] " + " ".join(cmd[1:]))
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                       env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                      cwd=Path(__file__).resolve().parent.parent)
+                                      cwd=Path(__file__).resolve().parent.parent, preexec_fn=_lower_priority)
         self._reader = threading.Thread(target=self._follow, name="zoo-build", daemon=True)
         self._reader.start()
         return self
@@ -138,7 +148,7 @@ class BackgroundBuild:
             self.wait(30)
 
 
-def start_if_missing(names: Sequence[str] | None = None, echo: Callable[[str], None] = print) -> BackgroundBuild | None:
+def start_if_missing(names: Sequence[str] | None = None, echo: Callable[[str], None] = _ECHO) -> BackgroundBuild | None:
     """Start building the entries that resolve nowhere, unless ``$MICROEXP_BACKGROUND_BUILD`` is ``0``.
 
     Returns:

@@ -121,3 +121,13 @@ def record_pins(ns: str, revisions: Mapping[str, str], path: Path | None = None)
     pins = Pins(namespace=ns, revisions=dict(sorted(merged.items())))
     write_json(path, {"namespace": pins.namespace, "revisions": dict(pins.revisions)})
     return pins
+
+
+def preload_from_hub(pins: Pins) -> str:
+    """The ``preload_from_hub`` block of a Space's README front matter for these pins: the Space
+    downloads each pinned commit into its Hub cache at build time, where :func:`zoo.resolve` finds it
+    without a network call."""
+    files = "config.json,model.safetensors,README.md"
+    return "preload_from_hub:\n" + "".join(
+        f"- {pins.namespace}/{name} {files} {sha}\n" for name, sha in sorted(pins.revisions.items())
+    )

@@ -253,9 +253,11 @@ def test_publish_pin_hf_download_load_same_prediction(local_zoo, hub_env, tmp_pa
     done = subprocess.run([sys.executable, "-m", "zoo", "publish", "--namespace", hub_env.user], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
+    assert f"preload_from_hub:\n- {hub_env.user}/{NAME} config.json,model.safetensors,README.md " in done.stdout
     repo_id = f"{hub_env.user}/{NAME}"
     sha = hub_env.server.history(repo_id)[0].oid
     assert json.loads(pins.read_text()) == {"namespace": hub_env.user, "revisions": {NAME: sha}}
+    assert done.stdout.rstrip().endswith(f"{repo_id} config.json,model.safetensors,README.md {sha}")
     files = hub_env.server.files(repo_id)
     assert {"config.json", "model.safetensors", "README.md"} <= set(files) and "zoo.json" not in files
     got = tmp_path / "downloaded"
