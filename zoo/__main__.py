@@ -49,6 +49,8 @@ def _build(args: argparse.Namespace) -> int:
         settings = replace(settings, epochs=args.epochs)
     if args.recipe:
         settings = replace(settings, recipe=args.recipe)
+    if args.parallel:
+        settings = replace(settings, parallel=args.parallel)
     build(names, settings, work_dir=args.work_dir)
     return 0
 
@@ -81,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--epochs", type=int, default=None, help="training epochs")
     b.add_argument("--recipe", choices=list(RECIPES), default=None,
                    help=f"synthetic training-data recipe (default {ZOO_RECIPE}; see zoo.build.RECIPES)")
+    b.add_argument("--parallel", type=int, default=None,
+                   help="generation steps run at once (default 1; the clips are identical either way)")
     b.add_argument("--work-dir", default=None, help="where the synthetic set and runs go (default <zoo dir>/.build)")
     b.set_defaults(func=_build)
     pa = sub.add_parser("path", help="print the directory an entry resolves to")

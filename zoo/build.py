@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +122,7 @@ class BuildSettings:
         epochs: training epochs per fold and for the release model (None: the preset's).
         seed: seed of the synthetic set and of training.
         workers: preprocessing processes for ``train fit``.
+        parallel: generation steps of the recipe run at once (the clips are the same either way).
         jitter: windows cached per clip around the apex (``train fit --jitter``): the models learn
             expressions anywhere in the window, as inference places it (None: the recipe's).
     """
@@ -129,6 +131,7 @@ class BuildSettings:
     epochs: int | None = None
     seed: int = 0
     workers: int = 1
+    parallel: int = 1
     jitter: int | None = None
     recipe: str = ZOO_RECIPE
 
@@ -205,12 +208,20 @@ def merge_parts(parts: Sequence[Path], out: Path) -> Path:
 
 
 def generate(
-    recipe: Recipe, clips: int, seed: int, out: Path, log: Callable[[str], None] = print, quiet: bool = False
+    recipe: Recipe,
+    clips: int,
+    seed: int,
+    out: Path,
+    log: Callable[[str], None] = print,
+    quiet: bool = False,
+    parallel: int = 1,
 ) -> Path:
     """Make ``recipe``'s ``clips`` clips in ONE synth-layout folder ``out`` (reused when complete).
 
     Each step runs ``python -m train <command>`` (a subprocess: the zoo never imports ``train``);
-    step k is seeded ``seed + 1000 k`` so two steps never draw the same clips.
+    step k is seeded ``seed + 1000 k`` so two steps never draw the same clips, and up to ``parallel``
+    steps run at once (each renders on one core; the clips do not depend on it). A finished step is
+    kept, so a killed generation redoes only the unfinished ones.
     """
     out = Path(out)
     if (out / ".complete").exists():
@@ -225,15 +236,20 @@ def generate(
               *step.args, *extra], log)  # fmt: skip
     else:
         parts_root = out.with_name(out.name + ".parts")
-        parts = []
-        for k, (step, n) in enumerate(zip(recipe.steps, recipe.clips_per_step(clips), strict=True)):
-            part = parts_root / f"{k}-{step.command}"
+        parts = [parts_root / f"{k}-{step.command}" for k, step in enumerate(recipe.steps)]
+
+        def make(k: int, step: GenerationStep, n: int) -> None:
+            part = parts[k]
             if not (part / ".complete").exists():
                 shutil.rmtree(part, ignore_errors=True)
                 _run([py, "-m", "train", step.command, "--out", str(part), "--clips", str(n),
                       "--seed", str(seed + 1000 * k), *step.args, *extra], log)  # fmt: skip
                 write_text(part / ".complete", "ok\n")
-            parts.append(part)
+
+        jobs = list(zip(range(len(parts)), recipe.steps, recipe.clips_per_step(clips), strict=True))
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            for done in [pool.submit(make, *job) for job in jobs]:
+                done.result()  # the first failure is raised once the other steps have finished
         merge_parts(parts, out)
         shutil.rmtree(parts_root, ignore_errors=True)
     write_text(out / ".complete", "ok\n")
@@ -325,7 +341,7 @@ def build(
     started = time.perf_counter()
     steps = len(entries) + 1
     log(f"[1/{steps}] synthetic training data: recipe {recipe.name}, {settings.clips} clips in {data}")
-    generate(recipe, settings.clips, settings.seed, data, log)
+    generate(recipe, settings.clips, settings.seed, data, log, parallel=settings.parallel)
     installed = []
     for k, entry in enumerate(entries, start=2):
         run_dir = work / "runs" / run_name(entry.name, settings, recipe.name, jitter)
