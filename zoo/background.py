@@ -117,7 +117,8 @@ class BackgroundBuild:
             self._tail = (self._tail + [line])[-20:]
             step, installed = _STEP.match(line), _INSTALLED.match(line)
             if step:
-                self._progress = self._snapshot(step=int(step[1]), steps=int(step[2]), stage=step[3][:160])
+                stage = step[3].split(" -> ")[0].split(": recipe ")[0]  # the words, not the build's paths
+                self._progress = self._snapshot(step=int(step[1]), steps=int(step[2]), stage=stage[:160])
             elif installed:
                 name = Path(installed[1].strip()).name
                 self._progress = self._snapshot(finished=(*self._progress.finished, name))
