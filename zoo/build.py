@@ -12,7 +12,9 @@ Each release directory (``model.safetensors``, ``config.json``, model card) is c
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -20,15 +22,15 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from microexp.atomic import replace_dir, temporary_dir, write_json, write_text
+from microexp.atomic import remove_stale_temporaries, replace_dir, temporary_dir, write_json, write_text
 from microexp.errors import ModelError
 
-from .registry import ENTRIES, get_entry
+from .registry import ENTRIES, ZooEntry, get_entry
 from .resolve import clear_cache, is_model_dir, resolve, zoo_dir
 
 SYNTHETIC_NOTE = (
@@ -251,8 +253,9 @@ def generate(
             for done in [pool.submit(make, *job) for job in jobs]:
                 done.result()  # the first failure is raised once the other steps have finished
         merge_parts(parts, out)
-        shutil.rmtree(parts_root, ignore_errors=True)
     write_text(out / ".complete", "ok\n")
+    if len(recipe.steps) > 1:  # only now: a kill before the marker finds the parts and merges again
+        shutil.rmtree(out.with_name(out.name + ".parts"), ignore_errors=True)
     return out
 
 
@@ -318,6 +321,23 @@ def _complete(run_dir: Path) -> bool:
     return status == "complete" and is_model_dir(run_dir / "release")
 
 
+LOCK_FILE = ".build.lock"
+
+
+@contextlib.contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    """Hold the zoo's build lock (``<zoo dir>/.build.lock``): one build at a time installs into a zoo, so a
+    build can clear what a killed one left behind without touching a running one's files."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ModelError(f"another `python -m zoo build` is building into {root}; let it finish "
+                             "(a killed build releases the lock, and the next one resumes)") from None
+        yield  # the lock goes with the file handle, also when the process is killed
+
+
 def build(
     names: Sequence[str],
     settings: BuildSettings = BuildSettings(),
@@ -333,9 +353,17 @@ def build(
     if not entries:
         log("nothing to build")
         return []
+    work = Path(work_dir) if work_dir else zoo_dir() / ".build"
+    with build_lock(zoo_dir()):
+        cleared = sum(remove_stale_temporaries(d) for d in (zoo_dir(), work, work / "runs") if d.is_dir())
+        if cleared:
+            log(f"removed {cleared} unfinished temporary file(s) of an interrupted build")
+        return _build(entries, settings, work, log)
+
+
+def _build(entries: Sequence[ZooEntry], settings: BuildSettings, work: Path, log: Callable[[str], None]) -> list[Path]:
     recipe = get_recipe(settings.recipe)
     jitter = settings.jitter or recipe.jitter
-    work = Path(work_dir) if work_dir else zoo_dir() / ".build"
     data = work / f"{recipe.data}-{settings.clips}-s{settings.seed}"
     py = sys.executable
     started = time.perf_counter()

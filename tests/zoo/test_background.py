@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
-import torch
-
 import zoo
-from microexp.models import build_model
+from tests.zoo.builds import finished_build
 from zoo.background import BackgroundBuild, start_if_missing
-from zoo.build import RECIPES, BuildSettings, run_name
+from zoo.build import BuildSettings
 
 NAME = zoo.DEFAULT_ENTRY
 
 
-def _prepare(tmp_path, monkeypatch, finished_run: bool):
-    """A zoo dir whose default build already generated its clips (and, if asked, trained NAME)."""
+def _prepare(tmp_path, monkeypatch):
+    """A zoo dir whose default build already generated its clips and trained NAME, then was killed."""
     monkeypatch.setenv("MICROEXP_ZOO_DIR", str(tmp_path / "zoo"))
     monkeypatch.setenv("MICROEXP_ZOO_PINS", str(tmp_path / "pins.json"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -23,20 +19,11 @@ def _prepare(tmp_path, monkeypatch, finished_run: bool):
     monkeypatch.delenv("MICROEXP_DEMO_QUICK", raising=False)
     monkeypatch.delenv("MICROEXP_BACKGROUND_BUILD", raising=False)
     zoo.clear_cache()
-    settings, work = BuildSettings(), tmp_path / "zoo" / ".build"
-    recipe = RECIPES[settings.recipe]
-    data = work / f"{recipe.data}-{settings.clips}-s{settings.seed}"
-    data.mkdir(parents=True)
-    (data / ".complete").write_text("ok\n")
-    if finished_run:
-        run_dir = work / "runs" / run_name(NAME, settings, recipe.name, recipe.jitter)
-        torch.manual_seed(0)
-        build_model(zoo.ENTRIES[NAME].arch).save_pretrained(run_dir / "release")
-        (run_dir / "run.json").write_text(json.dumps({"status": "complete"}))
+    finished_build(tmp_path / "zoo" / ".build", BuildSettings())
 
 
 def test_progress_follows_the_build_and_the_app_picker_gains_the_model(tmp_path, monkeypatch):
-    _prepare(tmp_path, monkeypatch, finished_run=True)
+    _prepare(tmp_path, monkeypatch)
     lines: list[str] = []
     build = BackgroundBuild((NAME,), echo=lines.append)
     assert build.progress().running and "0/1 models ready" in build.progress().markdown()

@@ -21,6 +21,7 @@ from microexp.spec import InputSpec
 from tests.fixtures.toy import TOY, registered_toy
 from train.presets import PRESETS
 from train.protocols import PROTOCOLS
+from zoo.__main__ import main as zoo_cli
 from zoo.build import install
 from zoo.pins import NAMESPACE_ENV, PINS_ENV, hub_source, record_pins
 from zoo.registry import CROSS_GENERATOR, METRIC_KEYS, OWN_GENERATOR, Metrics, Recipe, ZooEntry
@@ -239,7 +240,7 @@ def test_weights_that_break_the_entry_are_refused(local_zoo, hub_env, monkeypatc
         zoo.load(NAME)
 
 
-def test_publish_pin_hf_download_load_same_prediction(local_zoo, hub_env, tmp_path, monkeypatch):
+def test_publish_pin_hf_download_load_same_prediction(local_zoo, hub_env, tmp_path, monkeypatch, capsys):
     """`python -m zoo publish` pushes the built entry and pins the commit; `hf download` at the pin gets
     the same files; `zoo.load` then takes the Hub copy at that commit and predicts what the local one did."""
     release = tmp_path / "release"
@@ -278,8 +279,9 @@ def test_publish_pin_hf_download_load_same_prediction(local_zoo, hub_env, tmp_pa
     x = torch.randn(2, *local.spec.input_shapes()[0])
     with torch.no_grad():
         assert torch.equal(zoo.load(NAME)(x), local(x))
-    out = subprocess.run([sys.executable, "-m", "zoo", "list"], cwd=ROOT, env={**env, NAMESPACE_ENV: hub_env.user},
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    capsys.readouterr()
+    assert zoo_cli(["list"]) == 0  # in process: the same environment as the load above
+    out = capsys.readouterr().out
     assert f"{repo_id}@{sha} (pinned)" in out, out
     assert "resolves to hub-cache: " in out and f"(commit {sha})" in out, out  # the load above cached it
 
