@@ -151,6 +151,9 @@ def analyse(video: str | None, model_name: str | None, method: str, interval: st
     if not video:
         raise gr.Error("Upload a clip or record one with the webcam first.")
     if not model_name:
+        if BUILD is not None and BUILD.progress().running:
+            raise gr.Error("No model is ready yet: the zoo is being built (progress at the top of the page); "
+                           "each model joins the picker as soon as it is trained.")
         raise gr.Error("No model is available: run `python -m zoo build` and restart the app.")
     started = time.perf_counter()
     entry = zoo.get_entry(model_name)
