@@ -287,7 +287,10 @@ def build_demo(build: BackgroundBuild | None = None) -> gr.Blocks:
         run.click(analyse, inputs=[video, model, method, interval], outputs=outputs, api_name="predict")
         # .input, not .change: only a person's choice re-explains (analyse itself updates the dropdown)
         interval.input(analyse, inputs=[video, model, method, interval], outputs=outputs, api_name="explain_interval")
-        if build is not None:  # outside the queue: a long analysis must not hold the progress back
+        if build is not None:
+            # API clients and new pages are checked against the component's own choices: keep them current
+            build.on_install(lambda _name: setattr(model, "choices", model_choices()))
+            # the timer runs outside the queue: a long analysis must not hold the progress back
             build_timer.tick(functools.partial(build_status, build), inputs=model,
                              outputs=[build_md, model, build_timer], api_name=False, queue=False,
                              show_progress="hidden")

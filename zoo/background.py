@@ -87,9 +87,14 @@ class BackgroundBuild:
     _started: float = field(default_factory=time.monotonic, init=False)
     _proc: subprocess.Popen | None = field(default=None, init=False)
     _reader: threading.Thread | None = field(default=None, init=False)
+    _listeners: list[Callable[[str], None]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._progress = BuildProgress(entries=self.entries)
+
+    def on_install(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` (from the reader thread) each time an entry is installed."""
+        self._listeners.append(listener)
 
     def start(self) -> BackgroundBuild:
         cmd = [sys.executable, "-m", "zoo", "build", "--entries", *self.entries, *(["--quick"] if self.quick else [])]
@@ -106,13 +111,16 @@ class BackgroundBuild:
         for raw in self._proc.stdout:
             line = raw.rstrip()
             self.echo("[zoo build] " + line)
-            self._update(line)
+            installed = self._update(line)
+            for listener in self._listeners if installed else ():
+                listener(installed)
         code = self._proc.wait()
         with self._lock:
             error = None if code == 0 else "\n".join(self._tail[-8:]) or f"exit code {code}"
             self._progress = self._snapshot(running=False, error=error)
 
-    def _update(self, line: str) -> None:
+    def _update(self, line: str) -> str | None:
+        """Fold one output line into the progress; the entry's name when the line says it was installed."""
         with self._lock:
             self._tail = (self._tail + [line])[-20:]
             step, installed = _STEP.match(line), _INSTALLED.match(line)
@@ -122,6 +130,8 @@ class BackgroundBuild:
             elif installed:
                 name = Path(installed[1].strip()).name
                 self._progress = self._snapshot(finished=(*self._progress.finished, name))
+                return name
+        return None
 
     def _snapshot(self, **changes) -> BuildProgress:
         p = self._progress

@@ -27,6 +27,11 @@ def test_progress_follows_the_build_and_the_app_picker_gains_the_model(tmp_path,
     lines: list[str] = []
     build = BackgroundBuild((NAME,), echo=lines.append)
     assert build.progress().running and "0/1 models ready" in build.progress().markdown()
+    import app
+
+    demo = app.build_demo(build)  # the page is built before any model exists
+    picker = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model")
+    assert picker.choices == []
     build.start()
     assert build.wait(120) == 0
     progress = build.progress()
@@ -34,10 +39,9 @@ def test_progress_follows_the_build_and_the_app_picker_gains_the_model(tmp_path,
     assert "1/1 models ready" in progress.markdown() and any(line.startswith("[zoo build] ") for line in lines)
     assert zoo.resolve(NAME, hub=False).source == "local"
 
-    import app
-
-    markdown, picker, timer = app.build_status(build, None)
-    assert "finished" in markdown and picker.value == NAME and (zoo.ENTRIES[NAME].title, NAME) in picker.choices
+    assert picker.choices == [(zoo.ENTRIES[NAME].title, NAME)]  # what API clients are checked against
+    markdown, update, timer = app.build_status(build, None)  # a browser session's next tick
+    assert "finished" in markdown and update.value == NAME and update.choices == picker.choices
     assert timer.active is False
 
 
