@@ -299,3 +299,16 @@ def test_cli_list_shows_entries_provenance_metrics_and_resolution(local_zoo):
     assert out.count("not measured yet") == sum(v is None for e in zoo.ENTRIES.values() for v in e.metrics.values())
     assert out.count("(not pinned: the Hub is not used)") == len(zoo.ENTRIES)  # an empty pins file
     assert out.count("MISSING (run `python -m zoo build`)") == len(zoo.ENTRIES) - 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [('{"namespace": "microexp", "revisions": {"stcnn-t18": "main"}}', "full 40-hex commit sha"),
+     ('{"namespace": "../evil", "revisions": {}}', "invalid Hub namespace"),
+     ("[1, 2]", "not a valid pins file")],
+)
+def test_a_pins_file_that_names_a_branch_or_is_malformed_is_refused(local_zoo, content, message):
+    """A pin is a commit sha, never a branch: a pins file that says otherwise stops resolution."""
+    (local_zoo.parent / "pins.json").write_text(content)
+    with pytest.raises(ModelError, match=message):
+        zoo.resolve(NAME)
