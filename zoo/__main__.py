@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from microexp.errors import MicroExpError
 
@@ -14,6 +15,8 @@ from .pins import NAMESPACE_ENV, hub_source, namespace, pins_path, preload_from_
 from .publish import publish
 from .registry import ENTRIES, METRIC_KEYS
 from .resolve import available, resolve
+
+README = Path(__file__).resolve().parent.parent / "README.md"  # the Space's README (its front matter)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -62,10 +65,12 @@ def _path(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    pins = publish(args.namespace or namespace(), args.entries, private=args.private, pins=args.pins)
+    readme = None if args.no_readme else Path(args.readme)
+    pins = publish(args.namespace or namespace(), args.entries, private=args.private, pins=args.pins, readme=readme)
     print(f"pinned {len(pins.revisions)} entr{'y' if len(pins.revisions) == 1 else 'ies'} of namespace "
           f"{pins.namespace} in {args.pins or pins_path()}; commit that file so every deployment loads these commits")
-    print("A Space downloads them at build time with this in README.md's front matter:\n" + preload_from_hub(pins))
+    print("A Space downloads them at build time with this in its README's front matter"
+          + (f" (written to {readme})" if readme else "") + ":\n" + preload_from_hub(pins))
     return 0
 
 
@@ -99,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     pu.add_argument("--entries", nargs="+", choices=list(ENTRIES), help="entries to publish (default: every built one)")
     pu.add_argument("--private", action="store_true", help="create the repos private")
     pu.add_argument("--pins", default=None, help=f"pins file to write (default {pins_path()})")
+    pu.add_argument("--readme", default=str(README), help=f"Space README whose front matter gets preload_from_hub (default {README})")
+    pu.add_argument("--no-readme", action="store_true", help="leave every README alone (print the block only)")
     pu.set_defaults(func=_publish)
     args = p.parse_args(argv)
     try:

@@ -131,3 +131,24 @@ def preload_from_hub(pins: Pins) -> str:
     return "preload_from_hub:\n" + "".join(
         f"- {pins.namespace}/{name} {files} {sha}\n" for name, sha in sorted(pins.revisions.items())
     )
+
+
+def with_preload(readme_text: str, pins: Pins) -> str:
+    """``readme_text`` with its YAML front matter's ``preload_from_hub`` block replaced by the pins' one
+    (added before the closing ``---`` when absent; removed when nothing is pinned)."""
+    lines = readme_text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---" or not any(x.strip() == "---" for x in lines[1:]):
+        raise ModelError("the README has no YAML front matter (a first line `---` and a closing `---`)")
+    end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    head, rest = lines[1:end], lines[end:]
+    kept, skipping = [], False
+    for line in head:
+        if line.startswith("preload_from_hub:"):
+            skipping = True
+            continue
+        if skipping and line.startswith(("- ", "  ")):
+            continue
+        skipping = False
+        kept.append(line)
+    block = preload_from_hub(pins) if pins.revisions else ""
+    return "".join([lines[0], *kept, block, *rest])

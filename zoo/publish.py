@@ -18,9 +18,10 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from microexp.atomic import write_text
 from microexp.errors import ModelError
 
-from .pins import Pins, check_namespace, pins_path, record_pins
+from .pins import Pins, check_namespace, pins_path, record_pins, with_preload
 from .registry import ENTRIES, get_entry
 from .resolve import is_model_dir, zoo_dir
 
@@ -71,9 +72,13 @@ def publish(
     names: Sequence[str] | None = None,
     private: bool = False,
     pins: Path | None = None,
+    readme: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> Pins:
     """Push ``names`` (default: every built entry) to ``<namespace>/<name>`` and pin each commit.
+
+    ``readme``: a Space README whose front matter gets the ``preload_from_hub`` block of the new pins,
+    so the Space downloads exactly the pinned commits when it is built.
 
     Returns:
         The pins file's content after the last push.
@@ -92,4 +97,7 @@ def publish(
         result = record_pins(namespace, {name: sha}, path)
         log(f"  pinned {repo_id}@{sha} in {path}")
     assert result is not None
+    if readme is not None:
+        write_text(readme, with_preload(Path(readme).read_text(encoding="utf-8"), result))
+        log(f"  {readme}: preload_from_hub lists the pinned commits")
     return result

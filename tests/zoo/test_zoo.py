@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import zoo
 from microexp.errors import ModelError
@@ -251,14 +252,19 @@ def test_publish_pin_hf_download_load_same_prediction(local_zoo, hub_env, tmp_pa
     pins = tmp_path / "pins.json"
     env = {**hub_env.env, "MICROEXP_ZOO_DIR": str(local_zoo), PINS_ENV: str(pins), "OMP_NUM_THREADS": "1"}
     env.pop(NAMESPACE_ENV, None)
-    done = subprocess.run([sys.executable, "-m", "zoo", "publish", "--namespace", hub_env.user], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=180)
+    space_readme = tmp_path / "README.md"
+    space_readme.write_text((ROOT / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "zoo", "publish", "--namespace", hub_env.user,
+                           "--readme", str(space_readme)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert f"preload_from_hub:\n- {hub_env.user}/{NAME} config.json,model.safetensors,README.md " in done.stdout
     repo_id = f"{hub_env.user}/{NAME}"
     sha = hub_env.server.history(repo_id)[0].oid
     assert json.loads(pins.read_text()) == {"namespace": hub_env.user, "revisions": {NAME: sha}}
     assert done.stdout.rstrip().endswith(f"{repo_id} config.json,model.safetensors,README.md {sha}")
+    front = yaml.safe_load(space_readme.read_text(encoding="utf-8").split("---")[1])  # the Space preloads the pin
+    assert front["preload_from_hub"] == [f"{repo_id} config.json,model.safetensors,README.md {sha}"]
+    assert front["sdk"] == "gradio" and front["app_file"] == "app.py"  # the rest of the front matter is kept
     files = hub_env.server.files(repo_id)
     assert {"config.json", "model.safetensors", "README.md"} <= set(files) and "zoo.json" not in files
     got = tmp_path / "downloaded"
