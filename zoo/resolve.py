@@ -36,7 +36,7 @@ from .registry import ENTRIES, get_entry
 WEIGHT_FILES = ("config.json", "model.safetensors")
 HUB_PATTERNS = [*WEIGHT_FILES, "README.md"]
 Source = Literal["hub", "hub-cache", "local"]
-_HUB_FAILED: set[str] = set()  # repo ids the Hub did not serve in this process
+_HUB_FAILED: set[tuple[str, str]] = set()  # (repo id, revision) the Hub did not serve in this process
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _offline() -> bool:
 
 
 def _from_hub(hub: HubSource, network: bool) -> Path | None:
-    if hub.revision is None or (network and (_offline() or hub.repo_id in _HUB_FAILED)):
+    if hub.revision is None or (network and (_offline() or (hub.repo_id, hub.revision) in _HUB_FAILED)):
         return None
     try:
         path = snapshot_download(
@@ -80,7 +80,7 @@ def _from_hub(hub: HubSource, network: bool) -> Path | None:
         )
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError):
         if network:
-            _HUB_FAILED.add(hub.repo_id)
+            _HUB_FAILED.add((hub.repo_id, hub.revision))
         return None
     return Path(path) if is_model_dir(Path(path)) else None
 
