@@ -31,6 +31,7 @@ from gradio.data_classes import FileData
 from gradio_client.utils import is_http_url_like
 
 import zoo
+from zoo.background import BackgroundBuild, start_if_missing
 from microexp import render
 from microexp.clipcache import ClipCache
 from microexp.errors import FaceModelError, MicroExpError
@@ -183,6 +184,9 @@ def analyse(video: str | None, model_name: str | None, method: str, interval: st
     if not video:
         raise gr.Error("Upload a clip or record one with the webcam first.")
     if not model_name:
+        if BUILD is not None and BUILD.progress().running:
+            raise gr.Error("No model is ready yet: the zoo is being built (progress at the top of the page); "
+                           "each model joins the picker as soon as it is trained.")
         raise gr.Error("No model is available: run `python -m zoo build` and restart the app.")
     if not Path(video).is_file():  # an idle tab still shows an upload that delete_cache has removed
         raise gr.Error(STALE_UPLOAD)
@@ -248,7 +252,22 @@ def _examples(model: str | None) -> list[list[str | None]]:
     return [[str(p), model, DEFAULT_METHOD] for p in sorted(EXAMPLES_DIR.glob("*.mp4"))]
 
 
-def build_demo() -> gr.Blocks:
+# ----------------------------------------------------------------------------- background zoo build
+# A fresh machine or an unpublished Space has no weights: the page serves at once while the missing
+# entries train in a child process (zoo.background), and a timer adds each model as it is installed.
+
+
+def build_status(build: BackgroundBuild, current: str | None):
+    """Timer tick: the build's progress, the picker with every model that resolves now, and the timer
+    itself (stopped once the build has ended)."""
+    progress = build.progress()
+    choices = model_choices()
+    names = [n for _, n in choices]
+    value = current if current in names else (names[0] if names else None)
+    return progress.markdown(), gr.Dropdown(choices=choices, value=value), gr.Timer(active=progress.running)
+
+
+def build_demo(build: BackgroundBuild | None = None) -> gr.Blocks:
     choices = model_choices()
     default = choices[0][1] if choices else None
     # delete_cache: uploads and rendered outputs older than an hour are removed every hour, so a
@@ -266,7 +285,10 @@ def build_demo() -> gr.Blocks:
             "on the longer side; "
             "one request at a time."
         )
-        if not choices:
+        if build is not None:
+            build_md = gr.Markdown(build.progress().markdown(), elem_id="zoo-build")
+            build_timer = gr.Timer(5.0)
+        elif not choices:
             gr.Markdown(
                 "### No model is available\nNo zoo entry resolves from the Hugging Face Hub or `zoo/local/`. "
                 "Run `python -m zoo build` (trains the synthetic-trained defaults offline) and restart the app; "
@@ -320,6 +342,13 @@ def build_demo() -> gr.Blocks:
         run.click(analyse, inputs=[video, model, method, interval], outputs=outputs, api_name="predict")
         # .input, not .change: only a person's choice re-explains (analyse itself updates the dropdown)
         interval.input(analyse, inputs=[video, model, method, interval], outputs=outputs, api_name="explain_interval")
+        if build is not None:
+            # API clients and new pages are checked against the component's own choices: keep them current
+            build.on_install(lambda _name: setattr(model, "choices", model_choices()))
+            # the timer runs outside the queue: a long analysis must not hold the progress back
+            build_timer.tick(functools.partial(build_status, build), inputs=model,
+                             outputs=[build_md, model, build_timer], api_name=False, queue=False,
+                             show_progress="hidden")
         models_api = gr.JSON(visible=False)
         gr.Button(visible=False).click(list_models, outputs=models_api, api_name="models")
         demo.unload(forget_session)
@@ -327,7 +356,9 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
-demo = build_demo()
+# Only when run as the app (python app.py, a Space): importing app.py never starts training.
+BUILD = start_if_missing() if __name__ == "__main__" else None
+demo = build_demo(BUILD)
 
 if __name__ == "__main__":
     demo.launch(max_file_size=MAX_FILE_SIZE)  # host and port from GRADIO_SERVER_NAME / _PORT

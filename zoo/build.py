@@ -12,7 +12,9 @@ Each release directory (``model.safetensors``, ``config.json``, model card) is c
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -20,14 +22,15 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from microexp.atomic import replace_dir, temporary_dir, write_json, write_text
+from microexp.atomic import remove_stale_temporaries, replace_dir, temporary_dir, write_json, write_text
 from microexp.errors import ModelError
 
-from .registry import ENTRIES, get_entry
+from .registry import ENTRIES, ZooEntry, get_entry
 from .resolve import clear_cache, is_model_dir, resolve, zoo_dir
 
 SYNTHETIC_NOTE = (
@@ -121,6 +124,7 @@ class BuildSettings:
         epochs: training epochs per fold and for the release model (None: the preset's).
         seed: seed of the synthetic set and of training.
         workers: preprocessing processes for ``train fit``.
+        parallel: generation steps of the recipe run at once (the clips are the same either way).
         jitter: windows cached per clip around the apex (``train fit --jitter``): the models learn
             expressions anywhere in the window, as inference places it (None: the recipe's).
     """
@@ -129,6 +133,7 @@ class BuildSettings:
     epochs: int | None = None
     seed: int = 0
     workers: int = 1
+    parallel: int = 1
     jitter: int | None = None
     recipe: str = ZOO_RECIPE
 
@@ -205,12 +210,20 @@ def merge_parts(parts: Sequence[Path], out: Path) -> Path:
 
 
 def generate(
-    recipe: Recipe, clips: int, seed: int, out: Path, log: Callable[[str], None] = print, quiet: bool = False
+    recipe: Recipe,
+    clips: int,
+    seed: int,
+    out: Path,
+    log: Callable[[str], None] = print,
+    quiet: bool = False,
+    parallel: int = 1,
 ) -> Path:
     """Make ``recipe``'s ``clips`` clips in ONE synth-layout folder ``out`` (reused when complete).
 
     Each step runs ``python -m train <command>`` (a subprocess: the zoo never imports ``train``);
-    step k is seeded ``seed + 1000 k`` so two steps never draw the same clips.
+    step k is seeded ``seed + 1000 k`` so two steps never draw the same clips, and up to ``parallel``
+    steps run at once (each renders on one core; the clips do not depend on it). A finished step is
+    kept, so a killed generation redoes only the unfinished ones.
     """
     out = Path(out)
     if (out / ".complete").exists():
@@ -225,23 +238,33 @@ def generate(
               *step.args, *extra], log)  # fmt: skip
     else:
         parts_root = out.with_name(out.name + ".parts")
-        parts = []
-        for k, (step, n) in enumerate(zip(recipe.steps, recipe.clips_per_step(clips), strict=True)):
-            part = parts_root / f"{k}-{step.command}"
+        parts = [parts_root / f"{k}-{step.command}" for k, step in enumerate(recipe.steps)]
+
+        def make(k: int, step: GenerationStep, n: int) -> None:
+            part = parts[k]
             if not (part / ".complete").exists():
                 shutil.rmtree(part, ignore_errors=True)
                 _run([py, "-m", "train", step.command, "--out", str(part), "--clips", str(n),
                       "--seed", str(seed + 1000 * k), *step.args, *extra], log)  # fmt: skip
                 write_text(part / ".complete", "ok\n")
-            parts.append(part)
+
+        jobs = list(zip(range(len(parts)), recipe.steps, recipe.clips_per_step(clips), strict=True))
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            for done in [pool.submit(make, *job) for job in jobs]:
+                done.result()  # the first failure is raised once the other steps have finished
         merge_parts(parts, out)
-        shutil.rmtree(parts_root, ignore_errors=True)
     write_text(out / ".complete", "ok\n")
+    if len(recipe.steps) > 1:  # only now: a kill before the marker finds the parts and merges again
+        shutil.rmtree(out.with_name(out.name + ".parts"), ignore_errors=True)
     return out
 
 
 def install(release: Path, name: str, target_root: Path | None = None, extra: dict | None = None) -> Path:
-    """Copy a ``save_pretrained`` directory to ``<zoo dir>/<name>`` atomically, marking it synthetic-trained."""
+    """Copy a ``save_pretrained`` directory to ``<zoo dir>/<name>`` atomically, marking it synthetic-trained.
+
+    A ``release/`` folder of a ``train fit`` run brings the run's ``figures/`` and ``metrics.json`` along,
+    so ``python -m zoo publish`` can push them after the run folder is gone.
+    """
     release = Path(release)
     if not is_model_dir(release):
         raise ModelError(f"{release} is not a save_pretrained directory (needs config.json and model.safetensors)")
@@ -251,6 +274,12 @@ def install(release: Path, name: str, target_root: Path | None = None, extra: di
     tmp = temporary_dir(target)
     try:
         shutil.copytree(release, tmp, dirs_exist_ok=True)
+        run_dir = release.parent  # train fit's run directory: its figures and metrics travel with the model
+        if release.name == "release" and (run_dir / "figures").is_dir():
+            shutil.copytree(run_dir / "figures", tmp / "figures", dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".tmp-*"))
+        if release.name == "release" and (run_dir / "metrics.json").is_file():
+            shutil.copy2(run_dir / "metrics.json", tmp / "metrics.json")
         card = tmp / "README.md"
         text = card.read_text(encoding="utf-8") if card.exists() else f"# {entry.title}\n\n{entry.description}\n"
         if entry.synthetic and "synthetic" not in text.lower():
@@ -278,6 +307,37 @@ def missing_entries() -> list[str]:
     return out
 
 
+def run_name(name: str, settings: BuildSettings, recipe: str, jitter: int) -> str:
+    """The run folder of one entry under one build's settings: the same settings find the same folder,
+    so a killed ``python -m zoo build`` resumes (``train fit --resume``) instead of starting over."""
+    return f"{name}-{recipe}-c{settings.clips}-e{settings.epochs or 'preset'}-j{jitter}-s{settings.seed}"
+
+
+def _complete(run_dir: Path) -> bool:
+    try:
+        status = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError):
+        return False
+    return status == "complete" and is_model_dir(run_dir / "release")
+
+
+LOCK_FILE = ".build.lock"
+
+
+@contextlib.contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    """Hold the zoo's build lock (``<zoo dir>/.build.lock``): one build at a time installs into a zoo, so a
+    build can clear what a killed one left behind without touching a running one's files."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ModelError(f"another `python -m zoo build` is building into {root}; let it finish "
+                             "(a killed build releases the lock, and the next one resumes)") from None
+        yield  # the lock goes with the file handle, also when the process is killed
+
+
 def build(
     names: Sequence[str],
     settings: BuildSettings = BuildSettings(),
@@ -293,29 +353,41 @@ def build(
     if not entries:
         log("nothing to build")
         return []
+    work = Path(work_dir) if work_dir else zoo_dir() / ".build"
+    with build_lock(zoo_dir()):
+        cleared = sum(remove_stale_temporaries(d) for d in (zoo_dir(), work, work / "runs") if d.is_dir())
+        if cleared:
+            log(f"removed {cleared} unfinished temporary file(s) of an interrupted build")
+        return _build(entries, settings, work, log)
+
+
+def _build(entries: Sequence[ZooEntry], settings: BuildSettings, work: Path, log: Callable[[str], None]) -> list[Path]:
     recipe = get_recipe(settings.recipe)
     jitter = settings.jitter or recipe.jitter
-    work = Path(work_dir) if work_dir else zoo_dir() / ".build"
     data = work / f"{recipe.data}-{settings.clips}-s{settings.seed}"
     py = sys.executable
     started = time.perf_counter()
     steps = len(entries) + 1
     log(f"[1/{steps}] synthetic training data: recipe {recipe.name}, {settings.clips} clips in {data}")
-    generate(recipe, settings.clips, settings.seed, data, log)
+    generate(recipe, settings.clips, settings.seed, data, log, parallel=settings.parallel)
     installed = []
     for k, entry in enumerate(entries, start=2):
-        run_dir = work / "runs" / f"{entry.name}-{int(time.time())}"
-        log(f"[{k}/{steps}] training {entry.name} ({entry.arch}) -> {run_dir}")
-        cmd = [py, "-m", "train", "fit", "--arch", entry.arch, "--data", f"synthetic={data}",
-               "--protocol", entry.protocol, "--preset", entry.recipe.preset, "--out", str(run_dir),
-               "--frames", str(entry.input_spec["frames"]), "--seed", str(settings.seed),
-               "--cache-dir", str(work / "cache"), "--workers", str(settings.workers), "--quiet",
-               "--jitter", str(jitter)]
-        if settings.epochs:
-            cmd += ["--epochs", str(settings.epochs)]
-        if entry.arch_kwargs:
-            cmd += ["--arch-kwargs", json.dumps(entry.arch_kwargs)]
-        _run(cmd, log)
+        run_dir = work / "runs" / run_name(entry.name, settings, recipe.name, jitter)
+        if _complete(run_dir):
+            log(f"[{k}/{steps}] {entry.name}: reusing the finished run {run_dir}")
+        else:
+            resume = (run_dir / "run.json").exists()
+            log(f"[{k}/{steps}] training {entry.name} ({entry.arch}) -> {run_dir}" + (" (resuming)" if resume else ""))
+            cmd = [py, "-m", "train", "fit", "--arch", entry.arch, "--data", f"synthetic={data}",
+                   "--protocol", entry.protocol, "--preset", entry.recipe.preset, "--out", str(run_dir),
+                   "--frames", str(entry.input_spec["frames"]), "--seed", str(settings.seed),
+                   "--cache-dir", str(work / "cache"), "--workers", str(settings.workers), "--quiet",
+                   "--jitter", str(jitter), *(["--resume"] if resume else [])]
+            if settings.epochs:
+                cmd += ["--epochs", str(settings.epochs)]
+            if entry.arch_kwargs:
+                cmd += ["--arch-kwargs", json.dumps(entry.arch_kwargs)]
+            _run(cmd, log)
         target = install(run_dir / "release", entry.name,
                          extra={"run_dir": str(run_dir), "clips": settings.clips, "epochs": settings.epochs,
                                 "recipe": recipe.name, "jitter": jitter})

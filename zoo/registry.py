@@ -1,15 +1,16 @@
 """The zoo's entries: one frozen record per published model, the contract its weights must meet.
 
-An entry names where the weights live (Hub repo id + pinned revision), what input they expect
+An entry names what input its weights expect
 (the :class:`~microexp.spec.InputSpec` fields that matter), what they were trained on and how
 (:class:`Recipe`), its parameter count, its evaluation protocol and its scores with the data they
 were measured on (:class:`Metrics`), and its licence. Adding a model is one more :class:`ZooEntry`
 in :data:`ENTRIES`; a malformed entry fails at import, and ``tests/zoo/test_zoo.py`` checks the rest of
 the contract (registered architecture, parameter count of the built model) for every entry.
 
-Honesty note: the ``microexp/*`` repos are not published on the Hugging Face Hub yet, so
-``revision`` is ``main`` until they are; every default entry is trained on synthetic clips and
-says so (``synthetic=True``), here, in its model card and in the app.
+Where the weights live on the Hub is not part of an entry: the repo is ``<namespace>/<name>`` at the
+commit sha pinned in ``zoo/pins.json`` (:mod:`zoo.pins`), written by ``python -m zoo publish``. Every
+default entry is trained on synthetic clips and says so (``synthetic=True``), here, in its model card
+and in the app.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from typing import Any
 
 from microexp.spec import MEGC_LABELS, InputSpec
 
+from .pins import hub_source
+
 SYNTHETIC_DATA = (
     "synthetic micro-expression clips generated from public-domain face photographs of four people "
     "(FACS-inspired landmark warps, onset 40-250 ms, 2-10 % IOD; half `python -m train synth --varied`, "
     "half `synth-scenes` with speech, blinks and head motion around the expression; 5 apex-offset windows "
     "per clip; recipe `zoo.build.ZOO_RECIPE`)"
 )
-PUBLISHED = False  # flip when the microexp/* repos exist on the Hub at a pinned revision
 OWN_GENERATOR = "own_generator"  # metrics key: evaluated on held-out people of the data it was trained on
 CROSS_GENERATOR = "cross_generator"  # metrics key: trained on one synthetic generator, tested on another's clips
 METRIC_KEYS = (OWN_GENERATOR, CROSS_GENERATOR)
@@ -103,8 +105,6 @@ class ZooEntry:
         name: short id used by the CLI, the app and ``zoo/local/<name>``.
         title: human-readable name for menus.
         arch: architecture registry name (:data:`microexp.models.ARCHITECTURES`).
-        repo_id: Hugging Face Hub repo id.
-        revision: pinned Hub revision (commit sha once published; ``main`` until then).
         input_spec: the InputSpec fields the weights were trained with (frames, regions, ...).
         labels: class names in logit order.
         training_data: what the weights were trained on, in words.
@@ -121,8 +121,6 @@ class ZooEntry:
     name: str
     title: str
     arch: str
-    repo_id: str
-    revision: str
     input_spec: dict[str, Any]
     labels: tuple[str, ...]
     training_data: str
@@ -137,9 +135,8 @@ class ZooEntry:
 
     def __post_init__(self) -> None:
         owner = f"ZooEntry {self.name!r}"
-        _text(owner, name=self.name, title=self.title, arch=self.arch, repo_id=self.repo_id, revision=self.revision,
-              training_data=self.training_data, licence=self.licence, description=self.description,
-              protocol=self.protocol)
+        _text(owner, name=self.name, title=self.title, arch=self.arch, training_data=self.training_data,
+              licence=self.licence, description=self.description, protocol=self.protocol)
         if not isinstance(self.labels, tuple) or not self.labels or not all(isinstance(x, str) for x in self.labels):
             raise ValueError(f"{owner}: labels must be a non-empty tuple of class names, got {self.labels!r}")
         spec = InputSpec.from_dict(self.input_spec)  # raises on a malformed spec
@@ -164,8 +161,7 @@ class ZooEntry:
     def provenance(self) -> str:
         """One line on where the weights come from and what they were trained on."""
         origin = "synthetic-trained" if self.synthetic else "trained on real data"
-        hub = "" if PUBLISHED else " (not yet published on the Hub: built locally with `python -m zoo build`)"
-        return f"{origin}: {self.training_data}; Hub {self.repo_id}@{self.revision}{hub}; licence {self.licence}"
+        return f"{origin}: {self.training_data}; Hub {hub_source(self.name).describe}; licence {self.licence}"
 
 
 def _megc18(regions: tuple[str, ...]) -> dict[str, Any]:
@@ -197,8 +193,6 @@ def _entry(
         name=name,
         title=title,
         arch=arch,
-        repo_id=f"microexp/{name}",
-        revision="main",
         input_spec=_megc18(regions),
         labels=MEGC_LABELS,
         training_data=SYNTHETIC_DATA,

@@ -1,15 +1,18 @@
-"""Where a zoo entry's weights come from: the Hub (or its cache), then the local zoo directory.
+"""Where a zoo entry's weights come from: the Hub at a pinned commit (or its cache), then the local zoo.
 
 Resolution order, first hit wins:
 
-1. the Hugging Face Hub cache (``local_files_only``: no network, instant);
-2. the Hub itself, tried once per process and skipped under ``HF_HUB_OFFLINE=1`` (offline it fails
-   in well under a second, and the failure is remembered so the app never waits on it again);
+1. the Hugging Face Hub cache at the entry's pinned commit (``local_files_only``: no network, instant);
+2. the Hub itself at that commit, tried once per process and skipped under ``HF_HUB_OFFLINE=1`` (offline
+   it fails in well under a second, and the failure is remembered so the app never waits on it again);
 3. the local zoo directory ``$MICROEXP_ZOO_DIR/<name>`` (default ``zoo/local/<name>``), which
    ``python -m zoo build`` fills with synthetic-trained ``save_pretrained`` directories;
 4. a :class:`~microexp.errors.ModelError` that says how to get the weights.
 
-:func:`load` caches loaded models, so switching models in the app costs nothing the second time.
+Steps 1-2 happen only for an entry pinned in the pins file (:mod:`zoo.pins`) or when the caller passes
+an explicit ``revision``: the zoo never follows a moving branch of a namespace somebody else may own.
+:func:`load` checks that the weights are what the entry promises (architecture, labels, input spec)
+and caches loaded models, so switching models in the app costs nothing the second time.
 """
 
 from __future__ import annotations
@@ -25,22 +28,34 @@ from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
 from microexp.errors import ModelError
 from microexp.models import MicroExpModel, load_model
+from microexp.spec import InputSpec
 
-from .registry import ENTRIES, ZooEntry, get_entry
+from .pins import HubSource, hub_source
+from .registry import ENTRIES, get_entry
 
 WEIGHT_FILES = ("config.json", "model.safetensors")
 HUB_PATTERNS = [*WEIGHT_FILES, "README.md"]
 Source = Literal["hub", "hub-cache", "local"]
-_HUB_FAILED: set[str] = set()  # repo ids the Hub did not serve in this process
+_HUB_FAILED: set[tuple[str, str]] = set()  # (repo id, revision) the Hub did not serve in this process
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A directory holding ``config.json`` + ``model.safetensors`` for one entry, and where it came from."""
+    """A directory holding ``config.json`` + ``model.safetensors`` for one entry, and where it came from.
+
+    Attributes:
+        revision: the Hub commit sha the files are from (``None`` for the local zoo).
+    """
 
     name: str
     path: Path
     source: Source
+    revision: str | None = None
+
+    @property
+    def describe(self) -> str:
+        """``local: <path>`` or ``hub-cache: <path> (commit <sha>)``."""
+        return f"{self.source}: {self.path}" + (f" (commit {self.revision})" if self.revision else "")
 
 
 def zoo_dir() -> Path:
@@ -56,45 +71,50 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
-def _from_hub(entry: ZooEntry, network: bool) -> Path | None:
-    if network and (_offline() or entry.repo_id in _HUB_FAILED):
+def _from_hub(hub: HubSource, network: bool) -> Path | None:
+    if hub.revision is None or (network and (_offline() or (hub.repo_id, hub.revision) in _HUB_FAILED)):
         return None
     try:
         path = snapshot_download(
-            entry.repo_id, revision=entry.revision, allow_patterns=HUB_PATTERNS, local_files_only=not network
+            hub.repo_id, revision=hub.revision, allow_patterns=HUB_PATTERNS, local_files_only=not network
         )
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError):
         if network:
-            _HUB_FAILED.add(entry.repo_id)
+            _HUB_FAILED.add((hub.repo_id, hub.revision))
         return None
     return Path(path) if is_model_dir(Path(path)) else None
 
 
-def resolve(name: str, hub: bool = True) -> ResolvedModel:
+def resolve(name: str, hub: bool = True, revision: str | None = None) -> ResolvedModel:
     """Find the weights of zoo entry ``name`` (see the module docstring for the order).
 
     Args:
         hub: also ask the Hub over the network (the cache is always consulted).
+        revision: use the Hub at this revision (branch, tag or sha) instead of the pinned commit; only
+            for a user who asks for it explicitly.
 
     Raises:
         ModelError: unknown name, or no copy anywhere; the message says how to get one.
     """
-    entry = get_entry(name)
-    cached = _from_hub(entry, network=False)
-    if cached is not None:
-        return ResolvedModel(name, cached, "hub-cache")
-    if hub:
-        fetched = _from_hub(entry, network=True)
-        if fetched is not None:
-            return ResolvedModel(name, fetched, "hub")
+    get_entry(name)
+    source = hub_source(name, revision)
+    for network, label in ((False, "hub-cache"), (True, "hub")):
+        if network and not hub:
+            continue
+        found = _from_hub(source, network=network)
+        if found is not None:  # a snapshot folder is named by its commit sha
+            return ResolvedModel(name, found, label, revision=found.name)
+    if revision:
+        raise ModelError(f"{source.repo_id} at revision {revision!r} could not be downloaded")
     local = zoo_dir() / name
     if is_model_dir(local):
         return ResolvedModel(name, local, "local")
+    hub_how = (f"download the pinned weights with `hf download {source.repo_id} --revision {source.revision}`"
+               if source.revision else f"{source.repo_id} is not pinned in the zoo's pins file, so the Hub is not used")
     raise ModelError(
-        f"no weights for zoo model {name!r}: not in the Hugging Face cache, {entry.repo_id} could not be "
-        f"downloaded, and {local} does not exist. Build the synthetic-trained default offline with "
-        f"`python -m zoo build --entries {name}` (or `python -m zoo build --missing` for all), "
-        f"or download published weights with `hf download {entry.repo_id} --revision {entry.revision}`."
+        f"no weights for zoo model {name!r}: not on the Hub or in its cache, and {local} does not exist. "
+        f"Build the synthetic-trained default offline with `python -m zoo build --entries {name}` "
+        f"(or `python -m zoo build --missing` for all), or {hub_how}."
     )
 
 
@@ -114,13 +134,27 @@ def _load(path: str) -> MicroExpModel:
     return load_model(path).eval()
 
 
-def load(name: str, hub: bool = True) -> MicroExpModel:
-    """The model of zoo entry ``name``, in eval mode; loaded once per resolved directory."""
-    resolved = resolve(name, hub=hub)
+def load(name: str, hub: bool = True, revision: str | None = None) -> MicroExpModel:
+    """The model of zoo entry ``name``, in eval mode; loaded once per resolved directory.
+
+    Raises:
+        ModelError: no weights, or weights that are not what the entry promises (architecture, labels,
+            or any input-spec field the entry names): a model with other classes would mislabel every clip.
+    """
+    resolved = resolve(name, hub=hub, revision=revision)
     model = _load(str(resolved.path))
     expected = get_entry(name)
+    where = f"{resolved.path} ({resolved.source})"
     if model.arch != expected.arch:
-        raise ModelError(f"{resolved.path} holds a {model.arch!r} model but zoo entry {name!r} is {expected.arch!r}")
+        raise ModelError(f"{where} holds a {model.arch!r} model but zoo entry {name!r} is {expected.arch!r}")
+    if tuple(model.spec.labels) != expected.labels:
+        raise ModelError(f"{where} predicts labels {list(model.spec.labels)} but zoo entry {name!r} has "
+                         f"{list(expected.labels)}")
+    spec = InputSpec.from_dict(expected.input_spec)
+    differ = [f"{k} {getattr(model.spec, k)!r} (entry: {getattr(spec, k)!r})"
+              for k in expected.input_spec if getattr(model.spec, k) != getattr(spec, k)]
+    if differ:
+        raise ModelError(f"{where} does not match the input spec of zoo entry {name!r}: {'; '.join(differ)}")
     return model
 
 

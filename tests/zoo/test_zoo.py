@@ -1,25 +1,30 @@
-"""The zoo: every entry is a valid contract; resolution order Hub -> Hub cache -> local -> clear error."""
+"""The zoo: every entry is a valid contract; resolution order pinned Hub cache -> pinned Hub -> local -> clear error;
+the Hub is trusted only at pinned commits and only with the labels and input spec the entry promises."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import zoo
 from microexp.errors import ModelError
-from microexp.models import ARCHITECTURES, build_model
+from microexp.models import ARCHITECTURES, build_model, load_model
 from microexp.spec import InputSpec
 from tests.fixtures.toy import TOY, registered_toy
 from train.presets import PRESETS
 from train.protocols import PROTOCOLS
+from zoo.__main__ import main as zoo_cli
 from zoo.build import install
+from zoo.pins import NAMESPACE_ENV, PINS_ENV, hub_source, record_pins
 from zoo.registry import CROSS_GENERATOR, METRIC_KEYS, OWN_GENERATOR, Metrics, Recipe, ZooEntry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +39,7 @@ def check_entry(e: ZooEntry) -> None:
     from the entry's spec, has the declared parameter count; labels that are the spec's; a protocol and a
     preset the training CLI knows; metrics that name their protocol and data."""
     assert e.arch in ARCHITECTURES, f"{e.name}: architecture {e.arch!r} is not registered"
-    assert e.repo_id.count("/") == 1 and e.revision and e.licence and e.description and e.title
+    assert re.fullmatch(r"[a-z0-9][a-z0-9.-]*", e.name) and e.licence and e.description and e.title  # a repo name
     spec = InputSpec.from_dict(e.input_spec)
     assert spec.labels == e.labels and len(e.labels) == len(set(e.labels)) >= 2
     with torch.device("meta"):  # count without allocating the weights
@@ -43,7 +48,7 @@ def check_entry(e: ZooEntry) -> None:
     assert model.spec.num_classes == len(e.labels) and tuple(model.spec.regions) == tuple(e.input_spec["regions"])
     assert e.protocol in PROTOCOLS and e.recipe.preset in PRESETS and e.recipe.command
     assert isinstance(e.synthetic, bool) and ("synthetic" in e.provenance.lower()) == e.synthetic
-    assert e.repo_id in e.provenance and e.revision in e.provenance and e.licence in e.provenance
+    assert hub_source(e.name).repo_id in e.provenance and e.licence in e.provenance
     assert set(e.metrics) == set(METRIC_KEYS)
     for key, scores in e.metrics.items():
         if scores is not None:
@@ -62,13 +67,12 @@ def test_every_entry_meets_the_schema(name):
 
 def test_entry_names_and_default_are_consistent():
     assert zoo.DEFAULT_ENTRY in zoo.ENTRIES
-    assert len({e.repo_id for e in zoo.ENTRIES.values()}) == len(zoo.ENTRIES)
     assert len({e.title for e in zoo.ENTRIES.values()}) == len(zoo.ENTRIES)
 
 
 def _toy_entry(**changes) -> ZooEntry:
     fields = dict(
-        name="toy-t9", title="Toy", arch=TOY, repo_id="someone/toy-t9", revision="0123abc",
+        name="toy-t9", title="Toy", arch=TOY,
         input_spec={"frames": 9, "regions": ["eyes", "mouth"], "labels": ["calm", "tense"]},
         labels=("calm", "tense"), training_data="real clips of a hypothetical study", synthetic=False,
         licence="cc-by-4.0", description="A toy entry for the schema test.",
@@ -129,7 +133,10 @@ def test_malformed_metrics_and_recipes_are_refused(build):
 
 @pytest.fixture
 def local_zoo(tmp_path, monkeypatch):
+    """An empty local zoo, nothing pinned (a pins file of the test's own), the Hub offline."""
     monkeypatch.setenv("MICROEXP_ZOO_DIR", str(tmp_path / "zoo"))
+    monkeypatch.setenv(PINS_ENV, str(tmp_path / "pins.json"))
+    monkeypatch.delenv(NAMESPACE_ENV, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     zoo.clear_cache()
     yield tmp_path / "zoo"
@@ -142,8 +149,11 @@ def _save(arch: str, path: Path, seed: int = 0) -> None:
 
 
 def test_missing_weights_say_how_to_get_them(local_zoo):
-    how = rf"python -m zoo build --entries {re.escape(NAME)}.*hf download {re.escape(zoo.ENTRIES[NAME].repo_id)}"
+    how = rf"python -m zoo build --entries {re.escape(NAME)}.*microexp/{re.escape(NAME)} is not pinned"
     with pytest.raises(ModelError, match=how):
+        zoo.resolve(NAME)
+    record_pins("microexp", {NAME: "a" * 40})
+    with pytest.raises(ModelError, match=rf"hf download microexp/{re.escape(NAME)} --revision {'a' * 40}"):
         zoo.resolve(NAME)
     with pytest.raises(ModelError, match="unknown zoo model"):
         zoo.resolve("resnet50")
@@ -178,21 +188,108 @@ def test_install_is_atomic_replaces_and_marks_synthetic_entries(local_zoo, tmp_p
     assert zoo.resolve(NAME).source == "local"
 
 
-def test_hub_first_then_its_cache_offline(local_zoo, hub_env, monkeypatch):
-    """The real huggingface_hub client against the Hub double: network first, then the cache offline."""
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # hub_env already clears it
-    _save(ARCH, local_zoo / NAME, seed=3)  # a local copy exists, but the Hub wins
+def test_hub_only_at_the_pinned_commit_then_its_cache_offline(local_zoo, hub_env, monkeypatch):
+    """The real huggingface_hub client against the Hub double: an unpinned repo is never used, a pinned
+    commit wins over the local zoo (network first, then the cache offline), and a later push to the
+    branch changes nothing."""
+    monkeypatch.setenv(NAMESPACE_ENV, hub_env.user)
+    repo_id = f"{hub_env.user}/{NAME}"
+    _save(ARCH, local_zoo / NAME, seed=3)
     torch.manual_seed(4)
     published = build_model(ARCH)
-    published.push_to_hub(zoo.ENTRIES[NAME].repo_id, token=hub_env.token)
+    published.push_to_hub(repo_id, token=hub_env.token)
+    assert zoo.resolve(NAME).source == "local"  # on the Hub at main, but not pinned
+    sha = hub_env.server.history(repo_id)[0].oid
+    record_pins(hub_env.user, {NAME: sha})
     resolved = zoo.resolve(NAME)
-    assert resolved.source == "hub" and resolved.path != local_zoo / NAME
+    assert (resolved.source, resolved.revision) == ("hub", sha) and resolved.path != local_zoo / NAME
     loaded = zoo.load(NAME)
     expected = published.state_dict()
     assert all(torch.equal(v, expected[k]) for k, v in loaded.state_dict().items())
+    torch.manual_seed(5)
+    build_model(ARCH).push_to_hub(repo_id, token=hub_env.token)  # whoever owns the namespace moves main
+    zoo.clear_cache()
+    assert zoo.resolve(NAME).revision == sha
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     zoo.clear_cache()
-    assert zoo.resolve(NAME).source == "hub-cache"
+    assert (zoo.resolve(NAME).source, zoo.resolve(NAME).revision) == ("hub-cache", sha)
+    monkeypatch.setenv(NAMESPACE_ENV, hub_env.org)  # pins of one namespace say nothing about another
+    assert zoo.resolve(NAME).source == "local"
+
+
+def test_explicit_revision_uses_the_hub_and_fails_clearly(local_zoo, hub_env, monkeypatch):
+    monkeypatch.setenv(NAMESPACE_ENV, hub_env.user)
+    _save(ARCH, local_zoo / NAME)
+    build_model(ARCH).push_to_hub(f"{hub_env.user}/{NAME}", token=hub_env.token)
+    resolved = zoo.resolve(NAME, revision="main")
+    assert resolved.source == "hub" and re.fullmatch("[0-9a-f]{40}", resolved.revision)
+    with pytest.raises(ModelError, match="at revision 'no-such-branch' could not be downloaded"):
+        zoo.resolve(NAME, revision="no-such-branch")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [({"labels": ("calm", "tense", "other")}, "predicts labels"), ({"frames": 24}, "does not match the input spec .*frames 24")],
+)
+def test_weights_that_break_the_entry_are_refused(local_zoo, hub_env, monkeypatch, spec, message):
+    """Pinned Hub weights with other labels or another input spec are refused with ModelError, not used."""
+    monkeypatch.setenv(NAMESPACE_ENV, hub_env.user)
+    repo_id = f"{hub_env.user}/{NAME}"
+    build_model(ARCH, input_spec=InputSpec(**spec)).push_to_hub(repo_id, token=hub_env.token)
+    record_pins(hub_env.user, {NAME: hub_env.server.history(repo_id)[0].oid})
+    with pytest.raises(ModelError, match=rf"\(hub\) {message}"):
+        zoo.load(NAME)
+
+
+def test_publish_pin_hf_download_load_same_prediction(local_zoo, hub_env, tmp_path, monkeypatch, capsys):
+    """`python -m zoo publish` pushes the built entry and pins the commit; `hf download` at the pin gets
+    the same files; `zoo.load` then takes the Hub copy at that commit and predicts what the local one did."""
+    release = tmp_path / "release"
+    _save(ARCH, release, seed=6)
+    (release / "README.md").write_text("---\nlicense: mit\n---\n# stcnn\n")
+    (tmp_path / "metrics.json").write_text(json.dumps({"uf1": 0.5}))
+    install(release, NAME)
+    pins = tmp_path / "pins.json"
+    env = {**hub_env.env, "MICROEXP_ZOO_DIR": str(local_zoo), PINS_ENV: str(pins), "OMP_NUM_THREADS": "1"}
+    env.pop(NAMESPACE_ENV, None)
+    space_readme = tmp_path / "README.md"
+    space_readme.write_text((ROOT / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "zoo", "publish", "--namespace", hub_env.user,
+                           "--readme", str(space_readme)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert f"preload_from_hub:\n- {hub_env.user}/{NAME} config.json,model.safetensors,README.md " in done.stdout
+    repo_id = f"{hub_env.user}/{NAME}"
+    sha = hub_env.server.history(repo_id)[0].oid
+    assert json.loads(pins.read_text()) == {"namespace": hub_env.user, "revisions": {NAME: sha}}
+    assert done.stdout.rstrip().endswith(f"{repo_id} config.json,model.safetensors,README.md {sha}")
+    front = yaml.safe_load(space_readme.read_text(encoding="utf-8").split("---")[1])  # the Space preloads the pin
+    assert front["preload_from_hub"] == [f"{repo_id} config.json,model.safetensors,README.md {sha}"]
+    assert front["sdk"] == "gradio" and front["app_file"] == "app.py"  # the rest of the front matter is kept
+    files = hub_env.server.files(repo_id)
+    assert {"config.json", "model.safetensors", "README.md"} <= set(files) and "zoo.json" not in files
+    got = tmp_path / "downloaded"
+    hf = Path(sys.executable).with_name("hf")
+    dl = subprocess.run([str(hf), "download", repo_id, "--revision", sha, "--local-dir", str(got)], env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert dl.returncode == 0, dl.stderr
+    for name in ("config.json", "model.safetensors"):
+        assert (got / name).read_bytes() == (local_zoo / NAME / name).read_bytes()
+
+    local = load_model(local_zoo / NAME).eval()
+    shutil.rmtree(local_zoo / NAME)  # only the Hub copy is left
+    monkeypatch.setenv(NAMESPACE_ENV, hub_env.user)
+    zoo.clear_cache()
+    resolved = zoo.resolve(NAME)
+    assert (resolved.source, resolved.revision) == ("hub", sha)
+    torch.manual_seed(0)
+    x = torch.randn(2, *local.spec.input_shapes()[0])
+    with torch.no_grad():
+        assert torch.equal(zoo.load(NAME)(x), local(x))
+    capsys.readouterr()
+    assert zoo_cli(["list"]) == 0  # in process: the same environment as the load above
+    out = capsys.readouterr().out
+    assert f"{repo_id}@{sha} (pinned)" in out, out
+    assert "resolves to hub-cache: " in out and f"(commit {sha})" in out, out  # the load above cached it
 
 
 def test_cli_list_shows_entries_provenance_metrics_and_resolution(local_zoo):
@@ -206,5 +303,18 @@ def test_cli_list_shows_entries_provenance_metrics_and_resolution(local_zoo):
     assert f"resolves to local: {local_zoo / NAME}" in out
     assert out.count("SYNTHETIC-TRAINED") == sum(e.synthetic for e in zoo.ENTRIES.values())
     assert out.count("not measured yet") == sum(v is None for e in zoo.ENTRIES.values() for v in e.metrics.values())
-    assert ("not yet published on the Hub" in out) == (not zoo.registry.PUBLISHED)
+    assert out.count("(not pinned: the Hub is not used)") == len(zoo.ENTRIES)  # an empty pins file
     assert out.count("MISSING (run `python -m zoo build`)") == len(zoo.ENTRIES) - 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [('{"namespace": "microexp", "revisions": {"stcnn-t18": "main"}}', "full 40-hex commit sha"),
+     ('{"namespace": "../evil", "revisions": {}}', "invalid Hub namespace"),
+     ("[1, 2]", "not a valid pins file")],
+)
+def test_a_pins_file_that_names_a_branch_or_is_malformed_is_refused(local_zoo, content, message):
+    """A pin is a commit sha, never a branch: a pins file that says otherwise stops resolution."""
+    (local_zoo.parent / "pins.json").write_text(content)
+    with pytest.raises(ModelError, match=message):
+        zoo.resolve(NAME)

@@ -1,0 +1,52 @@
+"""``python -m zoo build`` finds its own earlier work: a finished run is installed, not trained again; one
+build at a time, and a new one clears what a killed one left behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import zoo
+from microexp.errors import ModelError
+from tests.zoo.builds import finished_build
+from zoo.build import RECIPES, BuildSettings, build, build_lock, run_name
+
+NAME = zoo.DEFAULT_ENTRY
+SETTINGS = BuildSettings(clips=12, epochs=2)
+
+
+@pytest.fixture
+def zoo_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("MICROEXP_ZOO_DIR", str(tmp_path / "zoo"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    zoo.clear_cache()
+    yield tmp_path / "zoo"
+    zoo.clear_cache()
+
+
+def test_a_killed_build_resumes_from_its_finished_runs(zoo_root, tmp_path):
+    work = tmp_path / "work"
+    run_dir = finished_build(work, SETTINGS)
+    recipe = RECIPES[SETTINGS.recipe]
+    assert run_name(NAME, SETTINGS, recipe.name, recipe.jitter) == run_dir.name  # the same settings, the same folder
+    lines: list[str] = []
+    installed = build([NAME], SETTINGS, work_dir=work, log=lines.append)
+    assert installed == [zoo_root / NAME] and zoo.resolve(NAME, hub=False).source == "local"
+    assert any("reusing the finished run" in line for line in lines)
+    assert json.loads((installed[0] / "zoo.json").read_text())["run_dir"] == str(run_dir)
+    assert sorted(p.name for p in (work / "runs").iterdir()) == [run_dir.name]
+
+
+def test_one_build_at_a_time_and_a_new_one_clears_what_a_killed_one_left(zoo_root):
+    work = zoo_root / ".build"
+    finished_build(work, SETTINGS)
+    stale = [zoo_root / f".tmp-{NAME}.x1", work / ".tmp-synth.x2", work / "runs" / ".tmp-run.x3"]
+    for path in stale:
+        path.mkdir()
+    with build_lock(zoo_root), pytest.raises(ModelError, match="another `python -m zoo build` is building"):
+        build([NAME], SETTINGS)
+    assert all(path.exists() for path in stale)  # a running build's files are left alone
+    lines: list[str] = []
+    assert build([NAME], SETTINGS, log=lines.append) == [zoo_root / NAME]
+    assert not any(path.exists() for path in stale) and "removed 3 unfinished temporary file(s)" in lines[0]
