@@ -1,0 +1,406 @@
+"""Importing the original Keras weights: files in every supported layout, built with h5py from known
+tensors, must give the logits that a NumPy forward pass with Keras's own semantics gives.
+
+The reference forward below works in the Keras layout ((H, W, T) inputs, (kH, kW, kT, in, out) kernels,
+the file's flatten order), so it shares no transpose with the converter it checks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from microexp.__main__ import main
+from microexp.errors import ModelError
+from microexp.keras_import import import_keras, read_keras
+from microexp.models import load_model
+
+h5py = pytest.importorskip("h5py", reason="h5py is the optional 'keras' extra (requirements-test.txt installs it)")
+
+FRAMES = 18
+KERNEL = (3, 3, 15)  # Keras (H, W, T)
+
+
+@dataclass
+class Layer:
+    """One layer of a Keras model description: name, Keras class, config, inbound layers, weights."""
+
+    name: str
+    cls: str
+    inputs: tuple[str, ...] = ()
+    config: dict | None = None
+    kernel: np.ndarray | None = None
+    bias: np.ndarray | None = None
+
+
+class Net:
+    """An original network with random weights, described layer by layer in creation order."""
+
+    def __init__(self, arch: str, keras3: bool = False, channels_last: bool = False, flatten_cf: bool = False,
+                 seed: int = 0) -> None:
+        self.arch, self.keras3, self.channels_last, self.flatten_cf = arch, keras3, channels_last, flatten_cf
+        self.rng = np.random.default_rng(seed)
+        self.counts: dict[str, int] = {}
+        self.layers: list[Layer] = []
+        self.roles: dict[str, Layer] = {}  # role in the reference forward -> layer
+        size = 64 if arch == "stcnn" else 32
+        self.size = size
+        branches = ["face"] if arch == "stcnn" else ["eyes", "mouth"]
+        self.inputs = []
+        tails = []
+        for branch in branches:
+            shape = [size, size, FRAMES, 1] if channels_last else [1, size, size, FRAMES]
+            inp = self.add("input_layer" if keras3 else "input", "InputLayer", (), {"batch_shape": [None, *shape]})
+            self.inputs.append(inp.name)
+            conv = self.add("conv3d", "Conv3D", (inp.name,), kernel=(*KERNEL, 1, 32), role=f"{branch}.conv")
+            x = self.add("max_pooling3d", "MaxPooling3D", (conv.name,))
+            x = self.add("flatten", "Flatten", (self.add("dropout", "Dropout", (x.name,)).name,))
+            flat = 32 * ((size - 2) // 3) ** 2 * ((FRAMES - 14) // 3)
+            if arch == "stcnn":
+                x = self.add("dense", "Dense", (x.name,), kernel=(flat, 128), role="fc1")
+                x = self.add("dense", "Dense", (x.name,), kernel=(128, 3), role="fc2")
+            elif arch == "fusenet-late":
+                x = self.add("dense", "Dense", (x.name,), kernel=(flat, 1024), role=f"{branch}.d1")
+                x = self.add("dense", "Dense", (x.name,), kernel=(1024, 128), role=f"{branch}.d2")
+            tails.append(x.name)
+        if arch != "stcnn":
+            x = self.add("concatenate", "Concatenate", tuple(tails))
+            if arch == "fusenet-intermediate":
+                x = self.add("dense", "Dense", (x.name,), kernel=(2 * flat, 1024), role="d1")
+                x = self.add("dense", "Dense", (x.name,), kernel=(1024, 128), role="d2")
+                x = self.add("dense", "Dense", (x.name,), kernel=(128, 3), role="out")
+            else:
+                x = self.add("dense", "Dense", (x.name,), kernel=(256, 3), role="out")
+        self.add("activation", "Activation", (x.name,))
+
+    def add(self, base: str, cls: str, inputs: tuple[str, ...], config: dict | None = None,
+            kernel: tuple[int, ...] | None = None, role: str | None = None) -> Layer:
+        n = self.counts.get(base, 0)
+        self.counts[base] = n + 1
+        name = (f"{base}_{n}" if n else base) if self.keras3 else f"{base}_{n + 1}"  # Keras 3 / Keras 2 naming
+        config = dict(config or {}, name=name)
+        if cls in ("Conv3D", "MaxPooling3D"):
+            config["data_format"] = "channels_last" if self.channels_last else "channels_first"
+        if cls == "Flatten" and (self.flatten_cf or self.keras3):
+            config["data_format"] = "channels_first" if self.flatten_cf else "channels_last"
+        layer = Layer(name, cls, inputs, config)
+        if kernel is not None:
+            scale = 1.0 / np.sqrt(np.prod(kernel[:-1]))
+            layer.kernel = (self.rng.standard_normal(kernel) * scale).astype(np.float32)
+            layer.bias = (self.rng.standard_normal(kernel[-1]) * 0.1).astype(np.float32)
+            self.roles[role] = layer
+        self.layers.append(layer)
+        return layer
+
+    @property
+    def weighted(self) -> list[Layer]:
+        return [layer for layer in self.layers if layer.kernel is not None]
+
+    # ------------------------------------------------------------------ files
+    def model_config(self) -> dict:
+        specs = []
+        for layer in self.layers:
+            config = dict(layer.config)
+            if layer.cls == "InputLayer" and not self.keras3:
+                config["batch_input_shape"] = config.pop("batch_shape")
+            if self.keras3:
+                args = [{"class_name": "__keras_tensor__", "config": {"keras_history": [i, 0, 0]}} for i in layer.inputs]
+                nodes = [{"args": [args] if len(args) > 1 else args, "kwargs": {}}] if args else []
+            else:
+                nodes = [[[i, 0, 0, {}] for i in layer.inputs]] if layer.inputs else []
+            specs.append({"class_name": layer.cls, "name": layer.name, "config": config, "inbound_nodes": nodes})
+        if self.arch == "stcnn":  # the original STCNN is a Sequential model
+            if self.keras3:
+                return {"class_name": "Sequential", "config": {"name": "sequential", "layers": specs}}
+            first = dict(specs[1], config=dict(specs[1]["config"], batch_input_shape=specs[0]["config"]["batch_input_shape"]))
+            return {"class_name": "Sequential", "config": [first, *specs[2:]]}  # Keras 2.0/2.1: a list, no InputLayer
+        inputs = [[name, 0, 0] for name in self.inputs]
+        config = {"name": "model", "layers": specs, "input_layers": inputs, "output_layers": [[specs[-1]["name"], 0, 0]]}
+        return {"class_name": "Functional" if self.keras3 else "Model", "config": config}
+
+    def write_keras2_group(self, group, layers: list[Layer] | None = None) -> None:
+        layers = self.layers if layers is None else layers
+        group.attrs["layer_names"] = np.array([layer.name.encode() for layer in layers])
+        for layer in layers:
+            g = group.create_group(layer.name)
+            names = [f"{layer.name}/kernel:0", f"{layer.name}/bias:0"] if layer.kernel is not None else []
+            g.attrs["weight_names"] = np.array([n.encode() for n in names])
+            for n, value in zip(names, (layer.kernel, layer.bias)):
+                g.create_dataset(n, data=value)
+
+    def keras2_model(self, path: Path, backend: str = "tensorflow", layers: list[Layer] | None = None) -> Path:
+        with h5py.File(path, "w") as f:
+            f.attrs["keras_version"] = b"2.1.6"
+            f.attrs["backend"] = backend.encode()
+            f.attrs["model_config"] = json.dumps(self.model_config()).encode()
+            self.write_keras2_group(f.create_group("model_weights"), layers)
+        return path
+
+    def keras2_weights(self, path: Path, layers: list[Layer] | None = None) -> Path:
+        with h5py.File(path, "w") as f:
+            f.attrs["keras_version"] = b"2.2.4"
+            f.attrs["backend"] = b"tensorflow"
+            self.write_keras2_group(f, layers)
+        return path
+
+    def keras3_weights(self, target) -> None:
+        with h5py.File(target, "w") as f:
+            for layer in self.layers:
+                g = f.create_group(f"layers/{layer.name}/vars")
+                if layer.kernel is not None:
+                    g.create_dataset("0", data=layer.kernel)
+                    g.create_dataset("1", data=layer.bias)
+            f.create_group("vars")
+
+    def keras3_archive(self, path: Path) -> Path:
+        weights = io.BytesIO()
+        self.keras3_weights(weights)
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+            z.writestr("config.json", json.dumps(self.model_config()))
+            z.writestr("model.weights.h5", weights.getvalue())
+        return path
+
+    def write(self, fmt: str, folder: Path) -> Path:
+        if fmt == "keras3-weights":
+            path = folder / "net.weights.h5"
+            self.keras3_weights(path)
+            return path
+        return {"keras2-model": lambda: self.keras2_model(folder / "net.hdf5"),
+                "keras2-weights": lambda: self.keras2_weights(folder / "net.h5"),
+                "keras3-archive": lambda: self.keras3_archive(folder / "net.keras")}[fmt]()
+
+    # ------------------------------------------------------------------ reference forward
+    def inputs_hwt(self, batch: int = 2) -> list[np.ndarray]:
+        return [self.rng.uniform(-0.5, 0.5, (batch, self.size, self.size, FRAMES)).astype(np.float32)
+                for _ in self.inputs]
+
+    def block(self, x: np.ndarray, conv: Layer, theano: bool = False) -> np.ndarray:
+        """Keras Conv3D (cross-correlation; true convolution on Theano) -> ReLU -> MaxPool3D(3), then Flatten."""
+        kernel = conv.kernel[::-1, ::-1, ::-1] if theano else conv.kernel
+        windows = np.lib.stride_tricks.sliding_window_view(x, KERNEL, axis=(1, 2, 3))  # (N, H', W', T', 3, 3, 15)
+        y = np.maximum(np.einsum("nhwtijk,ijkc->nhwtc", windows, kernel[:, :, :, 0, :]) + conv.bias, 0.0)
+        n, h, w, t, c = y.shape
+        y = y[:, : h // 3 * 3, : w // 3 * 3, : t // 3 * 3]
+        y = y.reshape(n, h // 3, 3, w // 3, 3, t // 3, 3, c).max(axis=(2, 4, 6))  # (N, H, W, T, C)
+        channels_first_tensor = not self.channels_last
+        if channels_first_tensor and not self.flatten_cf:
+            return y.transpose(0, 4, 1, 2, 3).reshape(n, -1)  # flatten (C, H, W, T)
+        return y.reshape(n, -1)  # flatten (H, W, T, C)
+
+    def logits(self, xs: list[np.ndarray], theano: bool = False) -> np.ndarray:
+        def dense(x, role):
+            return x @ self.roles[role].kernel + self.roles[role].bias
+
+        if self.arch == "stcnn":
+            return dense(np.maximum(dense(self.block(xs[0], self.roles["face.conv"], theano), "fc1"), 0.0), "fc2")
+        feats = [self.block(x, self.roles[f"{b}.conv"], theano) for x, b in zip(xs, ("eyes", "mouth"))]
+        if self.arch == "fusenet-intermediate":
+            return dense(dense(dense(np.concatenate(feats, axis=1), "d1"), "d2"), "out")
+        heads = [dense(dense(f, f"{b}.d1"), f"{b}.d2") for f, b in zip(feats, ("eyes", "mouth"))]
+        return dense(np.concatenate(heads, axis=1), "out")
+
+
+def ours(out: Path, xs: list[np.ndarray]) -> np.ndarray:
+    model = load_model(out)
+    with torch.no_grad():  # Keras (N, H, W, T) -> ours (N, 1, T, H, W)
+        return model(*(torch.from_numpy(x.transpose(0, 3, 1, 2)[:, None].copy()) for x in xs)).numpy()
+
+
+FORMATS = ("keras2-model", "keras2-weights", "keras3-weights", "keras3-archive")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("arch", ["stcnn", "fusenet-intermediate", "fusenet-late"])
+def test_every_format_gives_the_keras_logits(tmp_path, arch, fmt):
+    net = Net(arch, keras3=fmt.startswith("keras3"))
+    path = net.write(fmt, tmp_path)
+    assert read_keras(path).format == fmt
+    result = import_keras(path, arch, FRAMES, tmp_path / "out")
+    assert result.format == fmt and result.flatten_order == "CHWT"
+    xs = net.inputs_hwt()
+    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs), rtol=1e-4, atol=1e-4)
+    first_dense = [m for m in result.layers if m.rows_permuted]
+    assert len(first_dense) == (2 if arch == "fusenet-late" else 1)
+
+
+def swap_names(net: Net, a: Layer, b: Layer) -> None:
+    """Swap two layers' names everywhere (config, inbound references)."""
+    rename = {a.name: b.name, b.name: a.name}
+    for layer in net.layers:
+        layer.name = rename.get(layer.name, layer.name)
+        layer.config["name"] = layer.name
+        layer.inputs = tuple(rename.get(i, i) for i in layer.inputs)
+
+
+@pytest.mark.parametrize("fmt", ["keras2-model", "keras3-archive"])
+@pytest.mark.parametrize("arch", ["fusenet-intermediate", "fusenet-late"])
+def test_graph_decides_the_branches_whatever_the_file_order(tmp_path, arch, fmt):
+    """Names and file order put the mouth branch first; the graph's first input (eyes) still feeds branch 0."""
+    net = Net(arch, keras3=fmt == "keras3-archive")
+    for role in ("conv", "d1", "d2") if arch == "fusenet-late" else ("conv",):
+        swap_names(net, net.roles[f"eyes.{role}"], net.roles[f"mouth.{role}"])
+    path = net.keras2_model(tmp_path / "m.h5", layers=net.layers[::-1]) if fmt == "keras2-model" else net.write(fmt, tmp_path)
+    result = import_keras(path, arch, FRAMES, tmp_path / "out")
+    assert result.provenance["layers"]["branches.0.conv"] == net.roles["eyes.conv"].name
+    assert net.roles["eyes.conv"].name.endswith("_2" if fmt == "keras2-model" else "_1")
+    xs = net.inputs_hwt()
+    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs), rtol=1e-4, atol=1e-4)
+
+
+def test_channels_last_model_file_reads_its_flatten_order(tmp_path):
+    net = Net("stcnn", channels_last=True)
+    result = import_keras(net.keras2_model(tmp_path / "cl.h5"), "stcnn", FRAMES, tmp_path / "out")
+    assert result.flatten_order == "HWTC"
+    xs = net.inputs_hwt()
+    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs), rtol=1e-4, atol=1e-4)
+
+
+def test_flatten_with_channels_first_data_format_moves_channels_last(tmp_path):
+    """Keras >= 2.2 Flatten(data_format='channels_first') flattens (H, W, T, C) from a channels-first tensor."""
+    net = Net("fusenet-intermediate", flatten_cf=True)
+    result = import_keras(net.keras3_archive(tmp_path / "f.keras"), "fusenet-intermediate", FRAMES, tmp_path / "out")
+    assert result.flatten_order == "HWTC"
+    xs = net.inputs_hwt()
+    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs), rtol=1e-4, atol=1e-4)
+
+
+def test_weights_only_channels_last_needs_the_flatten_order(tmp_path):
+    net = Net("stcnn", channels_last=True)
+    path = net.keras2_weights(tmp_path / "cl.h5")
+    xs = net.inputs_hwt()
+    import_keras(path, "stcnn", FRAMES, tmp_path / "assumed")
+    assert not np.allclose(ours(tmp_path / "assumed", xs), net.logits(xs), atol=1e-3)  # the default is CHWT
+    result = import_keras(path, "stcnn", FRAMES, tmp_path / "out", flatten_order="HWTC")
+    assert result.flatten_order == "HWTC"
+    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs), rtol=1e-4, atol=1e-4)
+
+
+def test_theano_kernels_are_flipped(tmp_path):
+    net = Net("stcnn")
+    result = import_keras(net.keras2_model(tmp_path / "th.h5", backend="theano"), "stcnn", FRAMES, tmp_path / "out")
+    assert result.provenance["backend"] == "theano"
+    xs = net.inputs_hwt()
+    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs, theano=True), rtol=1e-4, atol=1e-4)
+
+
+def test_cli_writes_a_directory_that_loads_with_provenance(tmp_path, capsys):
+    from microexp.pipeline import Predictor
+
+    path = Net("fusenet-late").keras2_model(tmp_path / "weights-improvement-17-0.79.hdf5")
+    out = tmp_path / "converted"
+    assert main(["import-keras", str(path), "--arch", "fusenet-late", "--frames", "18", "--out", str(out),
+                 "--mean", "101.5", "--max", "140.25"]) == 0
+    printed = capsys.readouterr().out
+    assert "keras2-model" in printed and "heads.1.0" in printed and "rows permuted" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["arch"] == "fusenet-late"
+    spec = config["input_spec"]
+    assert (spec["normalization"], spec["mean"], spec["std"]) == ("dataset", 101.5, 140.25)
+    assert spec["frames"] == 18 and spec["regions"] == ["eyes", "mouth"] and spec["window_seconds"] == pytest.approx(0.18)
+    assert spec["labels"] == ["negative", "positive", "surprise"]
+    provenance = config["provenance"]
+    assert provenance["source_file"] == path.name and provenance["format"] == "keras2-model"
+    assert provenance["original_mean"] == 101.5 and provenance["keras_version"] == "2.1.6"
+    card = (out / "README.md").read_text()
+    assert path.name in card and provenance["sha256"] in card and "not by MicroExp" in card
+    predictor = Predictor.from_pretrained(out)
+    assert predictor.model.spec.labels == ("negative", "positive", "surprise")
+
+
+def test_default_spec_without_constants_is_zscore_and_says_so(tmp_path):
+    path = Net("stcnn").keras2_weights(tmp_path / "w.h5")
+    result = import_keras(path, "stcnn", 18, tmp_path / "out", labels=["a", "b", "c"])
+    assert result.spec.normalization == "zscore" and result.spec.labels == ("a", "b", "c")
+    assert any("mean and max are unknown" in n for n in result.notes)
+    assert any("no model graph" in n for n in result.notes)
+    assert "mean and max are unknown" in (tmp_path / "out" / "README.md").read_text()
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def test_wrong_arch_names_the_leftover_layer(tmp_path):
+    path = Net("fusenet-late").keras2_model(tmp_path / "late.h5")
+    with pytest.raises(ModelError, match="input"):  # the graph's two inputs do not fit the STCNN
+        import_keras(path, "stcnn", FRAMES, tmp_path / "out")
+    net = Net("fusenet-late")
+    with pytest.raises(ModelError, match=r"no Keras dense layer fits our 'head.0'.*dense_1"):
+        import_keras(net.keras2_weights(tmp_path / "w.h5"), "fusenet-intermediate", FRAMES, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_wrong_frames_is_an_error_naming_the_layer(tmp_path):
+    path = Net("stcnn").keras2_weights(tmp_path / "w.h5")
+    with pytest.raises(ModelError, match=r"'fc1'.*dense_1.*--frames 96"):
+        import_keras(path, "stcnn", 96, tmp_path / "out")
+    with pytest.raises(ModelError, match="input for face"):
+        import_keras(Net("stcnn").keras2_model(tmp_path / "m.h5"), "stcnn", 96, tmp_path / "out")
+
+
+def test_wrong_shape_and_missing_and_extra_layers(tmp_path):
+    net = Net("stcnn")
+    net.roles["face.conv"].kernel = net.roles["face.conv"].kernel[..., :16]
+    with pytest.raises(ModelError, match=r"'block.conv'.*conv3d_1.*\(3, 3, 15, 1, 16\)"):
+        import_keras(net.keras2_weights(tmp_path / "a.h5"), "stcnn", FRAMES, tmp_path / "out")
+    net = Net("stcnn")
+    with pytest.raises(ModelError, match="no dense layer is left|'fc2'"):
+        import_keras(net.keras2_weights(tmp_path / "b.h5", layers=net.weighted[:2]), "stcnn", FRAMES, tmp_path / "o")
+    net = Net("stcnn")
+    extra = Layer("dense_9", "Dense", kernel=np.zeros((3, 3), np.float32), bias=np.zeros(3, np.float32))
+    with pytest.raises(ModelError, match=r"\['dense_9'\] have no counterpart"):
+        import_keras(net.keras2_weights(tmp_path / "c.h5", layers=[*net.weighted, extra]), "stcnn", FRAMES, tmp_path / "o")
+    bn = Layer("batch_normalization_1", "BatchNormalization", kernel=np.ones((4, 4, 4), np.float32),
+               bias=np.zeros(4, np.float32))
+    with pytest.raises(ModelError, match="batch_normalization_1.*only Conv3D and Dense"):
+        import_keras(net.keras2_weights(tmp_path / "d.h5", layers=[bn]), "stcnn", FRAMES, tmp_path / "o")
+
+
+def test_unknown_files_are_clear_errors(tmp_path):
+    text = tmp_path / "notes.h5"
+    text.write_text("not weights")
+    with pytest.raises(ModelError, match="neither a Keras HDF5 file"):
+        read_keras(text)
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f.create_dataset("x", data=np.zeros(3))
+    with pytest.raises(ModelError, match="no known Keras layout"):
+        read_keras(tmp_path / "other.h5")
+    with zipfile.ZipFile(tmp_path / "a.keras", "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(ModelError, match="not a Keras 3 .keras archive"):
+        read_keras(tmp_path / "a.keras")
+    with pytest.raises(ModelError, match="no such Keras weights file"):
+        read_keras(tmp_path / "missing.h5")
+
+
+def test_constants_must_come_together(tmp_path):
+    path = Net("stcnn").keras2_weights(tmp_path / "w.h5")
+    with pytest.raises(ModelError, match="both --mean and --max"):
+        import_keras(path, "stcnn", FRAMES, tmp_path / "out", mean=100.0)
+
+
+def test_cli_bad_file_is_one_line_and_status_2(tmp_path):
+    bad = tmp_path / "bad.hdf5"
+    bad.write_bytes(b"\x00" * 64)
+    proc = subprocess.run(
+        [sys.executable, "-m", "microexp", "import-keras", str(bad), "--arch", "stcnn", "--frames", "18",
+         "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "bad.hdf5" in proc.stderr
+
+
+def test_missing_h5py_says_how_to_install(tmp_path, monkeypatch):
+    path = Net("stcnn").keras2_weights(tmp_path / "w.h5")
+    monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py now raises ImportError
+    with pytest.raises(ModelError, match=r"pip install 'microexp\[keras\]'"):
+        read_keras(path)
