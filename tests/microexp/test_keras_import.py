@@ -21,12 +21,13 @@ import torch
 
 from microexp.__main__ import main
 from microexp.errors import ModelError
-from microexp.keras_import import import_keras, read_keras
+from microexp.keras_import import convert, import_keras, read_keras
 from microexp.models import load_model
 
 h5py = pytest.importorskip("h5py", reason="h5py is the optional 'keras' extra (requirements-test.txt installs it)")
 
-FRAMES = 18
+FRAMES = 18  # what import_keras accepts (the original's SMIC frame count); pooled to T' = 1
+MAPPING_FRAMES = 24  # pooled to T' = 3, so a mixed-up time axis in the flatten order shows (at T' = 1 it cannot)
 KERNEL = (3, 3, 15)  # Keras (H, W, T)
 
 
@@ -46,7 +47,8 @@ class Net:
     """An original network with random weights, described layer by layer in creation order."""
 
     def __init__(self, arch: str, keras3: bool = False, channels_last: bool = False, flatten_cf: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, frames: int = FRAMES) -> None:
+        self.frames = frames
         self.arch, self.keras3, self.channels_last, self.flatten_cf = arch, keras3, channels_last, flatten_cf
         self.rng = np.random.default_rng(seed)
         self.counts: dict[str, int] = {}
@@ -58,13 +60,13 @@ class Net:
         self.inputs = []
         tails = []
         for branch in branches:
-            shape = [size, size, FRAMES, 1] if channels_last else [1, size, size, FRAMES]
+            shape = [size, size, frames, 1] if channels_last else [1, size, size, frames]
             inp = self.add("input_layer" if keras3 else "input", "InputLayer", (), {"batch_shape": [None, *shape]})
             self.inputs.append(inp.name)
             conv = self.add("conv3d", "Conv3D", (inp.name,), kernel=(*KERNEL, 1, 32), role=f"{branch}.conv")
             x = self.add("max_pooling3d", "MaxPooling3D", (conv.name,))
             x = self.add("flatten", "Flatten", (self.add("dropout", "Dropout", (x.name,)).name,))
-            flat = 32 * ((size - 2) // 3) ** 2 * ((FRAMES - 14) // 3)
+            flat = 32 * ((size - 2) // 3) ** 2 * ((frames - 14) // 3)
             if arch == "stcnn":
                 x = self.add("dense", "Dense", (x.name,), kernel=(flat, 128), role="fc1")
                 x = self.add("dense", "Dense", (x.name,), kernel=(128, 3), role="fc2")
@@ -181,7 +183,7 @@ class Net:
 
     # ------------------------------------------------------------------ reference forward
     def inputs_hwt(self, batch: int = 2) -> list[np.ndarray]:
-        return [self.rng.uniform(-0.5, 0.5, (batch, self.size, self.size, FRAMES)).astype(np.float32)
+        return [self.rng.uniform(-0.5, 0.5, (batch, self.size, self.size, self.frames)).astype(np.float32)
                 for _ in self.inputs]
 
     def block(self, x: np.ndarray, conv: Layer, theano: bool = False) -> np.ndarray:
@@ -210,8 +212,8 @@ class Net:
         return dense(np.concatenate(heads, axis=1), "out")
 
 
-def ours(out: Path, xs: list[np.ndarray]) -> np.ndarray:
-    model = load_model(out)
+def ours(out: Path | torch.nn.Module, xs: list[np.ndarray]) -> np.ndarray:
+    model = out if isinstance(out, torch.nn.Module) else load_model(out)
     with torch.no_grad():  # Keras (N, H, W, T) -> ours (N, 1, T, H, W)
         return model(*(torch.from_numpy(x.transpose(0, 3, 1, 2)[:, None].copy()) for x in xs)).numpy()
 
@@ -222,15 +224,14 @@ FORMATS = ("keras2-model", "keras2-weights", "keras3-weights", "keras3-archive")
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("arch", ["stcnn", "fusenet-intermediate", "fusenet-late"])
 def test_every_format_gives_the_keras_logits(tmp_path, arch, fmt):
-    net = Net(arch, keras3=fmt.startswith("keras3"))
-    path = net.write(fmt, tmp_path)
-    assert read_keras(path).format == fmt
-    result = import_keras(path, arch, FRAMES, tmp_path / "out")
-    assert result.format == fmt and result.flatten_order == "CHWT"
+    net = Net(arch, keras3=fmt.startswith("keras3"), frames=MAPPING_FRAMES)
+    keras = read_keras(net.write(fmt, tmp_path))
+    assert keras.format == fmt and (keras.graph is not None) == (fmt in ("keras2-model", "keras3-archive"))
+    model, maps, order = convert(keras, arch, MAPPING_FRAMES)
+    assert order == "CHWT"
     xs = net.inputs_hwt()
-    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs), rtol=1e-4, atol=1e-4)
-    first_dense = [m for m in result.layers if m.rows_permuted]
-    assert len(first_dense) == (2 if arch == "fusenet-late" else 1)
+    np.testing.assert_allclose(ours(model, xs), net.logits(xs), rtol=1e-4, atol=1e-4)
+    assert len([m for m in maps if m.rows_permuted]) == (2 if arch == "fusenet-late" else 1)
 
 
 def swap_names(net: Net, a: Layer, b: Layer) -> None:
@@ -257,40 +258,41 @@ def test_graph_decides_the_branches_whatever_the_file_order(tmp_path, arch, fmt)
     np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs), rtol=1e-4, atol=1e-4)
 
 
-def test_channels_last_model_file_reads_its_flatten_order(tmp_path):
-    net = Net("stcnn", channels_last=True)
-    result = import_keras(net.keras2_model(tmp_path / "cl.h5"), "stcnn", FRAMES, tmp_path / "out")
-    assert result.flatten_order == "HWTC"
+@pytest.mark.parametrize("fmt", ["keras2-model", "keras3-archive"])
+def test_channels_last_model_file_reads_its_flatten_order(tmp_path, fmt):
+    net = Net("fusenet-late", channels_last=True, keras3=fmt == "keras3-archive", frames=MAPPING_FRAMES)
+    model, _, order = convert(read_keras(net.write(fmt, tmp_path)), "fusenet-late", MAPPING_FRAMES)
+    assert order == "HWTC"
     xs = net.inputs_hwt()
-    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours(model, xs), net.logits(xs), rtol=1e-4, atol=1e-4)
 
 
 def test_flatten_with_channels_first_data_format_moves_channels_last(tmp_path):
     """Keras >= 2.2 Flatten(data_format='channels_first') flattens (H, W, T, C) from a channels-first tensor."""
-    net = Net("fusenet-intermediate", flatten_cf=True)
-    result = import_keras(net.keras3_archive(tmp_path / "f.keras"), "fusenet-intermediate", FRAMES, tmp_path / "out")
-    assert result.flatten_order == "HWTC"
+    net = Net("fusenet-intermediate", flatten_cf=True, frames=MAPPING_FRAMES)
+    model, _, order = convert(read_keras(net.keras2_model(tmp_path / "f.h5")), "fusenet-intermediate", MAPPING_FRAMES)
+    assert order == "HWTC"
     xs = net.inputs_hwt()
-    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours(model, xs), net.logits(xs), rtol=1e-4, atol=1e-4)
 
 
 def test_weights_only_channels_last_needs_the_flatten_order(tmp_path):
-    net = Net("stcnn", channels_last=True)
-    path = net.keras2_weights(tmp_path / "cl.h5")
+    net = Net("stcnn", channels_last=True, keras3=True, frames=MAPPING_FRAMES)
+    keras = read_keras(net.write("keras3-weights", tmp_path))
     xs = net.inputs_hwt()
-    import_keras(path, "stcnn", FRAMES, tmp_path / "assumed")
-    assert not np.allclose(ours(tmp_path / "assumed", xs), net.logits(xs), atol=1e-3)  # the default is CHWT
-    result = import_keras(path, "stcnn", FRAMES, tmp_path / "out", flatten_order="HWTC")
-    assert result.flatten_order == "HWTC"
-    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs), rtol=1e-4, atol=1e-4)
+    assumed, _, order = convert(keras, "stcnn", MAPPING_FRAMES)
+    assert order == "CHWT" and not np.allclose(ours(assumed, xs), net.logits(xs), atol=1e-3)
+    model, _, order = convert(keras, "stcnn", MAPPING_FRAMES, flatten_order="HWTC")
+    np.testing.assert_allclose(ours(model, xs), net.logits(xs), rtol=1e-4, atol=1e-4)
 
 
 def test_theano_kernels_are_flipped(tmp_path):
-    net = Net("stcnn")
-    result = import_keras(net.keras2_model(tmp_path / "th.h5", backend="theano"), "stcnn", FRAMES, tmp_path / "out")
-    assert result.provenance["backend"] == "theano"
+    net = Net("stcnn", frames=MAPPING_FRAMES)
+    keras = read_keras(net.keras2_model(tmp_path / "th.h5", backend="theano"))
+    assert keras.backend == "theano"
     xs = net.inputs_hwt()
-    np.testing.assert_allclose(ours(tmp_path / "out", xs), net.logits(xs, theano=True), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours(convert(keras, "stcnn", MAPPING_FRAMES)[0], xs), net.logits(xs, theano=True),
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_cli_writes_a_directory_that_loads_with_provenance(tmp_path, capsys):
