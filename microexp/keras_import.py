@@ -65,12 +65,13 @@ class OriginalSetup:
     fps: float
     labels: tuple[str, ...]
     frames_note: str
+    swapped_red_blue: bool
 
 
 # frames -> the dataset the original scripts trained that frame count on
 ORIGINAL_SETUPS: Mapping[int, OriginalSetup] = {
-    96: OriginalSetup("CAS(ME)^2", 30.0, ("anger", "happiness", "disgust"), "frames 72..167 of each video"),
-    18: OriginalSetup("SMIC", 100.0, MEGC_LABELS, "the first 18 files of an unsorted directory listing"),
+    96: OriginalSetup("CAS(ME)^2", 30.0, ("anger", "happiness", "disgust"), "frames 72..167 of each video", True),
+    18: OriginalSetup("SMIC", 100.0, MEGC_LABELS, "the first 18 files of an unsorted directory listing", False),
 }
 
 
@@ -480,14 +481,16 @@ def original_spec(
     setup = ORIGINAL_SETUPS[frames]
     labels = tuple(labels) if labels else setup.labels
     notes = [
-        f"trained by the original scripts on {setup.dataset} ({setup.frames_note}, {setup.fps:g} fps), with an "
-        "80/20 split that is not subject-independent and the best epoch chosen on it (FACTS.md)",
+        f"trained by the original scripts on {setup.dataset} ({setup.frames_note}, {setup.fps:g} fps) with a random "
+        "80/20 split, which is not subject-independent, and the best epoch chosen on that split",
         "alignment: MicroExp crops the face, eyes and mouth from its MediaPipe landmarks on a reference frame; "
         + ("the original resized the whole frame to 64x64" if arch == "stcnn" else
            "the original cut dlib-68 boxes on every frame without alignment")
         + "; rigid stabilisation is off here, as there, but the inputs still differ",
-        "grey: MicroExp uses BT.601 weights; the CAS(ME)^2 scripts swapped red and blue",
     ]
+    if setup.swapped_red_blue:
+        notes.append("grey: MicroExp uses BT.601 weights on RGB; the original CAS(ME)^2 scripts converted RGB frames "
+                     "as if BGR, swapping the red and blue weights")
     if mean is None:
         normalization = {"normalization": "zscore"}
         notes.append("the original's dataset mean and max are unknown: each window is z-scored instead "

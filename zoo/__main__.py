@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -11,7 +12,7 @@ from microexp.errors import MicroExpError
 
 from .build import RECIPES, ZOO_RECIPE, BuildSettings, build, missing_entries
 from .registry import ENTRIES, METRIC_KEYS, PUBLISHED
-from .resolve import available, resolve
+from .resolve import available, imported, resolve
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -31,6 +32,10 @@ def _list(args: argparse.Namespace) -> int:
         print(f"  hub: {entry.repo_id}@{entry.revision}" + ("" if PUBLISHED else " (not yet published on the Hub)")
               + f"; licence {entry.licence}")
         print(f"  resolves to {status}")
+    for name, path in imported().items():  # converted by `python -m microexp import-keras`, outside the registry
+        p = json.loads((path / "config.json").read_text())["provenance"]
+        print(f"{name}\n  IMPORTED, not a registry entry: {p.get('format')} file {p.get('source_file')} "
+              f"(sha256 {str(p.get('sha256'))[:12]}...), converted by `{p.get('converted_by')}`\n  local: {path}")
     return 0
 
 

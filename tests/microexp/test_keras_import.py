@@ -1,18 +1,13 @@
 """Importing the original Keras weights: files in every supported layout, built with h5py from known
-tensors, must give the logits that a NumPy forward pass with Keras's own semantics gives.
-
-The reference forward below works in the Keras layout ((H, W, T) inputs, (kH, kW, kT, in, out) kernels,
-the file's flatten order), so it shares no transpose with the converter it checks.
-"""
+tensors (tests/fixtures/keras_files.py), must give the logits that a NumPy forward pass with Keras's own
+semantics gives."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,191 +20,9 @@ from microexp.keras_import import convert, import_keras, read_keras
 from microexp.models import load_model
 
 h5py = pytest.importorskip("h5py", reason="h5py is the optional 'keras' extra (requirements-test.txt installs it)")
+from tests.fixtures.keras_files import FRAMES, Layer, Net  # noqa: E402  (needs h5py)
 
-FRAMES = 18  # what import_keras accepts (the original's SMIC frame count); pooled to T' = 1
 MAPPING_FRAMES = 24  # pooled to T' = 3, so a mixed-up time axis in the flatten order shows (at T' = 1 it cannot)
-KERNEL = (3, 3, 15)  # Keras (H, W, T)
-
-
-@dataclass
-class Layer:
-    """One layer of a Keras model description: name, Keras class, config, inbound layers, weights."""
-
-    name: str
-    cls: str
-    inputs: tuple[str, ...] = ()
-    config: dict | None = None
-    kernel: np.ndarray | None = None
-    bias: np.ndarray | None = None
-
-
-class Net:
-    """An original network with random weights, described layer by layer in creation order."""
-
-    def __init__(self, arch: str, keras3: bool = False, channels_last: bool = False, flatten_cf: bool = False,
-                 seed: int = 0, frames: int = FRAMES) -> None:
-        self.frames = frames
-        self.arch, self.keras3, self.channels_last, self.flatten_cf = arch, keras3, channels_last, flatten_cf
-        self.rng = np.random.default_rng(seed)
-        self.counts: dict[str, int] = {}
-        self.layers: list[Layer] = []
-        self.roles: dict[str, Layer] = {}  # role in the reference forward -> layer
-        size = 64 if arch == "stcnn" else 32
-        self.size = size
-        branches = ["face"] if arch == "stcnn" else ["eyes", "mouth"]
-        self.inputs = []
-        tails = []
-        for branch in branches:
-            shape = [size, size, frames, 1] if channels_last else [1, size, size, frames]
-            inp = self.add("input_layer" if keras3 else "input", "InputLayer", (), {"batch_shape": [None, *shape]})
-            self.inputs.append(inp.name)
-            conv = self.add("conv3d", "Conv3D", (inp.name,), kernel=(*KERNEL, 1, 32), role=f"{branch}.conv")
-            x = self.add("max_pooling3d", "MaxPooling3D", (conv.name,))
-            x = self.add("flatten", "Flatten", (self.add("dropout", "Dropout", (x.name,)).name,))
-            flat = 32 * ((size - 2) // 3) ** 2 * ((frames - 14) // 3)
-            if arch == "stcnn":
-                x = self.add("dense", "Dense", (x.name,), kernel=(flat, 128), role="fc1")
-                x = self.add("dense", "Dense", (x.name,), kernel=(128, 3), role="fc2")
-            elif arch == "fusenet-late":
-                x = self.add("dense", "Dense", (x.name,), kernel=(flat, 1024), role=f"{branch}.d1")
-                x = self.add("dense", "Dense", (x.name,), kernel=(1024, 128), role=f"{branch}.d2")
-            tails.append(x.name)
-        if arch != "stcnn":
-            x = self.add("concatenate", "Concatenate", tuple(tails))
-            if arch == "fusenet-intermediate":
-                x = self.add("dense", "Dense", (x.name,), kernel=(2 * flat, 1024), role="d1")
-                x = self.add("dense", "Dense", (x.name,), kernel=(1024, 128), role="d2")
-                x = self.add("dense", "Dense", (x.name,), kernel=(128, 3), role="out")
-            else:
-                x = self.add("dense", "Dense", (x.name,), kernel=(256, 3), role="out")
-        self.add("activation", "Activation", (x.name,))
-
-    def add(self, base: str, cls: str, inputs: tuple[str, ...], config: dict | None = None,
-            kernel: tuple[int, ...] | None = None, role: str | None = None) -> Layer:
-        n = self.counts.get(base, 0)
-        self.counts[base] = n + 1
-        name = (f"{base}_{n}" if n else base) if self.keras3 else f"{base}_{n + 1}"  # Keras 3 / Keras 2 naming
-        config = dict(config or {}, name=name)
-        if cls in ("Conv3D", "MaxPooling3D"):
-            config["data_format"] = "channels_last" if self.channels_last else "channels_first"
-        if cls == "Flatten" and (self.flatten_cf or self.keras3):
-            config["data_format"] = "channels_first" if self.flatten_cf else "channels_last"
-        layer = Layer(name, cls, inputs, config)
-        if kernel is not None:
-            scale = 1.0 / np.sqrt(np.prod(kernel[:-1]))
-            layer.kernel = (self.rng.standard_normal(kernel) * scale).astype(np.float32)
-            layer.bias = (self.rng.standard_normal(kernel[-1]) * 0.1).astype(np.float32)
-            self.roles[role] = layer
-        self.layers.append(layer)
-        return layer
-
-    @property
-    def weighted(self) -> list[Layer]:
-        return [layer for layer in self.layers if layer.kernel is not None]
-
-    # ------------------------------------------------------------------ files
-    def model_config(self) -> dict:
-        specs = []
-        for layer in self.layers:
-            config = dict(layer.config)
-            if layer.cls == "InputLayer" and not self.keras3:
-                config["batch_input_shape"] = config.pop("batch_shape")
-            if self.keras3:
-                args = [{"class_name": "__keras_tensor__", "config": {"keras_history": [i, 0, 0]}} for i in layer.inputs]
-                nodes = [{"args": [args] if len(args) > 1 else args, "kwargs": {}}] if args else []
-            else:
-                nodes = [[[i, 0, 0, {}] for i in layer.inputs]] if layer.inputs else []
-            specs.append({"class_name": layer.cls, "name": layer.name, "config": config, "inbound_nodes": nodes})
-        if self.arch == "stcnn":  # the original STCNN is a Sequential model
-            if self.keras3:
-                return {"class_name": "Sequential", "config": {"name": "sequential", "layers": specs}}
-            first = dict(specs[1], config=dict(specs[1]["config"], batch_input_shape=specs[0]["config"]["batch_input_shape"]))
-            return {"class_name": "Sequential", "config": [first, *specs[2:]]}  # Keras 2.0/2.1: a list, no InputLayer
-        inputs = [[name, 0, 0] for name in self.inputs]
-        config = {"name": "model", "layers": specs, "input_layers": inputs, "output_layers": [[specs[-1]["name"], 0, 0]]}
-        return {"class_name": "Functional" if self.keras3 else "Model", "config": config}
-
-    def write_keras2_group(self, group, layers: list[Layer] | None = None) -> None:
-        layers = self.layers if layers is None else layers
-        group.attrs["layer_names"] = np.array([layer.name.encode() for layer in layers])
-        for layer in layers:
-            g = group.create_group(layer.name)
-            names = [f"{layer.name}/kernel:0", f"{layer.name}/bias:0"] if layer.kernel is not None else []
-            g.attrs["weight_names"] = np.array([n.encode() for n in names])
-            for n, value in zip(names, (layer.kernel, layer.bias)):
-                g.create_dataset(n, data=value)
-
-    def keras2_model(self, path: Path, backend: str = "tensorflow", layers: list[Layer] | None = None) -> Path:
-        with h5py.File(path, "w") as f:
-            f.attrs["keras_version"] = b"2.1.6"
-            f.attrs["backend"] = backend.encode()
-            f.attrs["model_config"] = json.dumps(self.model_config()).encode()
-            self.write_keras2_group(f.create_group("model_weights"), layers)
-        return path
-
-    def keras2_weights(self, path: Path, layers: list[Layer] | None = None) -> Path:
-        with h5py.File(path, "w") as f:
-            f.attrs["keras_version"] = b"2.2.4"
-            f.attrs["backend"] = b"tensorflow"
-            self.write_keras2_group(f, layers)
-        return path
-
-    def keras3_weights(self, target) -> None:
-        with h5py.File(target, "w") as f:
-            for layer in self.layers:
-                g = f.create_group(f"layers/{layer.name}/vars")
-                if layer.kernel is not None:
-                    g.create_dataset("0", data=layer.kernel)
-                    g.create_dataset("1", data=layer.bias)
-            f.create_group("vars")
-
-    def keras3_archive(self, path: Path) -> Path:
-        weights = io.BytesIO()
-        self.keras3_weights(weights)
-        with zipfile.ZipFile(path, "w") as z:
-            z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
-            z.writestr("config.json", json.dumps(self.model_config()))
-            z.writestr("model.weights.h5", weights.getvalue())
-        return path
-
-    def write(self, fmt: str, folder: Path) -> Path:
-        if fmt == "keras3-weights":
-            path = folder / "net.weights.h5"
-            self.keras3_weights(path)
-            return path
-        return {"keras2-model": lambda: self.keras2_model(folder / "net.hdf5"),
-                "keras2-weights": lambda: self.keras2_weights(folder / "net.h5"),
-                "keras3-archive": lambda: self.keras3_archive(folder / "net.keras")}[fmt]()
-
-    # ------------------------------------------------------------------ reference forward
-    def inputs_hwt(self, batch: int = 2) -> list[np.ndarray]:
-        return [self.rng.uniform(-0.5, 0.5, (batch, self.size, self.size, self.frames)).astype(np.float32)
-                for _ in self.inputs]
-
-    def block(self, x: np.ndarray, conv: Layer, theano: bool = False) -> np.ndarray:
-        """Keras Conv3D (cross-correlation; true convolution on Theano) -> ReLU -> MaxPool3D(3), then Flatten."""
-        kernel = conv.kernel[::-1, ::-1, ::-1] if theano else conv.kernel
-        windows = np.lib.stride_tricks.sliding_window_view(x, KERNEL, axis=(1, 2, 3))  # (N, H', W', T', 3, 3, 15)
-        y = np.maximum(np.einsum("nhwtijk,ijkc->nhwtc", windows, kernel[:, :, :, 0, :]) + conv.bias, 0.0)
-        n, h, w, t, c = y.shape
-        y = y[:, : h // 3 * 3, : w // 3 * 3, : t // 3 * 3]
-        y = y.reshape(n, h // 3, 3, w // 3, 3, t // 3, 3, c).max(axis=(2, 4, 6))  # (N, H, W, T, C)
-        channels_first_tensor = not self.channels_last
-        if channels_first_tensor and not self.flatten_cf:
-            return y.transpose(0, 4, 1, 2, 3).reshape(n, -1)  # flatten (C, H, W, T)
-        return y.reshape(n, -1)  # flatten (H, W, T, C)
-
-    def logits(self, xs: list[np.ndarray], theano: bool = False) -> np.ndarray:
-        def dense(x, role):
-            return x @ self.roles[role].kernel + self.roles[role].bias
-
-        if self.arch == "stcnn":
-            return dense(np.maximum(dense(self.block(xs[0], self.roles["face.conv"], theano), "fc1"), 0.0), "fc2")
-        feats = [self.block(x, self.roles[f"{b}.conv"], theano) for x, b in zip(xs, ("eyes", "mouth"))]
-        if self.arch == "fusenet-intermediate":
-            return dense(dense(dense(np.concatenate(feats, axis=1), "d1"), "d2"), "out")
-        heads = [dense(dense(f, f"{b}.d1"), f"{b}.d2") for f, b in zip(feats, ("eyes", "mouth"))]
-        return dense(np.concatenate(heads, axis=1), "out")
 
 
 def ours(out: Path | torch.nn.Module, xs: list[np.ndarray]) -> np.ndarray:
