@@ -215,6 +215,8 @@ def _keras3_layers(root: Any) -> list[KerasLayer]:
 
     def visit(path: str, obj: Any) -> None:
         parts = path.split("/")
+        if parts[0] == "optimizer":  # a compiled model's .keras keeps its optimizer state (slots shaped like kernels)
+            return
         if len(parts) >= 3 and parts[-2] == "vars" and parts[-1].isdigit() and hasattr(obj, "shape"):
             found.setdefault(parts[-3], []).append((parts[-1], np.asarray(obj)))
 
