@@ -316,6 +316,13 @@ def read_keras(path: str | Path) -> KerasFile:
     if not path.is_file():
         raise ModelError(f"{path}: no such Keras weights file")
     h5py = _h5py()
+    try:
+        return _read(path, h5py)
+    except (OSError, KeyError, IndexError, TypeError, ValueError, AttributeError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{path}: a damaged or unexpected Keras file ({type(exc).__name__}: {exc})") from exc
+
+
+def _read(path: Path, h5py: Any) -> KerasFile:
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())

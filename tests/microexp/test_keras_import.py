@@ -195,6 +195,16 @@ def test_unknown_files_are_clear_errors(tmp_path):
         read_keras(tmp_path / "a.keras")
     with pytest.raises(ModelError, match="no such Keras weights file"):
         read_keras(tmp_path / "missing.h5")
+    good = Net("stcnn").keras2_model(tmp_path / "good.h5").read_bytes()
+    (tmp_path / "truncated.h5").write_bytes(good[: len(good) // 2])
+    with pytest.raises(ModelError, match="truncated.h5: a damaged or unexpected Keras file"):
+        read_keras(tmp_path / "truncated.h5")
+    with zipfile.ZipFile(Net("fusenet-late", keras3=True).keras3_archive(tmp_path / "good.keras")) as good_zip, \
+            zipfile.ZipFile(tmp_path / "broken.keras", "w") as broken:
+        for name in good_zip.namelist():
+            broken.writestr(name, b"{not json" if name == "config.json" else good_zip.read(name))
+    with pytest.raises(ModelError, match="broken.keras: a damaged"):
+        read_keras(tmp_path / "broken.keras")
 
 
 def test_constants_must_come_together(tmp_path):
