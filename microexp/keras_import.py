@@ -415,7 +415,7 @@ def convert(
                     if same_kind else f"no {kind} layer is left in the file")
             raise ModelError(
                 f"no Keras {kind} layer fits our {name!r} (kernel {want} expected): {hint}; "
-                f"check --arch {arch} and --frames {spec.frames}"
+                f"check --arch {arch}, --frames {spec.frames} and the number of labels ({spec.num_classes})"
             )
         layers.remove(match)
         kernel = match.kernel

@@ -162,6 +162,12 @@ def test_wrong_frames_is_an_error_naming_the_layer(tmp_path):
         import_keras(Net("stcnn").keras2_model(tmp_path / "m.h5"), "stcnn", 96, tmp_path / "out")
 
 
+def test_wrong_label_count_is_named(tmp_path):
+    path = Net("stcnn").keras2_weights(tmp_path / "w.h5")
+    with pytest.raises(ModelError, match=r"'fc2' \(kernel \(128, 2\) expected\).*number of labels \(2\)"):
+        import_keras(path, "stcnn", FRAMES, tmp_path / "out", labels=["a", "b"])
+
+
 def test_wrong_shape_and_missing_and_extra_layers(tmp_path):
     net = Net("stcnn")
     net.roles["face.conv"].kernel = net.roles["face.conv"].kernel[..., :16]
