@@ -136,4 +136,11 @@ def imported() -> dict[str, Path]:
     import-keras --out zoo/local/<name>``): name -> directory; their ``config.json`` records a ``provenance``."""
     root = zoo_dir()
     found = sorted(p for p in root.glob("*") if p.name not in ENTRIES and is_model_dir(p)) if root.is_dir() else []
-    return {p.name: p for p in found if "provenance" in json.loads((p / "config.json").read_text())}
+    return {p.name: p for p in found if "provenance" in _config(p)}
+
+
+def _config(path: Path) -> dict:
+    try:
+        return json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):  # a damaged directory is not listed; loading it reports the problem
+        return {}

@@ -1,5 +1,5 @@
 """A model converted by ``python -m microexp import-keras`` into the local zoo directory is listed as an
-imported entry with its provenance; a plain ``save_pretrained`` directory there is not."""
+imported entry with its provenance; a plain ``save_pretrained`` directory there is not, nor a damaged one."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ def test_converted_model_is_listed_with_its_provenance(tmp_path, monkeypatch, ca
     weights = Net("stcnn").keras2_weights(tmp_path / "weights-improvement-40-0.69.hdf5")
     import_keras(weights, "stcnn", 18, tmp_path / "zoo" / "original-stcnn-smic")
     build_model("stcnn", input_spec=default_spec("stcnn")).save_pretrained(tmp_path / "zoo" / "own-model")
+    damaged = tmp_path / "zoo" / "damaged"
+    damaged.mkdir()
+    (damaged / "config.json").write_text("{")
+    (damaged / "model.safetensors").write_bytes(b"")
     assert list(imported()) == ["original-stcnn-smic"]
     assert main(["list", "--no-hub"]) == 0
     out = capsys.readouterr().out
