@@ -1,4 +1,5 @@
-"""Command line: ``python -m microexp predict CLIP --model DIR_OR_REPO_ID [--json]`` and ``fetch-face-model``.
+"""Command line: ``python -m microexp predict CLIP --model DIR_OR_REPO_ID [--json]``, ``fetch-face-model``
+and ``import-keras WEIGHTS --arch ARCH --frames 96|18 --out DIR`` (the original authors' Keras weights).
 
 ``predict`` prints the spotted micro-expressions (onset, apex, offset, score, label, probabilities),
 or "none" when there is none (JSON: ``"prediction": null``), then the sliding windows.
@@ -40,6 +41,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="bf16 conv and dense weights (opt-in: faster on CPUs with avx512_bf16 or AMX, logits move "
                    "~1e-2; on the synthetic LOSO benchmark at most 1 of 240 predictions changed, bench/variants.py)")
     sub.add_parser("fetch-face-model", help="find or download the MediaPipe face model and print its path")
+    k = sub.add_parser("import-keras", help="convert the original authors' Keras weights to a save_pretrained directory")
+    k.add_argument("weights", help="Keras 2 .h5/.hdf5 (model or save_weights), Keras 3 .weights.h5 or .keras")
+    k.add_argument("--arch", required=True, choices=("stcnn", "fusenet-intermediate", "fusenet-late"))
+    k.add_argument("--frames", required=True, type=int, choices=(96, 18), help="96: CAS(ME)^2 scripts, 18: SMIC")
+    k.add_argument("--out", required=True, help="directory to write (replaced if it exists)")
+    k.add_argument("--mean", type=float, default=None, help="the original's dataset mean (grey levels), with --max")
+    k.add_argument("--max", type=float, default=None, dest="max_value",
+                   help="the original's divisor: the max of the mean-subtracted training set")
+    k.add_argument("--labels", default=None, help="comma-separated class names in logit order "
+                   "(default: anger,happiness,disgust at 96 frames; negative,positive,surprise at 18)")
+    k.add_argument("--flatten-order", choices=("CHWT", "HWTC"), default=None,
+                   help="Keras flatten order of a file without a model graph (default CHWT, the original's)")
     return parser
 
 
@@ -116,12 +129,28 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_keras(args: argparse.Namespace) -> int:
+    from .keras_import import import_keras
+
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    result = import_keras(args.weights, args.arch, args.frames, args.out, args.mean, args.max_value, labels,
+                          args.flatten_order)
+    print(f"{result.format} -> {result.out} ({result.arch}, {result.frames} frames, "
+          f"labels {'/'.join(result.spec.labels)}, flatten order {result.flatten_order})")
+    for m in result.layers:
+        print(f"  {m.keras:<24} {str(m.keras_shape):<26} -> {m.ours:<18} {m.shape}"
+              + ("  rows permuted" if m.rows_permuted else ""))
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     args = _parser().parse_args(argv)
     from .errors import MicroExpError
 
-    run = {"predict": _predict, "fetch-face-model": _fetch}[args.command]
+    run = {"predict": _predict, "fetch-face-model": _fetch, "import-keras": _import_keras}[args.command]
     from .face import quiet_native_stderr
 
     with quiet_native_stderr():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -14,7 +15,7 @@ from .build import RECIPES, ZOO_RECIPE, BuildSettings, build, missing_entries
 from .pins import NAMESPACE_ENV, hub_source, namespace, pins_path, preload_from_hub
 from .publish import publish
 from .registry import ENTRIES, METRIC_KEYS
-from .resolve import available, resolve
+from .resolve import available, imported, resolve
 
 README = Path(__file__).resolve().parent.parent / "README.md"  # the Space's README (its front matter)
 
@@ -35,6 +36,10 @@ def _list(args: argparse.Namespace) -> int:
         print(f"  {'SYNTHETIC-TRAINED' if entry.synthetic else 'real data'}: {entry.training_data}")
         print(f"  hub: {hub_source(name).describe}; licence {entry.licence}")
         print(f"  resolves to {status}")
+    for name, path in imported().items():  # converted by `python -m microexp import-keras`, outside the registry
+        p = json.loads((path / "config.json").read_text())["provenance"]
+        print(f"{name}\n  IMPORTED, not a registry entry: {p.get('format')} file {p.get('source_file')} "
+              f"(sha256 {str(p.get('sha256'))[:12]}...), converted by `{p.get('converted_by')}`\n  local: {path}")
     return 0
 
 

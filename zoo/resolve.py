@@ -18,6 +18,7 @@ and caches loaded models, so switching models in the app costs nothing the secon
 from __future__ import annotations
 
 import functools
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,3 +163,18 @@ def clear_cache() -> None:
     """Forget loaded models and remembered Hub failures (after a build, or in tests)."""
     _load.cache_clear()
     _HUB_FAILED.clear()
+
+
+def imported() -> dict[str, Path]:
+    """Converted models in the local zoo directory that are no registry entry (``python -m microexp
+    import-keras --out zoo/local/<name>``): name -> directory; their ``config.json`` records a ``provenance``."""
+    root = zoo_dir()
+    found = sorted(p for p in root.glob("*") if p.name not in ENTRIES and is_model_dir(p)) if root.is_dir() else []
+    return {p.name: p for p in found if "provenance" in _config(p)}
+
+
+def _config(path: Path) -> dict:
+    try:
+        return json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):  # a damaged directory is not listed; loading it reports the problem
+        return {}
