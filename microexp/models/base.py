@@ -76,7 +76,7 @@ class MicroExpModel(
         strict: bool = True,
         **model_kwargs: Any,
     ) -> MicroExpModel:
-        check_config(cls, model_kwargs, model_id)  # before allocating anything the config sizes
+        check_config(cls, model_kwargs, f"{model_id} config.json")  # before allocating anything it sizes
         model = cls(**model_kwargs)
         if os.path.isdir(model_id):
             weights = os.path.join(model_id, WEIGHTS_NAME)

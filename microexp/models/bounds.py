@@ -47,7 +47,7 @@ def check_config(cls: type, config: Mapping[str, Any], source: str) -> None:
     try:
         InputSpec.from_dict(_mapping(kwargs.get("input_spec", {}), "input_spec"))
     except (TypeError, ValueError) as exc:
-        raise ModelError(f"{source}: config.json input_spec is invalid: {exc}") from exc
+        raise ModelError(f"{source}: input_spec is invalid: {exc}") from exc
     defaults = {
         name: p.default for name, p in inspect.signature(cls.__init__).parameters.items() if name in kwargs
     }
@@ -58,16 +58,16 @@ def check_config(cls: type, config: Mapping[str, Any], source: str) -> None:
         with torch.device("meta"):
             model = cls(**kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{source}: config.json does not describe a valid {cls.__name__}: {exc}") from exc
+        raise ModelError(f"{source}: not a valid {cls.__name__}: {exc}") from exc
     parameters = sum(p.numel() for p in model.parameters())
     if parameters > MAX_PARAMETERS:
         raise ModelError(
-            f"{source}: config.json describes {parameters:,} parameters, over the {MAX_PARAMETERS:,} limit"
+            f"{source}: describes {parameters:,} parameters, over the {MAX_PARAMETERS:,} limit"
         )
     largest = _largest_activation(model, source)
     if largest > MAX_ACTIVATION:
         raise ModelError(
-            f"{source}: config.json describes a layer output of {largest:,} values per clip, "
+            f"{source}: describes a layer output of {largest:,} values per clip, "
             f"over the {MAX_ACTIVATION:,} limit"
         )
 
@@ -91,7 +91,7 @@ def _check_argument(name: str, value: Any, default: Any, source: str) -> None:
     else:
         return
     if not ok:
-        raise ModelError(f"{source}: config.json {name}={value!r} is out of bounds (expected like {default!r})")
+        raise ModelError(f"{source}: {name}={value!r} is out of bounds (expected like {default!r})")
 
 
 def _small_int(value: Any) -> bool:
@@ -112,7 +112,7 @@ def _largest_activation(model: torch.nn.Module, source: str) -> int:
         with torch.device("meta"), fast.fast_mode("reference"), torch.no_grad():
             model.eval()(*model.example_inputs())
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{source}: config.json describes a network that cannot run: {exc}") from exc
+        raise ModelError(f"{source}: describes a network that cannot run: {exc}") from exc
     finally:
         for h in hooks:
             h.remove()

@@ -212,7 +212,7 @@ def small_stcnn(tmp_path):
         ({"hidden": 100_000_000}, "hidden"),  # would be terabytes of dense weights
         ({"filters": 10**9}, "filters"),
         ({"hidden": True}, "hidden"),
-        ({"kernel": [15, 3]}, "valid MicroExpSTCNN"),
+        ({"kernel": [15, 3]}, "not a valid MicroExpSTCNN"),
         ({"kernel": [15, 3, 3, 3, 3, 3, 3, 3, 3]}, "kernel"),
         ({"dropout": float("nan")}, "dropout"),
         ({"filters": 4000, "hidden": 8000}, "parameters"),  # each bounded, together too many weights
