@@ -133,8 +133,14 @@ class Checkpoints:
     def save_done(self, job: str, result: dict[str, Any]) -> None:
         if not self.writer:
             return
+        write_json(self.dir / f"{self._safe(job)}.done.json", result)
+        self.discard(job)
+
+    def discard(self, job: str) -> None:
+        """Remove the epoch state of ``job`` (its sidecar, then its tensors)."""
+        if not self.writer:
+            return
         safe = self._safe(job)
-        write_json(self.dir / f"{safe}.done.json", result)
         self._sidecar(safe).unlink(missing_ok=True)
         self._remove_other_tensors(safe, keep=None)
 

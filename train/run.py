@@ -44,7 +44,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import microexp
-from microexp.atomic import remove_stale_temporaries, replace_dir, temporary_dir, write_bytes, write_json
+from microexp.atomic import TMP_PREFIX, remove_stale_temporaries, replace_dir, temporary_dir, write_bytes, write_json
 from microexp.models import TEMPERATURE_KEY, get_arch
 from microexp.models.bounds import check_config
 
@@ -86,7 +86,8 @@ def _prepare_run_dir(run_dir: Path, config: FitConfig, resume: bool, ctx: DistCo
             )
         record["resumes"] = record.get("resumes", 0) + 1
         return record
-    if run_dir.exists() and any(run_dir.iterdir()):
+    # a run killed before its first run.json leaves at most that file's temporary: not a foreign folder
+    if run_dir.exists() and any(not p.name.startswith(TMP_PREFIX) for p in run_dir.iterdir()):
         raise TrainingError(f"{run_dir} exists, is not empty and holds no run.json; choose another --out")
     return {
         "recipe": config.recipe(),
@@ -348,7 +349,9 @@ def _run(
     evaluated = time.perf_counter()
 
     # 3. the release model: all clips, same recipe, saved atomically for `python -m train push`
-    if config.release and not (run_dir / RELEASE / "config.json").exists():
+    if config.release and (run_dir / RELEASE / "config.json").exists():
+        checkpoints.discard(RELEASE)  # killed after the release was saved, before its state was cleared
+    elif config.release:
         model, curves = train_job(RELEASE, tensor_set, config, checkpoints, ctx, resume, progress)
         identical &= identical_across_ranks(model, ctx)
         if ctx.is_main:
