@@ -2,16 +2,18 @@
 
 A small saved TensorSet (random clips of 4 subjects; the numbers only need to be reproducible) is
 trained once without interruption (the reference). Then, for each kill point, the same command
-starts in a fresh run directory and is SIGKILLed after a random delay counted from the moment its
-``run.json`` appears (start-up, several seconds of imports, is not where state is written), drawn
-uniformly over the reference's time from that moment to its end; it is then resumed with
-``--resume`` until it finishes. Each resumed run must
+starts in a fresh run directory and is SIGKILLed, then resumed with ``--resume`` until it finishes.
+Kill points alternate between two draws, since the folds of so small a set train in a second or
+two and the figures and release after them take most of the wall time: at the k-th new file seen
+in ``checkpoints/`` (k uniform over the count the reference run showed: inside the folds' epochs),
+and after a delay uniform over the reference's time from its ``run.json`` to its end. Each resumed run must
 give the reference's ``metrics.json`` and ``predictions.csv`` byte for byte and the same release
 weights, and leave no stray file (``.tmp-*`` anywhere, epoch state in ``checkpoints/``).
 Writes ``bench/results/crash.json``.
 
-Usage: ``python bench/crash.py [--points 6] [--seed 0] [--epochs 3]`` (about 15-25 s per point on
-2 busy cores, most of it process start-up).
+Usage: ``python bench/crash.py [--points 6] [--seed 0] [--epochs 6]`` (1-2 minutes per point on
+2 busy cores; six epochs on 48 clips make training, not the figures and release at the end, most of
+the time in which a kill lands).
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import RESULTS, write_json  # noqa: E402
+from microexp.atomic import is_temporary  # noqa: E402
 
 SUBJECTS = ("s1", "s2", "s3", "s4")
 SMALL_ARCH = {"filters": 2, "hidden": 8, "dropout": 0.2}
 COMPARED = ("metrics.json", "predictions.csv", "release/model.safetensors", "release/config.json")
 
 
-def make_tensors(path: Path, clips_per_subject: int = 6, seed: int = 0) -> Path:
+def make_tensors(path: Path, clips_per_subject: int = 12, seed: int = 0) -> Path:
     """A saved TensorSet of random (1, 18, 32, 32) clips, 3 classes, 4 subjects."""
     import torch
 
@@ -89,20 +92,34 @@ def start_training(command: list[str], run_dir: Path, timeout_s: float = 600.0) 
     return proc
 
 
-def training_seconds(tensors: Path, out: Path, epochs: int) -> float:
-    """The reference run: seconds from its ``run.json`` to its end."""
+def watch_checkpoints(proc: subprocess.Popen, run_dir: Path, stop_at: int | None = None) -> int:
+    """Poll ``checkpoints/`` until the process ends or ``stop_at`` distinct file names were seen; the count."""
+    seen: set[str] = set()
+    folder = run_dir / "checkpoints"
+    while proc.poll() is None and (stop_at is None or len(seen) < stop_at):
+        try:
+            seen.update(e.name for e in os.scandir(folder) if not is_temporary(e.name))
+        except FileNotFoundError:
+            pass
+        time.sleep(0.001)
+    return len(seen)
+
+
+def reference_run(tensors: Path, out: Path, epochs: int) -> tuple[float, int]:
+    """The uninterrupted run: seconds from its ``run.json`` to its end, and checkpoint files seen."""
     proc = start_training(fit_command(tensors, out, epochs), out)
     started = time.perf_counter()
+    files = watch_checkpoints(proc, out)
     if proc.wait() != 0:
         raise RuntimeError(f"the reference run failed: {proc.stderr.read().decode()[-2000:]}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, files
 
 
 def state_at_kill(run_dir: Path) -> dict[str, Any]:
     """What a killed run left: finished jobs, the epoch of each job in progress, temporaries."""
     ckpt = run_dir / "checkpoints"
     names = sorted(p.name for p in ckpt.iterdir()) if ckpt.is_dir() else []
-    temporaries = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob(".tmp-*")) if run_dir.is_dir() else []
+    temporaries = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if is_temporary(p.name))
     return {
         "run_json": (run_dir / "run.json").is_file(),
         "done_jobs": sum(n.endswith(".done.json") for n in names),
@@ -114,7 +131,7 @@ def state_at_kill(run_dir: Path) -> dict[str, Any]:
 
 def stray_files(run_dir: Path) -> list[str]:
     """Files a finished run should not hold: temporaries anywhere, epoch state in checkpoints/."""
-    stray = [p for p in run_dir.rglob("*") if p.name.startswith(".tmp-")]
+    stray = [p for p in run_dir.rglob("*") if is_temporary(p.name)]
     ckpt = run_dir / "checkpoints"
     if ckpt.is_dir():
         stray += [p for p in ckpt.iterdir() if not p.name.endswith(".done.json")]
@@ -126,26 +143,36 @@ def differences(run_dir: Path, reference: Path) -> list[str]:
     return [name for name in COMPARED if (run_dir / name).read_bytes() != (reference / name).read_bytes()]
 
 
-def kill_and_resume(tensors: Path, out: Path, epochs: int, delay_s: float) -> dict[str, Any]:
-    """Start the run, SIGKILL it ``delay_s`` after its ``run.json`` appears, then resume it to the end."""
+def kill_and_resume(
+    tensors: Path, out: Path, epochs: int, delay_s: float | None = None, at_file: int | None = None
+) -> dict[str, Any]:
+    """Start the run, SIGKILL it ``delay_s`` after its ``run.json`` appears or at the ``at_file``-th new
+    checkpoint file, then resume it to the end."""
     proc = start_training(fit_command(tensors, out, epochs), out)
-    try:
-        proc.wait(timeout=delay_s)
-        killed = False  # it finished first
-    except subprocess.TimeoutExpired:
+    started = time.perf_counter()
+    if at_file is not None:
+        watch_checkpoints(proc, out, stop_at=at_file)
+    else:
+        try:
+            proc.wait(timeout=delay_s)
+        except subprocess.TimeoutExpired:
+            pass
+    killed = proc.poll() is None  # else it finished first
+    if killed:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        killed = True
+    delay_s = time.perf_counter() - started
     state = state_at_kill(out)
     resume_s = run_to_end(fit_command(tensors, out, epochs, resume=True))
-    return {"delay_s": round(delay_s, 2), "killed": killed, "state_at_kill": state, "resume_s": round(resume_s, 1)}
+    return {"at_file": at_file, "delay_s": round(delay_s, 2), "killed": killed, "state_at_kill": state,
+            "resume_s": round(resume_s, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=6, help="kill points (each one killed run + its resume)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill delays")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--out", type=Path, default=RESULTS / "crash.json")
     args = parser.parse_args(argv)
 
@@ -155,20 +182,23 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         tensors = make_tensors(tmp / "random.safetensors")
         reference = tmp / "reference"
-        reference_s = training_seconds(tensors, reference, args.epochs)
-        print(f"reference run: {reference_s:.1f} s from run.json to the end")
+        reference_s, files = reference_run(tensors, reference, args.epochs)
+        print(f"reference run: {reference_s:.1f} s from run.json to the end, {files} checkpoint files seen")
         for i in range(args.points):
-            delay = rng.uniform(0.0, reference_s)
-            row = kill_and_resume(tensors, tmp / f"killed-{i}", args.epochs, delay)
+            if i % 2 == 0:
+                row = kill_and_resume(tensors, tmp / f"killed-{i}", args.epochs, at_file=rng.randint(1, files))
+            else:
+                row = kill_and_resume(tensors, tmp / f"killed-{i}", args.epochs, delay_s=rng.uniform(0.0, reference_s))
             row.update(differences=differences(tmp / f"killed-{i}", reference), stray=stray_files(tmp / f"killed-{i}"))
             rows.append(row)
             state = row["state_at_kill"]
-            print(f"kill {i}: after {row['delay_s']:5.1f} s  done jobs {state['done_jobs']}  "
+            print(f"kill {i}: after {row['delay_s']:5.1f} s (file {row['at_file']})  done jobs {state['done_jobs']}  "
                   f"epoch files {len(state['epoch_files'])}  temporaries {len(state['temporaries'])}  "
                   f"release {state['release']}  ->  differences {row['differences'] or 'none'}  "
                   f"stray {row['stray'] or 'none'}")
     ok = all(r["killed"] and not r["differences"] and not r["stray"] for r in rows)
-    write_json(args.out, {"reference_s": round(reference_s, 1), "epochs": args.epochs, "seed": args.seed,
+    write_json(args.out, {"reference_s": round(reference_s, 1), "reference_checkpoint_files": files,
+                          "epochs": args.epochs, "seed": args.seed,
                           "points": rows, "all_identical_and_clean": ok})
     print(f"{sum(not r['differences'] and not r['stray'] for r in rows)}/{len(rows)} resumed runs identical and clean"
           f" -> {args.out}")

@@ -25,7 +25,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from microexp.atomic import TMP_PREFIX
+from microexp.atomic import is_temporary
 from microexp.errors import MicroExpError
 
 try:  # the HTTP client of huggingface_hub 2.x; 1.x used httpx
@@ -64,7 +64,7 @@ def collect_files(run_dir: str | Path) -> dict[str, Path]:
     files.update({f"figures/{p.name}": p for p in sorted((run_dir / "figures").glob("*.png")) if p.is_file()})
     if (run_dir / "metrics.json").is_file():
         files["metrics.json"] = run_dir / "metrics.json"
-    files = {k: v for k, v in files.items() if not any(part.startswith(TMP_PREFIX) for part in k.split("/"))}
+    files = {k: v for k, v in files.items() if not any(is_temporary(part) for part in k.split("/"))}
     pickles = [repo_path for repo_path, local in files.items() if _may_hold_pickle(repo_path, local)]
     if pickles:
         raise PushError(f"refusing to push pickle files ({', '.join(pickles)}); MicroExp publishes safetensors only. "

@@ -44,7 +44,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import microexp
-from microexp.atomic import TMP_PREFIX, remove_stale_temporaries, replace_dir, temporary_dir, write_bytes, write_json
+from microexp.atomic import is_temporary, remove_stale_temporaries, replace_dir, temporary_dir, write_bytes, write_json
 from microexp.models import TEMPERATURE_KEY, get_arch
 from microexp.models.bounds import check_config
 
@@ -87,7 +87,7 @@ def _prepare_run_dir(run_dir: Path, config: FitConfig, resume: bool, ctx: DistCo
         record["resumes"] = record.get("resumes", 0) + 1
         return record
     # a run killed before its first run.json leaves at most that file's temporary: not a foreign folder
-    if run_dir.exists() and any(not p.name.startswith(TMP_PREFIX) for p in run_dir.iterdir()):
+    if run_dir.exists() and any(not is_temporary(p.name) for p in run_dir.iterdir()):
         raise TrainingError(f"{run_dir} exists, is not empty and holds no run.json; choose another --out")
     return {
         "recipe": config.recipe(),

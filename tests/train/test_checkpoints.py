@@ -69,6 +69,7 @@ def test_sweep_removes_what_a_kill_left_and_keeps_what_resume_needs(tmp_path: Pa
         "fold-c-e0004.safetensors": b"killed between done.json and the clean-up",
         "fold-c.json": json.dumps({"tensors": "fold-c-e0004.safetensors"}).encode(),
         ".tmp-fold-b-e0002.safetensors.x.safetensors": b"half written",
+        ".tmpFh8K5N": b"safetensors' own temporary, killed inside save_file",
     }
     for name, data in leftovers.items():
         (ckpt.dir / name).write_bytes(data)

@@ -207,6 +207,12 @@ def test_run_dir_layout_and_atomic_release(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_resume_after_sigkill_matches_uninterrupted(tensors_file: Path, tmp_path: Path) -> None:
+    """One kill point of ``bench/crash.py`` (which runs six): SIGKILL at a random moment soon after the
+    first checkpoint, resume, and the run is the uninterrupted one, with no stray file left."""
+    import random
+
+    from bench.crash import stray_files
+
     full, killed = tmp_path / "full", tmp_path / "killed"
     proc = subprocess.Popen(
         cli(*fit_args(tensors_file, killed)), env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -216,6 +222,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tensors_file: Path, tmp_path
         if list((killed / "checkpoints").glob("fold-*.json")):  # first epoch checkpoint (or finished fold)
             break
         time.sleep(0.01)
+    time.sleep(random.Random().uniform(0.0, 0.3))  # anywhere in the next moments of training
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
@@ -240,6 +247,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tensors_file: Path, tmp_path
 
     a, b = load_file(str(killed / "release/model.safetensors")), load_file(str(full / "release/model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert stray_files(killed) == []
 
 
 def test_ddp_two_processes(tensors_file: Path, tmp_path: Path) -> None:
