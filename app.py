@@ -42,7 +42,8 @@ from microexp.video import VideoLimits, write_video
 
 # Source frames up to 1920x1920 pixels (2560x1440 and portrait or landscape 1080p pass, 4K does not): decoding
 # and downscaling cost grows with the source's pixels, and the one shared worker gets 640 px frames either way.
-LIMITS = VideoLimits(max_bytes=30 * 2**20, max_seconds=15.0, max_frames=900, max_side=640, max_pixels=1920 * 1920)
+LIMITS = VideoLimits(max_bytes=30 * 2**20, max_seconds=15.0, max_frames=900, max_side=640, max_pixels=1920 * 1920,
+                     max_decode_seconds=30.0)  # a Space has one worker: no clip may hold it longer
 MAX_FILE_SIZE = "30mb"
 GALLERY_FRAMES = 8
 SLOW_MOTION = 4  # the overlay video plays the explained window this many times slower

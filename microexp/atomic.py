@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 TMP_PREFIX = ".tmp-"  # temporaries start with this, so a clean-up can find what a killed run left
+# What libraries we call leave beside their target when killed mid-write: safetensors' Rust writer
+# goes through the ``tempfile`` crate, whose names are ``.tmp`` + 6 random characters.
+_LIBRARY_TEMPORARY = re.compile(r"^\.tmp[0-9A-Za-z]{6}$")
 
 
 def _fsync_file(path: Path) -> None:
@@ -114,10 +118,20 @@ def replace_dir(tmp: str | os.PathLike[str], target: str | os.PathLike[str], ove
         shutil.rmtree(old, ignore_errors=True)
 
 
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary of ours (:data:`TMP_PREFIX`) or of a library writing for us."""
+    return name.startswith(TMP_PREFIX) or bool(_LIBRARY_TEMPORARY.match(name))
+
+
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
-    """Delete what killed writers left in ``folder`` (names starting with :data:`TMP_PREFIX`); returns the count."""
+    """Delete what killed writers left in ``folder`` (see :func:`is_temporary`); returns the count.
+
+    Only for folders no other process is writing to at the time (a run's own directory at its start).
+    """
     count = 0
-    for entry in Path(folder).glob(f"{TMP_PREFIX}*"):
+    for entry in Path(folder).iterdir():
+        if not is_temporary(entry.name):
+            continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
         else:
@@ -129,6 +143,7 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
 __all__ = [
     "TMP_PREFIX",
     "atomic_path",
+    "is_temporary",
     "remove_stale_temporaries",
     "replace_dir",
     "save_tensors",

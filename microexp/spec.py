@@ -6,6 +6,7 @@ inference reproduces exactly the tensors the model was trained on, with nothing 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -15,6 +16,27 @@ NORMALIZATIONS = ("temporal_mean_zscore", "zscore", "dataset", "unit")
 REPRESENTATIONS = ("frames", "flow")
 FLOW_CHANNELS = 3  # u, v, optical strain (see microexp.flow)
 FLOW_SIZE = 28  # side of the flow maps, as in Off-ApexNet / STSTNet
+
+# Bounds on every field, so a config.json from anywhere cannot make preprocessing or model building
+# allocate without limit. Wide enough for every network of the paper (96 frames, 64 px crops).
+MAX_FRAMES = 256
+MAX_SIZE = 512
+MIN_SIZE = 4
+WINDOW_SECONDS = (0.05, 10.0)
+MAX_LABELS = 64
+MAX_LABEL_CHARS = 64
+
+
+def _int_in(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"InputSpec.{name} must be an integer in [{lo}, {hi}], got {value!r}")
+
+
+def _number_in(name: str, value: Any, lo: float, hi: float, open_low: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (lo < value if open_low else lo <= value) or not value <= hi:
+        low = "(" if open_low else "["
+        raise ValueError(f"InputSpec.{name} must be a number in {low}{lo:g}, {hi:g}], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -62,16 +84,26 @@ class InputSpec:
         # JSON round trips turn tuples into lists; keep the frozen dataclass hashable-ish and exact.
         object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "regions", tuple(self.regions))
-        if not self.labels:
-            raise ValueError("InputSpec.labels must name at least one class")
-        if self.frames < 1:
-            raise ValueError("InputSpec.frames must be >= 1")
-        if self.window_seconds <= 0:
-            raise ValueError("InputSpec.window_seconds must be > 0")
-        unknown = set(self.regions) - set(REGIONS)
-        if unknown or not self.regions:
-            raise ValueError(f"InputSpec.regions must be a non-empty subset of {REGIONS}, got {self.regions}")
-        if self.channels not in (1, 3):
+        if not 1 <= len(self.labels) <= MAX_LABELS:
+            raise ValueError(f"InputSpec.labels must name 1 to {MAX_LABELS} classes, got {len(self.labels)}")
+        if any(not isinstance(x, str) or not 0 < len(x) <= MAX_LABEL_CHARS for x in self.labels):
+            raise ValueError(f"InputSpec.labels must be non-empty strings of at most {MAX_LABEL_CHARS} characters")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"InputSpec.labels must be distinct, got {self.labels}")
+        _int_in("frames", self.frames, 1, MAX_FRAMES)
+        _number_in("window_seconds", self.window_seconds, *WINDOW_SECONDS)
+        _int_in("face_size", self.face_size, MIN_SIZE, MAX_SIZE)
+        _int_in("region_size", self.region_size, MIN_SIZE, MAX_SIZE)
+        _number_in("mean", self.mean, -255.0, 255.0)
+        _number_in("std", self.std, 0.0, 1e6, open_low=True)
+        _number_in("eye_y", self.eye_y, 0.0, 1.0, open_low=True)
+        _number_in("inter_ocular", self.inter_ocular, 0.0, 1.0, open_low=True)
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"InputSpec.extra must be a JSON object, got {type(self.extra).__name__}")
+        unknown = [r for r in self.regions if r not in REGIONS]
+        if unknown or not self.regions or len(set(self.regions)) != len(self.regions):
+            raise ValueError(f"InputSpec.regions must be distinct names from {REGIONS}, at least one, got {self.regions}")
+        if isinstance(self.channels, bool) or self.channels not in (1, 3):
             raise ValueError("InputSpec.channels must be 1 (grey) or 3 (RGB)")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"InputSpec.normalization must be one of {NORMALIZATIONS}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -46,10 +47,15 @@ class VideoLimits:
         max_bytes: largest file accepted.
         max_seconds: longest clip; checked from container metadata before decoding, and
             again while decoding when the metadata has no duration.
-        max_frames: most frames decoded.
+        max_frames: most frames kept. Decoding work has its own budget of
+            ``2 * max_frames`` (+ a little for decoder delay): every demuxed packet and every
+            decoded frame spends one unit, whether or not the frame is kept, so frames dropped
+            for a repeated timestamp cannot make a small file decode for minutes.
         max_side: frames whose longer side exceeds this are downscaled on decode (aspect kept).
         min_frames: fewest frames; a still image or a 1-frame video is refused.
         max_pixels: largest source frame area (width * height).
+        max_decode_seconds: wall-clock limit on reading and decoding (video or frame folder);
+            catches files cheap to upload but slow to decode, whatever the reason.
     """
 
     max_bytes: int = 500 * 2**20
@@ -58,6 +64,7 @@ class VideoLimits:
     max_side: int = 640
     min_frames: int = 3
     max_pixels: int = 8192 * 8192
+    max_decode_seconds: float = 300.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,13 +245,16 @@ def _too_few(path: Path, n: int, limits: VideoLimits, still: bool) -> TooFewFram
 
 
 def _too_long(
-    path: Path, limits: VideoLimits, seconds: float | None = None, partial: bool = False
+    path: Path, limits: VideoLimits, seconds: float | None = None, partial: bool = False, repeated: bool = False
 ) -> VideoTooLongError:
-    """``seconds`` from the header, ``partial`` when decoding ran past the limit, else frames."""
+    """``seconds`` from the header, ``partial`` when decoding ran past the limit, ``repeated`` when
+    the decode budget ran out (frames with repeated timestamps count too), else frames."""
     if seconds is not None:
         what = f"is {seconds:.0f} s long, over the {limits.max_seconds:g} s limit"
     elif partial:
         what = f"runs longer than the {limits.max_seconds:g} s limit"
+    elif repeated:
+        what = f"has more than {limits.max_frames} frames (counting frames with repeated timestamps)"
     else:
         what = f"has more than {limits.max_frames} frames, over the frame limit"
     return VideoTooLongError(f"{path.name} {what}; please trim it to the moment of interest.")
@@ -262,6 +272,10 @@ def _load_video(path: Path, limits: VideoLimits) -> Clip:
         if not container.streams.video:
             raise NoVideoStreamError(f"{path.name} contains no video track (audio only?); please provide a video.")
         stream = container.streams.video[0]
+        if stream.codec_context is None:  # PyAV opens no decoder for a codec tag FFmpeg does not know
+            raise NotAVideoError(
+                f"{path.name} uses a video codec FFmpeg cannot decode; please convert it to H.264 MP4."
+            )
         still = bool(_STILL_FORMATS.match(container.format.name))
         _check_metadata(path, container, stream, limits)
         stream.thread_type = "AUTO"
@@ -312,14 +326,46 @@ def _too_large_frame(path: Path, w: int, h: int, limits: VideoLimits) -> VideoTo
     )
 
 
+class _DecodeBudget:
+    """Work allowed for one decode: units (packets + frames) and wall-clock seconds.
+
+    Spent on every packet and every decoded frame, before anything is skipped, so no kind of
+    file (repeated timestamps, packets that decode to nothing) can loop past it.
+    """
+
+    # Decoders hold a few frames back (B-frame reordering, frame threads); room for their flush.
+    SLACK = 64
+
+    def __init__(self, path: Path, limits: VideoLimits) -> None:
+        self._path, self._limits = path, limits
+        self._units = 2 * limits.max_frames + self.SLACK
+        self._deadline = time.monotonic() + limits.max_decode_seconds
+
+    def spend(self) -> None:
+        self._units -= 1
+        if self._units < 0:
+            raise _too_long(self._path, self._limits, repeated=True)
+        if time.monotonic() > self._deadline:
+            raise _too_slow(self._path, self._limits)
+
+
+def _too_slow(path: Path, limits: VideoLimits) -> VideoTooLargeError:
+    return VideoTooLargeError(
+        f"{path.name} takes more than {limits.max_decode_seconds:g} s to decode (frames too large or too "
+        "many); please provide a smaller or shorter video."
+    )
+
+
 def _decode(path: Path, container, stream, limits: VideoLimits):
     """Decode frames to upright RGB arrays; stop on limits, keep what a truncated file gives."""
+    budget = _DecodeBudget(path, limits)
     frames = _FrameBuffer(_expected_frames(container, stream, limits))
     times: list[float] = []
     rotation, size, target, scale = 0, (0, 0), None, 1.0
     nominal = float(stream.average_rate or stream.guessed_rate or 0) or DEFAULT_FOLDER_FPS
     try:
-        for frame in _frames(container, stream):
+        for frame in _frames(container, stream, budget):
+            budget.spend()
             if target is None:
                 if frame.width * frame.height > limits.max_pixels:
                     raise _too_large_frame(path, frame.width, frame.height, limits)
@@ -360,11 +406,12 @@ def _decode(path: Path, container, stream, limits: VideoLimits):
     return frames.array(), times, rotation, size, scale
 
 
-def _frames(container, stream):
+def _frames(container, stream, budget: _DecodeBudget):
     """Decoded frames in presentation order; a read error ends the stream instead of losing
     the frames still held inside the (frame-threaded, reordering) decoder."""
     try:
         for packet in container.demux(stream):
+            budget.spend()
             yield from stream.decode(packet)
     except av.FFmpegError:
         pass  # truncated or damaged: stop reading, then drain the decoder below
@@ -433,7 +480,10 @@ def _load_folder(folder: Path, limits: VideoLimits, fps: float) -> Clip:
             f"limit of {limits.max_frames} frames or {limits.max_seconds:g} s; please use fewer frames."
         )
     frames, size, target = _FrameBuffer(len(files)), None, None
+    deadline = time.monotonic() + limits.max_decode_seconds
     for f in files:
+        if time.monotonic() > deadline:
+            raise _too_slow(folder, limits)
         try:
             with Image.open(f) as im:
                 im = ImageOps.exif_transpose(im).convert("RGB")

@@ -146,8 +146,14 @@ def _architecture(config: Mapping[str, Any], run: Mapping[str, Any]) -> str:
     ).rstrip()
 
 
+def source_kind(data: Any) -> str:
+    """``synthetic=/home/me/data`` -> ``synthetic``: a card or a pushed file names the kind of source,
+    never a local path (which tells readers nothing and tells them about the trainer's machine)."""
+    return str(data or "").partition("=")[0]
+
+
 def _data(run: Mapping[str, Any], synthetic: bool) -> str:
-    text = f"## Training data\n\nDataset: **{run.get('dataset_name')}** (`{run.get('data')}`)."
+    text = f"## Training data\n\nDataset: **{run.get('dataset_name')}** (`{source_kind(run.get('data'))}`)."
     if synthetic:
         text += ("\n\nThe clips are synthetic (see the statement at the top). The generator animates public-domain "
                  "face photographs with "
@@ -172,7 +178,7 @@ def _protocol(run: Mapping[str, Any], metrics: Mapping[str, Any] | None) -> str:
                 + LEAK_WARNING + windows)
     if _protocol_name(run) == "cross-generator":
         return ("## Evaluation protocol\n\nCross-generator, person-independent: each fold trains on the training "
-                f"data without one person and tests on that person's clips from other data (`{extra.get('test_data')}`"
+                f"data without one person and tests on that person's clips from other data (`{source_kind(extra.get('test_data'))}`"
                 f", {extra.get('test_clips', '?')} clips), so neither the person nor the way the test clips were made "
                 "was seen in training; predictions of all folds are pooled" + counts + ". Epochs are fixed in "
                 "advance." + windows)

@@ -14,11 +14,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError
 
 from microexp.errors import MicroExpError
 from microexp.models import ARCHITECTURES, accepts_regions, default_regions, default_spec
@@ -170,6 +172,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+USER_ERRORS = (MicroExpError, ValueError, FileNotFoundError, NotADirectoryError)
+EXIT_USER_ERROR, EXIT_FAILURE = 2, 1
+
+
+def report_failure(exc: Exception) -> int:
+    """Print one ``error:`` line for what stopped a command and return its exit status.
+
+    The user's mistakes exit 2; anything else (a damaged tensors file, a preprocessing worker killed
+    for memory, a torch error) exits 1 with its type and first line, never a traceback, unless
+    ``MICROEXP_DEBUG=1`` asks for one.
+    """
+    if os.environ.get("MICROEXP_DEBUG"):
+        raise exc
+    if isinstance(exc, USER_ERRORS):
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    if isinstance(exc, SafetensorError):
+        hint = "a tensors file (--data, the cache or a checkpoint) is damaged; delete it and run again"
+    elif isinstance(exc, BrokenProcessPool):
+        hint = "a preprocessing worker died (killed for memory?); run again, with fewer --workers"
+    elif isinstance(exc, MemoryError):
+        hint = "out of memory; try a smaller --batch-size, --frames or model"
+    else:
+        hint = "training failed; rerun with MICROEXP_DEBUG=1 for the traceback"
+    print(f"error: {hint} ({type(exc).__name__}: {first})", file=sys.stderr)
+    return EXIT_FAILURE
+
+
 def _parse_kwargs(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -204,7 +235,7 @@ def _load_on_rank0_first(
     if ctx.is_main:
         try:
             loaded = load()
-        except (MicroExpError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        except USER_ERRORS as exc:
             error = exc
     ok = torch.tensor([int(error is None)])
     dist.broadcast(ok, src=0)  # every rank learns whether rank 0 could load, so none waits forever
@@ -250,9 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             **info,
         )
         metrics = run_fit(tensor_set, config, args.out, resume=args.resume, args=vars(args), test_set=test_set)
-    except (MicroExpError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - one line for the user (report_failure)
+        return report_failure(exc)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -295,9 +325,8 @@ def cache_main(argv: Sequence[str] | None = None) -> int:
         )
         if args.export:
             save_tensor_set(tensor_set, args.export, **info)
-    except (MicroExpError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - one line for the user (report_failure)
+        return report_failure(exc)
     print(
         f"{len(tensor_set)} clips from {len(set(tensor_set.subjects))} subjects cached"
         + (f", exported to {args.export}" if args.export else "")

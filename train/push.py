@@ -7,27 +7,40 @@ A run directory (written by :mod:`train.fit`) holds::
     RUN_DIR/metrics.json                                           -> metrics.json
 
 Everything goes up in one commit (``HfApi.create_commit``), so a repo never shows weights without
-their card or metrics. Pickle files are refused outright: MicroExp models load from safetensors
-only, and a pickle on the Hub would be an invitation to run code on download.
+their card or metrics. Pickle files are refused outright, by extension and by content (pickle
+opcodes, NumPy arrays, zip archives such as ``torch.save`` writes): MicroExp models load from
+safetensors only, and a pickle on the Hub would be an invitation to run code on download.
+Temporaries a killed writer left (``.tmp-*``) are never uploaded. ``--private`` never leaves a
+push public: an existing public repo is refused, not silently kept public.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
+from microexp.atomic import is_temporary
 from microexp.errors import MicroExpError
 
-from .card import REPO_PLACEHOLDER
+try:  # the HTTP client of huggingface_hub 2.x; 1.x used httpx
+    from httpx2 import TransportError
+except ImportError:  # pragma: no cover - other huggingface_hub versions
+    from httpx import TransportError
+
+from .card import REPO_PLACEHOLDER, source_kind
 
 RELEASE = "release"
 REQUIRED = ("model.safetensors", "config.json", "README.md")
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz", ".joblib")
+# Leading bytes of files that can carry a pickle: protocol 2-5 pickles, NumPy .npy (object arrays are
+# pickled), zip archives (torch.save, .npz, joblib bundles). Safetensors, PNG, JSON and Markdown start otherwise.
+PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"\x93NUMPY", b"PK\x03\x04")
 
 
 class PushError(MicroExpError):
@@ -51,11 +64,19 @@ def collect_files(run_dir: str | Path) -> dict[str, Path]:
     files.update({f"figures/{p.name}": p for p in sorted((run_dir / "figures").glob("*.png")) if p.is_file()})
     if (run_dir / "metrics.json").is_file():
         files["metrics.json"] = run_dir / "metrics.json"
-    pickles = [repo_path for repo_path in files if repo_path.lower().endswith(PICKLE_SUFFIXES)]
+    files = {k: v for k, v in files.items() if not any(is_temporary(part) for part in k.split("/"))}
+    pickles = [repo_path for repo_path, local in files.items() if _may_hold_pickle(repo_path, local)]
     if pickles:
         raise PushError(f"refusing to push pickle files ({', '.join(pickles)}); MicroExp publishes safetensors only. "
                         "Remove them from the run directory.")
     return files
+
+
+def _may_hold_pickle(repo_path: str, local: Path) -> bool:
+    if repo_path.lower().endswith(PICKLE_SUFFIXES):
+        return True
+    with open(local, "rb") as f:
+        return f.read(8).startswith(PICKLE_MAGIC)
 
 
 def push_run(
@@ -71,7 +92,8 @@ def push_run(
     Args:
         run_dir: the run directory.
         repo_id: ``namespace/name``; created if it does not exist (an existing repo keeps its visibility).
-        private: create the repo private.
+        private: create the repo private; an existing public repo is then refused (PushError), since
+            the push would be public although private was asked for.
         revision: a branch to commit to (created from ``main`` if missing); default ``main``.
         token: a write token; default ``HF_TOKEN``, then the token stored by ``hf auth login``.
         commit_message: default "Upload <model> (microexp)".
@@ -80,20 +102,26 @@ def push_run(
         The URL of the new commit.
 
     Raises:
-        PushError: unpublishable run directory, no token, or an error answer from the Hub.
+        PushError: unpublishable run directory, no token, ``private`` for an existing public repo, an
+            error answer from the Hub, or no answer at all (network down, Hub unreachable).
     """
     files = collect_files(run_dir)
     token = token or get_token()  # get_token reads HF_TOKEN first, then the `hf auth login` file
     if not token:
         raise PushError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access)")
     api = HfApi(token=token)
+    published = {"README.md": lambda local: _card_for(local, repo_id), "metrics.json": _public_metrics}
     operations = [
-        CommitOperationAdd(path_in_repo=path, path_or_fileobj=_card_for(local, repo_id) if path == "README.md"
-                           else str(local))
+        CommitOperationAdd(path_in_repo=path, path_or_fileobj=published[path](local) if path in published else str(local))
         for path, local in files.items()
     ]
     message = commit_message or f"Upload {Path(run_dir).resolve().name} (microexp)"
     try:
+        if private and _is_public(api, repo_id):
+            raise PushError(
+                f"{repo_id} already exists and is public, so --private would not keep this push private; make "
+                "the repo private in its Hub settings first, or push without --private"
+            )
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision is not None and revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -101,7 +129,30 @@ def push_run(
     except (HfHubHTTPError, ValueError) as exc:  # ValueError: README.md metadata rejected by validate-yaml
         # The client's message names the URL and status, never the token.
         raise PushError(f"the Hub refused the push to {repo_id}: {exc}") from exc
+    except TransportError as exc:  # connection refused, DNS, timeouts: the Hub never answered
+        raise PushError(
+            f"could not reach the Hub at {api.endpoint} to push {repo_id} ({type(exc).__name__}: {exc}); "
+            "check the network connection and try again"
+        ) from exc
     return info.commit_url
+
+
+def _public_metrics(local: Path) -> bytes:
+    """metrics.json as uploaded: a cross-generator run's ``test_data`` names its kind, not a local path."""
+    raw = local.read_bytes()
+    metrics = json.loads(raw)
+    if not (isinstance(metrics, dict) and "test_data" in metrics):
+        return raw
+    metrics["test_data"] = source_kind(metrics["test_data"])
+    return (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _is_public(api: HfApi, repo_id: str) -> bool:
+    """Whether ``repo_id`` exists and is public (False when it does not exist yet)."""
+    try:
+        return not api.model_info(repo_id).private
+    except RepositoryNotFoundError:
+        return False
 
 
 def _card_for(readme: Path, repo_id: str) -> bytes:

@@ -44,8 +44,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import microexp
-from microexp.atomic import replace_dir, temporary_dir, write_bytes, write_json
-from microexp.models import TEMPERATURE_KEY
+from microexp.atomic import is_temporary, remove_stale_temporaries, replace_dir, temporary_dir, write_bytes, write_json
+from microexp.models import TEMPERATURE_KEY, get_arch
+from microexp.models.bounds import check_config
 
 from .calibration import calibrate
 from .checkpoints import Checkpoints
@@ -85,7 +86,8 @@ def _prepare_run_dir(run_dir: Path, config: FitConfig, resume: bool, ctx: DistCo
             )
         record["resumes"] = record.get("resumes", 0) + 1
         return record
-    if run_dir.exists() and any(run_dir.iterdir()):
+    # a run killed before its first run.json leaves at most that file's temporary: not a foreign folder
+    if run_dir.exists() and any(not is_temporary(p.name) for p in run_dir.iterdir()):
         raise TrainingError(f"{run_dir} exists, is not empty and holds no run.json; choose another --out")
     return {
         "recipe": config.recipe(),
@@ -221,6 +223,9 @@ def _run(
     if test_set is not None and test_set.spec != tensor_set.spec:
         raise TrainingError("the test data was preprocessed with another input spec than the training data")
     held = test_set if test_set is not None else tensor_set  # where the held-out clips come from
+    # --arch-kwargs get the bounds a downloaded config.json gets (ModelError before any allocation)
+    arch = get_arch(config.arch)
+    check_config(arch.cls, {**arch.fixed, "input_spec": tensor_set.spec.to_dict(), **config.arch_kwargs}, "--arch-kwargs")
     ctx = init_distributed()
     progress = not config.quiet and ctx.is_main and sys.stderr.isatty()
     record = _prepare_run_dir(run_dir, config, resume, ctx)
@@ -244,6 +249,12 @@ def _run(
         )
         write_json(run_dir / "run.json", record)
     checkpoints = Checkpoints(run_dir, writer=ctx.is_main)
+    if ctx.is_main:  # what a killed run left: temporaries (release, figures, checkpoints), stale epochs
+        for folder in (run_dir, run_dir / "figures"):
+            if folder.is_dir():
+                remove_stale_temporaries(folder)
+        checkpoints.sweep()
+    ctx.barrier()
     labels = tensor_set.spec.labels
     try:
         if test_set is None:
@@ -338,7 +349,9 @@ def _run(
     evaluated = time.perf_counter()
 
     # 3. the release model: all clips, same recipe, saved atomically for `python -m train push`
-    if config.release and not (run_dir / RELEASE / "config.json").exists():
+    if config.release and (run_dir / RELEASE / "config.json").exists():
+        checkpoints.discard(RELEASE)  # killed after the release was saved, before its state was cleared
+    elif config.release:
         model, curves = train_job(RELEASE, tensor_set, config, checkpoints, ctx, resume, progress)
         identical &= identical_across_ranks(model, ctx)
         if ctx.is_main:

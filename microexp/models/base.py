@@ -15,12 +15,14 @@ from typing import Any
 import torch
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+from safetensors import SafetensorError
 from safetensors.torch import load_model as load_safetensors_model
 from safetensors.torch import save_model as save_safetensors_model
 from torch import nn
 
 from ..errors import ModelError
 from ..spec import InputSpec
+from .bounds import check_config
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -74,6 +76,7 @@ class MicroExpModel(
         strict: bool = True,
         **model_kwargs: Any,
     ) -> MicroExpModel:
+        check_config(cls, model_kwargs, f"{model_id} config.json")  # before allocating anything it sizes
         model = cls(**model_kwargs)
         if os.path.isdir(model_id):
             weights = os.path.join(model_id, WEIGHTS_NAME)
@@ -92,8 +95,11 @@ class MicroExpModel(
                 )
             except EntryNotFoundError as exc:  # never fall back to pickle
                 raise ModelError(f"{model_id} has no {WEIGHTS_NAME}; MicroExp loads safetensors weights only") from exc
-        missing, unexpected = load_safetensors_model(model, weights, strict=strict, device=map_location)
-        del missing, unexpected
+        try:
+            load_safetensors_model(model, weights, strict=strict, device=map_location)
+        except (SafetensorError, RuntimeError, OSError) as exc:  # truncated, corrupt or other-shaped weights
+            detail = "; ".join(line.strip() for line in str(exc).splitlines())[:400]
+            raise ModelError(f"{model_id}: {WEIGHTS_NAME} does not load into its config.json model: {detail}") from exc
         model.eval()
         return model
 

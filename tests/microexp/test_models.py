@@ -194,3 +194,72 @@ def test_config_temperature_scales_the_logits_of_a_loaded_model(tmp_path) -> Non
             continue  # null is treated as absent
         with pytest.raises(ModelError, match=TEMPERATURE_KEY):
             load_model(tmp_path / "scaled")
+
+
+# ----------------------------------------------------------------------------- hostile config.json
+
+
+@pytest.fixture
+def small_stcnn(tmp_path):
+    """A saved tiny STCNN and its parsed config.json, to be rewritten by each case."""
+    build_model("stcnn", input_spec=InputSpec(frames=18, face_size=32), filters=4, hidden=8).save_pretrained(tmp_path)
+    return tmp_path, json.loads((tmp_path / "config.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"hidden": 100_000_000}, "hidden"),  # would be terabytes of dense weights
+        ({"filters": 10**9}, "filters"),
+        ({"hidden": True}, "hidden"),
+        ({"kernel": [15, 3]}, "not a valid MicroExpSTCNN"),
+        ({"kernel": [15, 3, 3, 3, 3, 3, 3, 3, 3]}, "kernel"),
+        ({"dropout": float("nan")}, "dropout"),
+        ({"filters": 4000, "hidden": 8000}, "parameters"),  # each bounded, together too many weights
+        ({"filters": 8000, "input_spec": {"face_size": 64}}, "layer output"),  # few weights, a huge activation
+        ({"input_spec": {"window_seconds": 1e-9}}, "window_seconds"),
+        ({"input_spec": {"frames": 10**9}}, "frames"),
+        ({"input_spec": {"frames": 18.5}}, "frames"),
+        ({"input_spec": {"face_size": 100_000}}, "face_size"),
+        ({"input_spec": {"labels": ["a"] * 100_000}}, "labels"),
+        ({"input_spec": {"labels": ["a", "a"]}}, "distinct"),
+        ({"input_spec": {"labels": 5}}, "input_spec"),
+        ({"input_spec": {"std": 0}}, "std"),
+        ({"input_spec": {"regions": ["face", "face"]}}, "regions"),
+        ({"input_spec": [1, 2]}, "input_spec"),
+    ],
+)
+def test_absurd_config_is_refused_before_allocation(small_stcnn, change, words):
+    """Every field is bounded before the network is built: a clear ModelError, fast, no allocation."""
+    import time
+
+    folder, config = small_stcnn
+    if isinstance(change.get("input_spec"), dict):
+        change = {**change, "input_spec": {**config["input_spec"], **change["input_spec"]}}
+    (folder / "config.json").write_text(json.dumps({**config, **change}))
+    started = time.perf_counter()
+    with pytest.raises(ModelError, match=words) as err:
+        load_model(folder)
+    assert time.perf_counter() - started < 2.0 and str(folder) in str(err.value)
+
+
+def test_bounds_admit_the_papers_largest_network() -> None:
+    """The 96-frame Intermediate FuseNet (177 M parameters) is within the bounds."""
+    from microexp.models.bounds import check_config
+
+    config = {"input_spec": default_spec("fusenet-intermediate", frames=96, **FACE).to_dict(), "fusion": "intermediate"}
+    check_config(REGISTRY["fusenet-intermediate"], config, "paper")
+
+
+def test_corrupt_or_mismatched_weights_are_a_model_error(small_stcnn):
+    folder, config = small_stcnn
+    weights = folder / "model.safetensors"
+    good = weights.read_bytes()
+    (folder / "config.json").write_text(json.dumps({**config, "hidden": 9}))  # valid, but not these weights
+    with pytest.raises(ModelError, match="does not load"):
+        load_model(folder)
+    (folder / "config.json").write_text(json.dumps(config))
+    for damaged in (b"", good[: len(good) // 2]):  # a power cut, a half-written file
+        weights.write_bytes(damaged)
+        with pytest.raises(ModelError, match="model.safetensors"):
+            load_model(folder)

@@ -236,8 +236,8 @@ def test_ten_minute_video_is_refused_from_metadata_without_decoding(long_mp4, mo
     decoded: list[int | None] = []
     real_frames = video._frames
 
-    def counted(container, stream):
-        for frame in real_frames(container, stream):
+    def counted(container, stream, *budget):
+        for frame in real_frames(container, stream, *budget):
             decoded.append(frame.pts)
             yield frame
 
@@ -296,6 +296,101 @@ def test_bad_inputs_raise_typed_errors_with_helpful_messages(bad_media, kind, er
     assert message.count("\n") == 0 and len(message) < 200
     if error is TooFewFramesError:
         assert "video" in message and "3" in message
+
+
+def _constant_timestamp_mkv(path, n: int, size=(64, 48)):
+    """An MKV whose ``n`` frames all carry timestamp 0: small to upload, all of it decodes."""
+    w, h = size
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(n + 1):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (h, w, 3), np.uint8), format="rgb24")
+            for packet in stream.encode(frame if i < n else None):
+                packet.pts = packet.dts = 0
+                out.mux(packet)
+    return path
+
+
+def _decoded_frames(monkeypatch) -> list[int]:
+    """Count every frame the real decoder yields (kept or skipped)."""
+    decoded: list[int] = []
+    real_frames = video._frames
+
+    def counted(container, stream, *budget):
+        for frame in real_frames(container, stream, *budget):
+            decoded.append(1)
+            yield frame
+
+    monkeypatch.setattr(video, "_frames", counted)
+    return decoded
+
+
+def test_constant_timestamp_file_is_refused_within_the_decode_budget(tmp_path, monkeypatch):
+    """Frames skipped for a repeated timestamp still spend the budget: decoding stops near 2 x max_frames
+    units (packets + frames) instead of running through every frame of the file."""
+    import time
+
+    path = _constant_timestamp_mkv(tmp_path / "frozen.mkv", 1500)
+    decoded = _decoded_frames(monkeypatch)
+    started = time.perf_counter()
+    with pytest.raises(VideoTooLongError, match="frozen.mkv has more than 100 frames") as err:
+        load_clip(path, VideoLimits(max_frames=100))
+    assert time.perf_counter() - started < 5.0
+    assert len(decoded) < 200  # of 1500
+    assert "repeated timestamps" in str(err.value)
+
+
+def test_huge_resolution_tiny_file_is_bounded_by_pixels_and_decode_time(tmp_path):
+    """A few kB of black 4K frames: refused from the header under a pixel limit, and by the
+    wall-clock limit when pixels are allowed."""
+    frames = np.zeros((5, 2160, 3840, 3), np.uint8)
+    path = media.encode(tmp_path / "black4k.mp4", frames, 30.0, codec="libx264")
+    assert path.stat().st_size < 100_000
+    with pytest.raises(VideoTooLargeError, match="3840x2160"):
+        load_clip(path, VideoLimits(max_pixels=1920 * 1080))
+    with pytest.raises(VideoTooLargeError, match="to decode"):
+        load_clip(path, VideoLimits(max_decode_seconds=1e-4))
+    assert len(load_clip(path)) == 5  # within every limit it decodes (downscaled)
+
+
+def test_unknown_codec_tag_is_a_clear_video_error(tmp_path):
+    """An AVI whose FourCC FFmpeg does not know: PyAV opens no decoder; a VideoError, not AttributeError."""
+    avi = tmp_path / "plain.avi"
+    with av.open(str(avi), "w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(6):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")))
+        out.mux(stream.encode())
+    data = avi.read_bytes()
+    assert data.count(b"FMP4") >= 1
+    unknown = tmp_path / "strange.avi"
+    unknown.write_bytes(data.replace(b"FMP4", b"QQQQ"))
+    with pytest.raises(NotAVideoError, match="strange.avi uses a video codec FFmpeg cannot decode"):
+        load_clip(unknown)
+
+
+def test_folder_of_ten_thousand_frames_stops_at_the_wall_clock_limit(tmp_path):
+    """10,000 frame files (hard links of one 640x480 JPEG): with the frame limit raised, the wall-clock
+    limit still ends the work; with the default limits it is refused before any image is opened."""
+    import os
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    first = folder / "img0.jpg"
+    media.still_image(first)
+    for i in range(1, 10_000):
+        os.link(first, folder / f"img{i}.jpg")
+    started = time.perf_counter()
+    with pytest.raises(VideoTooLongError, match="10000 frames"):
+        load_clip(folder)
+    roomy = VideoLimits(max_frames=20_000, max_seconds=1e4, max_decode_seconds=0.5)
+    with pytest.raises(VideoTooLargeError, match="many takes more than 0.5 s to decode"):
+        load_clip(folder, roomy)
+    assert time.perf_counter() - started < 10.0
 
 
 def test_missing_file(tmp_path):

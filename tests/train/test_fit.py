@@ -207,6 +207,12 @@ def test_run_dir_layout_and_atomic_release(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_resume_after_sigkill_matches_uninterrupted(tensors_file: Path, tmp_path: Path) -> None:
+    """One kill point of ``bench/crash.py`` (which runs six): SIGKILL at a random moment soon after the
+    first checkpoint, resume, and the run is the uninterrupted one, with no stray file left."""
+    import random
+
+    from bench.crash import stray_files
+
     full, killed = tmp_path / "full", tmp_path / "killed"
     proc = subprocess.Popen(
         cli(*fit_args(tensors_file, killed)), env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -216,6 +222,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tensors_file: Path, tmp_path
         if list((killed / "checkpoints").glob("fold-*.json")):  # first epoch checkpoint (or finished fold)
             break
         time.sleep(0.01)
+    time.sleep(random.Random().uniform(0.0, 0.3))  # anywhere in the next moments of training
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
@@ -240,6 +247,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tensors_file: Path, tmp_path
 
     a, b = load_file(str(killed / "release/model.safetensors")), load_file(str(full / "release/model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert stray_files(killed) == []
 
 
 def test_ddp_two_processes(tensors_file: Path, tmp_path: Path) -> None:
@@ -384,3 +392,66 @@ def test_cross_generator_protocol_trains_on_one_set_and_tests_on_the_other(tmp_p
     held = {fold["name"].removeprefix("cross:"): fold["test_subjects"] for fold in metrics["per_fold"]}
     assert all(subjects == [person] for person, subjects in held.items())
     assert fit.main([*argv[:4], "--out", str(tmp_path / "bad"), "--quiet"]) == 2  # --test-data without the protocol
+
+
+# ---------------------------------------------------------------------------------------------
+# crashes, damaged state and failures (issue 10)
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL at one exact point in-process: nothing after it runs, no handler sees it."""
+
+
+def test_power_cut_leftovers_are_swept_and_a_damaged_checkpoint_restarts_its_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed after a fold's last epoch checkpoint: its tensors file is then emptied (a power cut before
+    the data reached the disk), an older epoch and a temporary are left beside it. The resumed run warns,
+    restarts that one job, ends with the uninterrupted run's numbers and leaves only done records."""
+    from train.checkpoints import Checkpoints
+
+    small = blob_set(per_class=1, size=32)
+    cfg = small_config(epochs=2)
+    reference = run_fit(small, cfg, tmp_path / "reference")
+    run = tmp_path / "run"
+
+    def killed(*args, **kwargs):
+        raise _Killed
+
+    monkeypatch.setattr(Checkpoints, "save_done", killed)
+    with pytest.raises(_Killed):
+        run_fit(small, cfg, run)
+    monkeypatch.undo()
+    ckpt = run / "checkpoints"
+    (tensors,) = ckpt.glob("*-e0002.safetensors")
+    tensors.write_bytes(b"")
+    (ckpt / tensors.name.replace("e0002", "e0001")).write_bytes(b"stale epoch")
+    (ckpt / ".tmp-fold-s1.json.abc").write_bytes(b"{")
+    (run / ".tmp-release.xyz").mkdir()
+
+    assert run_fit(small, cfg, run, resume=True) == reference
+    assert "damaged" in capsys.readouterr().err
+    left = sorted(p.name for p in ckpt.iterdir())
+    assert len(left) == len(SUBJECTS) and all(name.endswith(".done.json") for name in left), left
+    assert not [p for p in run.rglob(".tmp-*")]
+
+
+def test_training_failures_are_one_line_not_tracebacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A saved set whose labels do not fit its classes fails inside torch: one line, exit 1. Absurd
+    --arch-kwargs are refused by the model bounds before anything is allocated: a user error, exit 2."""
+    small = blob_set(per_class=1, size=32)
+    bad = replace(small, labels=small.labels + 5)  # class 5..7 of 3
+    path = save_tensor_set(bad, tmp_path / "bad.safetensors", dataset_name="bad", synthetic=True)
+    assert fit.main(fit_args(path, tmp_path / "bad", 1)[1:]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: training failed") and len(err.splitlines()) == 1, err
+    good = save_tensor_set(small, tmp_path / "good.safetensors", dataset_name="good", synthetic=True)
+    argv = fit_args(good, tmp_path / "huge", 1)[1:]
+    argv[argv.index("--arch-kwargs") + 1] = json.dumps({"hidden": 100_000_000})
+    started = time.monotonic()
+    assert fit.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "hidden=100000000 is out of bounds" in err and len(err.splitlines()) == 1, err
+    assert time.monotonic() - started < 10 and not (tmp_path / "huge").exists()

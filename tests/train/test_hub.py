@@ -241,3 +241,70 @@ def test_hub_double_commits_are_atomic(hub, hub_env):
     assert refused.value.code == 422
     assert hub.history(repo_id)[0].oid == head
     assert "ok.txt" not in hub.files(repo_id)
+
+
+# ----------------------------------------------------------------------------- hardening (issue 10)
+
+
+@pytest.mark.parametrize(
+    ("where", "content"),
+    [
+        ("release/arrays.npy", b"\x93NUMPY\x01\x00"),
+        ("release/arrays.npz", b"PK\x03\x04"),
+        ("release/model.joblib", b"\x80\x04"),
+        ("release/notes.txt", b"\x80\x05\x95pickled"),  # pickle bytes under an innocent name
+        ("release/extra.safetensors", b"PK\x03\x04torch.save zip"),  # a zip renamed to look safe
+    ],
+)
+def test_pickle_capable_files_are_refused_by_extension_and_content(hub_env, run_and_model, where, content):
+    run_dir, _ = run_and_model
+    (run_dir / where).write_bytes(content + b"\x00" * 32)
+    repo_id = _repo(hub_env)
+    with pytest.raises(PushError, match="pickle"):
+        push_run(run_dir, repo_id)
+    assert ("model", repo_id) not in hub_env.server.state.repos
+
+
+def test_temporaries_are_never_uploaded_and_the_card_has_no_local_path(hub_env, run_and_model, tmp_path):
+    run_dir, _ = run_and_model
+    (run_dir / "figures" / ".tmp-curves.png.x1y2.png").write_bytes(b"\x89PNG half written")
+    (run_dir / "release" / ".tmp-config.json.abc").write_bytes(b"{")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "test_data": "synthetic=/home/me/secret/probe"}))
+    repo_id = _repo(hub_env)
+    push_run(run_dir, repo_id)
+    names = {e.rfilename for e in HfApi().model_info(repo_id, files_metadata=False).siblings}
+    assert names - {".gitattributes"} == {"config.json", "model.safetensors", "README.md", "figures/curves.png", "metrics.json"}
+    card = Path(hf_hub_download(repo_id, "README.md", cache_dir=tmp_path / "c")).read_text()
+    pushed = Path(hf_hub_download(repo_id, "metrics.json", cache_dir=tmp_path / "c")).read_text()
+    assert "/data/synth" not in card and "`synthetic`" in card  # make_run_dir's --data is synthetic=/data/synth
+    assert "/home/me" not in pushed and json.loads(pushed)["test_data"] == "synthetic"
+
+
+def test_private_push_to_an_existing_public_repo_is_refused(hub_env, run_and_model, capsys):
+    run_dir, _ = run_and_model
+    repo_id = _repo(hub_env, "public")
+    assert push_main([str(run_dir), "--repo-id", repo_id]) == 0
+    head = hub_env.server.history(repo_id)[0].oid
+    capsys.readouterr()  # the first push's upload progress
+    assert push_main([str(run_dir), "--repo-id", repo_id, "--private"]) == 1
+    err = capsys.readouterr().err
+    assert "public" in err and "--private" in err and len(err.strip().splitlines()) == 1
+    assert HfApi().model_info(repo_id).private is False and hub_env.server.history(repo_id)[0].oid == head
+
+
+def test_network_failure_is_one_clear_line(hub_env, run_and_model, monkeypatch, capsys):
+    """The Hub's port is closed: a real connection refused, reported in one line, no traceback."""
+    import socket
+
+    from huggingface_hub import constants
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    run_dir, _ = run_and_model
+    assert push_main([str(run_dir), "--repo-id", _repo(hub_env)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: could not reach the Hub") and "network" in err and len(err.splitlines()) == 1
+    assert "Traceback" not in err

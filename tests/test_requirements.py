@@ -1,0 +1,53 @@
+"""requirements.txt (what the Space installs) and pyproject.toml declare every package the product imports.
+
+A package that is only present because something else pulls it in (pandas via gradio, httpx2 via
+huggingface_hub) disappears the day that dependency stops needing it; imported means declared.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCT = ["app.py", "microexp", "zoo", "train"]
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pinned(lines: list[str]) -> set[str]:
+    return {_normalise(re.split(r"[=<>!~\[ ;]", line.strip(), maxsplit=1)[0]) for line in lines
+            if line.strip() and not line.lstrip().startswith("#")}
+
+
+def _imported_top_levels() -> set[str]:
+    names: set[str] = set()
+    files = [ROOT / "app.py", *[p for d in PRODUCT[1:] for p in (ROOT / d).rglob("*.py")]]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    local = {"microexp", "zoo", "train", "app", "bench", "tests"}
+    return {n for n in names if n not in local and n not in sys.stdlib_module_names}
+
+
+def test_every_imported_package_is_pinned_in_both_files() -> None:
+    requirements = _pinned((ROOT / "requirements.txt").read_text().splitlines())
+    project = _pinned(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert requirements == project
+    distributions = packages_distributions()
+    optional = {"httpx"}  # train.push falls back to it only when httpx2 is missing
+    missing = {}
+    for module in sorted(_imported_top_levels() - optional):
+        dists = {_normalise(d) for d in distributions.get(module, [module])}
+        if not dists & requirements:
+            missing[module] = sorted(dists)
+    assert not missing, f"imported but not declared in requirements.txt: {missing}"
