@@ -221,7 +221,7 @@ def _run(
     if test_set is not None and test_set.spec != tensor_set.spec:
         raise TrainingError("the test data was preprocessed with another input spec than the training data")
     held = test_set if test_set is not None else tensor_set  # where the held-out clips come from
-    ctx = init_distributed()
+    ctx = init_distributed(config.device)
     progress = not config.quiet and ctx.is_main and sys.stderr.isatty()
     record = _prepare_run_dir(run_dir, config, resume, ctx)
     ctx.barrier()
