@@ -26,7 +26,7 @@ def no_device_env(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tensors_file(tmp_path_factory) -> Path:
-    small = blob_set(per_class=2, size=32)
+    small = blob_set(per_class=1, size=32)
     return save_tensor_set(small, tmp_path_factory.mktemp("t") / "b.safetensors", dataset_name="blobs", synthetic=True)
 
 
