@@ -127,7 +127,7 @@ def check_fit(arch: str, frames: int, device: torch.device, epochs: int) -> dict
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", help="auto | cuda | cuda:N | cpu (auto: the GPU when one is usable)")
+    parser.add_argument("--device", default="auto", help="auto | cuda | cuda:N | cpu (auto: the GPU if usable)")
     parser.add_argument("--arch", default="stcnn", choices=list(ARCHITECTURES))
     parser.add_argument("--frames", type=int, default=18)
     parser.add_argument("--epochs", type=int, default=2)
@@ -142,13 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     model = build_model(args.arch, input_spec=default_spec(args.arch, frames=args.frames))
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": describe(device),
-              "torch": torch.__version__, "cuda": torch.version.cuda, "arch": args.arch, "frames": args.frames}  # fmt: skip
+              "torch": torch.__version__, "cuda": torch.version.cuda, "arch": args.arch,
+              "frames": args.frames}  # fmt: skip
     result["predict"], pairs = check_predict(model, device, args.clip)
     result["explain"] = check_explain(pairs)
     result["fit"] = check_fit(args.arch, args.frames, device, args.epochs)
     write_json(args.out, result)
     p, e, f = result["predict"], result["explain"], result["fit"]
-    print(f"{result['date']}, {result['device']}, torch {result['torch']} (CUDA {result['cuda']}), {args.arch} T={args.frames}")
+    print(f"{result['date']}, {result['device']}, torch {result['torch']} (CUDA {result['cuda']}), "
+          f"{args.arch} T={args.frames}")
     print(f"predict: model stage {p['model_ms_cpu']:.1f} ms on CPU, {p['model_ms_device']:.1f} ms on device, "
           f"{p['windows']} windows, max probability difference {p['max_prob_diff']:.2e}, same prediction: "
           f"{p['same_prediction']}")

@@ -181,7 +181,8 @@ def table(results: dict) -> str:
             rows.append([name, metric, *("-" if v[i] is None else f"{v[i]:.1f}" for i in
                                          ("keras", "reference", "fast", "fast-int8", "fast-bf16")),
                          _ratio(v["fast"], v["keras"], higher), _ratio(v["fast-int8"], v["keras"], higher),
-                         _ratio(v["fast-bf16"], v["keras"], higher), _ratio(v["fast"], v["reference"], higher)])  # fmt: skip
+                         _ratio(v["fast-bf16"], v["keras"], higher),
+                         _ratio(v["fast"], v["reference"], higher)])  # fmt: skip
     return markdown_table(headers, rows)
 
 
@@ -206,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 repeats, no minimum time, T=18 only")
     parser.add_argument("--repeats", type=int, default=5, help="at least this many rounds (batch 1: 3x)")
-    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS, help="and until the slowest has run this long")
+    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS,
+                        help="and until the slowest has run this long")
     parser.add_argument("--archs", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
     parser.add_argument("--frames", type=int, nargs="+", default=None, help=f"clip lengths (default {FRAMES})")
     parser.add_argument("--keras-python", type=Path, default=KERAS_PYTHON,

@@ -500,7 +500,8 @@ def int8_inference(model: nn.Module) -> nn.Module:
     The dense weights dominate the bytes read per clip (177 MB fp32 for STCNN-96), so batch-1 latency
     is memory-bound; int8 weights are a quarter of that, activations quantised per call. The
     convolution blocks are untouched (fast fp32 path). Logits move by a few percent of their largest
-    magnitude (weights rounded to 8 bits per output channel, activations to 7 bits per call); a candidate measured by ``bench/models.py`` and ``bench/variants.py``, not a default.
+    magnitude (weights rounded to 8 bits per output channel, activations to 7 bits per call); a
+    candidate measured by ``bench/models.py`` and ``bench/variants.py``, not a default.
     """
     import warnings
 
@@ -509,7 +510,8 @@ def int8_inference(model: nn.Module) -> nn.Module:
     with warnings.catch_warnings():  # torch marks eager quantisation deprecated in favour of torchao
         warnings.simplefilter("ignore")
         # per output channel weight scales: closer to fp32 than one scale per tensor, as fast
-        return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        dense = {nn.Linear: per_channel_dynamic_qconfig}
+        return quantize_dynamic(copy.deepcopy(model).eval(), dense, dtype=torch.qint8)
 
 
 def bf16_inference(model: nn.Module) -> nn.Module:

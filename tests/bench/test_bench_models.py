@@ -51,7 +51,7 @@ def test_machine_record_names_cpu_flags_threads():
     assert record["threads"] == torch.get_num_threads() and record["torch_capability"]
 
 
-@pytest.mark.skipif(not bench_models.KERAS_PYTHON.exists(), reason="no Keras environment (bench/requirements-keras.txt)")
+@pytest.mark.skipif(not bench_models.KERAS_PYTHON.exists(), reason="no Keras venv (bench/requirements-keras.txt)")
 def test_keras_is_timed_in_the_same_run():
     keras = bench_models.KerasServer(bench_models.KERAS_PYTHON, threads=1)
     try:

@@ -297,14 +297,16 @@ def test_training_chunks_default_to_three_inference_chunks_and_do_not_change_res
 
 # --- CPU features, bf16 only where native, int8 dense candidate --------------------------------
 
-SAPPHIRE_RAPIDS = "model name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile\n"
+SAPPHIRE_RAPIDS = (
+    "model name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile\n"
+)
 ICE_LAKE = "model name\t: Intel(R) Xeon(R) Platinum 8375C\nflags\t\t: fpu avx2 avx512f avx512_vnni\n"
 ZEN3 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu\n"
 
 
 def test_cpuinfo_flags_decide_native_bf16():
     spr, icl, zen3 = (fast.parse_cpuinfo(t) for t in (SAPPHIRE_RAPIDS, ICE_LAKE, ZEN3))
-    assert spr.native_bf16 and spr.amx_bf16 and spr.avx512_bf16 and spr.model.startswith("Intel(R) Xeon(R) Platinum 8480")
+    assert spr.native_bf16 and spr.amx_bf16 and spr.avx512_bf16 and spr.model.startswith("Intel(R) Xeon(R) Platinum")
     assert not icl.native_bf16 and icl.avx512_vnni  # VNNI int8, but bf16 would be emulated
     assert not zen3.native_bf16 and not zen3.avx512_vnni and zen3.model == "AMD EPYC"
     assert fast.parse_cpuinfo("") == fast.CpuFeatures()  # no /proc/cpuinfo (macOS, Windows): nothing claimed
