@@ -119,15 +119,21 @@ def workloads(archs: list[str], frames: list[int]) -> dict[str, tuple[str, int]]
 
 
 def measure(
-    arch: str, frames: int, repeats: int, min_seconds: float = MIN_SECONDS, keras: KerasServer | None = None
+    arch: str,
+    frames: int,
+    repeats: int,
+    min_seconds: float = MIN_SECONDS,
+    keras: KerasServer | None = None,
+    skip: tuple[str, ...] = (),
 ) -> dict[str, dict[str, float]]:
     """Inference ms/clip (b1, b16) and training clips/s (b16) per implementation (Keras when a server
-    is given and it builds ``arch``)."""
+    is given and it builds ``arch``; none of ``skip``)."""
     name = f"{arch}-{frames}"
     torch.manual_seed(0)
     model = build_model(arch, input_spec=default_spec(arch, frames=frames)).eval()
-    variants = {"reference": model, "fast": model, "fast-int8": fast.int8_inference(model),
-                "fast-bf16": fast.bf16_inference(model)}
+    copies = {"fast-int8": fast.int8_inference, "fast-bf16": fast.bf16_inference}
+    variants = {impl: copies[impl](model) if impl in copies else model
+                for impl in INFER if impl != "keras" and impl not in skip}
     with_keras = keras is not None and arch in KERAS_ARCHS
     if with_keras:
         keras.ask(cmd="load", workload=name)
@@ -138,7 +144,7 @@ def measure(
         for batch, reps in ((1, repeats * 3), (16, repeats)):
             timers = {impl: _timed(lambda m=variants[impl], b=batch: m(*inputs[b]),
                                    "reference" if impl == "reference" else "fast")
-                      for impl in INFER if impl != "keras"}  # fmt: skip
+                      for impl in variants}  # fmt: skip
             if with_keras:
                 timers["keras"] = keras.timer(f"infer_b{batch}")
             for impl, seconds in median_round_robin(timers, reps, min_seconds).items():
@@ -152,7 +158,7 @@ def measure(
         torch.nn.functional.cross_entropy(model(*inputs[16]), labels).backward()
         opt.step()
 
-    timers = {impl: _timed(step, impl) for impl in TRAIN if impl != "keras"}
+    timers = {impl: _timed(step, impl) for impl in TRAIN if impl != "keras" and impl not in skip}
     if with_keras:
         timers["keras"] = keras.timer("train")
     for impl, seconds in median_round_robin(timers, max(3, repeats), min_seconds).items():
@@ -214,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keras-python", type=Path, default=KERAS_PYTHON,
                         help="python of the Keras environment (bench/requirements-keras.txt; $MICROEXP_KERAS_PYTHON)")
     parser.add_argument("--no-keras", action="store_true", help="time PyTorch only (the Keras columns stay empty)")
+    parser.add_argument("--skip", nargs="+", default=[], choices=("reference", "fast-int8", "fast-bf16"),
+                        help="leave these implementations out (the reference layers take most of a T=96 run)")
     parser.add_argument("--tune-malloc", action="store_true", help="call fast.tune_malloc() first")
     parser.add_argument("--out", type=Path, default=RESULTS / "models.json")
     return parser
@@ -238,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             results["keras"] = keras.ask(cmd="info")
         for name, (arch, frames) in chosen.items():
             print(f"{name}:", flush=True)
-            results["workloads"][name] = measure(arch, frames, repeats, min_seconds, keras)
+            results["workloads"][name] = measure(arch, frames, repeats, min_seconds, keras, tuple(args.skip))
             results["loadavg"][name] = os.getloadavg()
     finally:
         if keras is not None:

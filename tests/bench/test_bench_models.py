@@ -45,6 +45,11 @@ def test_without_the_keras_environment_the_run_stops_unless_told(tmp_path, capsy
     assert "--no-keras" in capsys.readouterr().err and not out.exists()
 
 
+def test_skipped_implementations_are_not_timed():
+    speed = bench_models.measure("stcnn", 18, repeats=1, min_seconds=0.0, skip=("reference", "fast-bf16"))
+    assert set(speed) == {"fast", "fast-int8"} and set(speed["fast"]) == {"infer_b1_ms", "infer_b16_ms", "train_clips_s"}
+
+
 def test_machine_record_names_cpu_flags_threads():
     record = bench_models.machine()
     assert set(record["cpu_flags"]) == {"avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni"}
