@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -44,7 +43,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import MIN_SECONDS, RESULTS, markdown_table, write_json  # noqa: E402
+from bench.common import MIN_SECONDS, RESULTS, markdown_table, median_timed, write_json  # noqa: E402
 from microexp.models import ARCHITECTURES, build_model, default_spec, fast  # noqa: E402
 
 FRAMES = (96, 18)  # the paper's CAS(ME)^2 and SMIC specs
@@ -88,19 +87,6 @@ class KerasServer:
             except (RuntimeError, BrokenPipeError, json.JSONDecodeError):
                 pass
         self.proc.wait(timeout=30)
-
-
-def median_round_robin(timers: dict[str, Timer], repeats: int, min_seconds: float, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each timer, one call each per round (as ``bench.common.median_seconds``,
-    but each timer reports its own duration, so the Keras server's pipe round trip is not counted)."""
-    for _ in range(warmup):
-        for timer in timers.values():
-            timer()
-    times: dict[str, list[float]] = {name: [] for name in timers}
-    while len(next(iter(times.values()))) < repeats or max(map(sum, times.values())) < min_seconds:
-        for name, timer in timers.items():
-            times[name].append(timer())
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def _timed(fn: Callable[[], object], mode: str = "fast") -> Timer:
@@ -147,7 +133,7 @@ def measure(
                       for impl in variants}  # fmt: skip
             if with_keras:
                 timers["keras"] = keras.timer(f"infer_b{batch}")
-            for impl, seconds in median_round_robin(timers, reps, min_seconds).items():
+            for impl, seconds in median_timed(timers, reps, min_seconds).items():
                 out[impl][f"infer_b{batch}_ms"] = 1000 * seconds / batch
             print(f"  {name} infer_b{batch}_ms: " + ", ".join(f"{i} {r[f'infer_b{batch}_ms']:.2f}"
                                                           for i, r in out.items() if r), flush=True)  # fmt: skip
@@ -163,7 +149,7 @@ def measure(
     timers = {impl: _timed(step, impl) for impl in TRAIN if impl != "keras" and impl not in skip}
     if with_keras:
         timers["keras"] = keras.timer("train")
-    for impl, seconds in median_round_robin(timers, max(3, repeats), min_seconds).items():
+    for impl, seconds in median_timed(timers, max(3, repeats), min_seconds).items():
         out[impl]["train_clips_s"] = 16 / seconds
     out = {impl: row for impl, row in out.items() if row}
     print(f"  {name} train_clips_s: " + ", ".join(f"{i} {r['train_clips_s']:.2f}" for i, r in out.items()

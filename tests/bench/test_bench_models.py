@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from bench import models as bench_models
+from bench.common import median_timed
 
 
 def test_round_robin_counts_each_timers_own_duration():
@@ -19,7 +20,7 @@ def test_round_robin_counts_each_timers_own_duration():
 
         return run
 
-    medians = bench_models.median_round_robin({"fast": timer("fast", 1 / 1024), "slow": timer("slow", 1 / 64)},
+    medians = median_timed({"fast": timer("fast", 1 / 1024), "slow": timer("slow", 1 / 64)},
                                               repeats=3, min_seconds=5 / 64, warmup=1)  # fmt: skip
     assert calls == {"fast": 1 + 5, "slow": 1 + 5}  # same rounds for both; the slow one sets the time budget
     assert medians == {"fast": 1 / 1024, "slow": 1 / 64}
