@@ -44,15 +44,30 @@ def median_seconds(
     slowest function has run ``min_seconds`` in total: a fixed 15 rounds were too few calls for the
     millisecond-scale workloads (Keras STCNN-18 at batch 1: 1.62 ms median, 1.16 ms with a second of
     calls)."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    while len(next(iter(times.values()))) < repeats or max(map(sum, times.values())) < min_seconds:
-        for name, fn in fns.items():
+
+    def timed(fn: Callable[[], object]) -> Callable[[], float]:
+        def run() -> float:
             start = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - start)
+            return time.perf_counter() - start
+
+        return run
+
+    return median_timed({name: timed(fn) for name, fn in fns.items()}, repeats, min_seconds, warmup)
+
+
+def median_timed(
+    timers: dict[str, Callable[[], float]], repeats: int, min_seconds: float = MIN_SECONDS, warmup: int = 2
+) -> dict[str, float]:
+    """:func:`median_seconds` for calls that report their own duration in seconds (a subprocess that
+    times itself, so the pipe round trip is not counted)."""
+    for _ in range(warmup):
+        for timer in timers.values():
+            timer()
+    times: dict[str, list[float]] = {name: [] for name in timers}
+    while len(next(iter(times.values()))) < repeats or max(map(sum, times.values())) < min_seconds:
+        for name, timer in timers.items():
+            times[name].append(timer())
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 

@@ -11,13 +11,17 @@ environment, never in the project's .venv:
 
 Measures inference ms per clip at batch 1 and 16 (``predict_on_batch``, the compiled predict
 function) and training clips/s (``train_on_batch``, SGD lr 0.01, batch 16, categorical
-cross-entropy), medians after warm-up; writes ``bench/results/keras.json``.
+cross-entropy), medians after warm-up; writes ``bench/results/keras.json``. ``--serve`` instead
+answers timing requests on stdin: ``bench/models.py`` starts it so that Keras and PyTorch are timed
+in the same run, round by round.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import time
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -121,6 +125,68 @@ def measure(arch: str, frames: int, repeats: int, min_seconds: float = MIN_SECON
     return row
 
 
+class Served:
+    """One workload held by :func:`serve`: the compiled model and its fixed inputs."""
+
+    def __init__(self, workload: str) -> None:
+        arch, _, frames = workload.rpartition("-")  # "<arch>-<frames>", as bench/models.py names them
+        self.model = build(arch, int(frames))
+        self.model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss="categorical_crossentropy")
+        rng = np.random.default_rng(0)
+
+        def inputs(batch: int):
+            xs = [rng.standard_normal((batch, *i.shape[1:]), dtype=np.float32) for i in self.model.inputs]
+            return xs if len(xs) > 1 else xs[0]
+
+        self.calls = {"infer_b1": (lambda x=inputs(1): self.model.predict_on_batch(x)),
+                      "infer_b16": (lambda x=inputs(16): self.model.predict_on_batch(x))}
+        x, y = inputs(16), keras.utils.to_categorical(rng.integers(0, 3, 16), 3)
+        self.calls["train"] = lambda: self.model.train_on_batch(x, y)
+
+    def time(self, what: str, calls: int) -> list[float]:
+        """Seconds of each of ``calls`` back-to-back calls (measured here: the pipe is not timed)."""
+        out = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            self.calls[what]()
+            out.append(time.perf_counter() - start)
+        return out
+
+
+def serve(threads: int | None) -> int:
+    """JSON-lines server for ``bench/models.py``, which interleaves Keras with PyTorch round by round.
+
+    Requests on stdin, one reply line each on the original stdout (everything else TensorFlow prints goes
+    to stderr): ``{"cmd": "info"}``, ``{"cmd": "load", "workload": NAME}``, ``{"cmd": "time", "what":
+    "infer_b1"|"infer_b16"|"train", "calls": N}`` -> ``{"seconds": [...]}``, ``{"cmd": "quit"}``.
+    """
+    if threads:  # the same intra-op thread count as the PyTorch side
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    reply_to = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    sys.stdout = sys.stderr
+    held: Served | None = None
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            if request["cmd"] == "quit":
+                break
+            if request["cmd"] == "info":
+                answer = {"keras": keras.__version__, "tensorflow": tf.__version__, "backend": keras.backend.backend(),
+                          "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                          "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+            elif request["cmd"] == "load":
+                held = None
+                keras.backend.clear_session()
+                held = Served(request["workload"])
+                answer = {"params": held.model.count_params()}
+            else:
+                answer = {"seconds": held.time(request["what"], int(request.get("calls", 1)))}
+        except Exception as exc:  # noqa: BLE001 - the client prints it and stops
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        reply_to.write(json.dumps(answer) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -128,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS, help="and until the slowest has run this long")
     parser.add_argument("--workloads", nargs="*", choices=sorted(WORKLOADS))
     parser.add_argument("--out", type=Path, default=RESULTS / "keras.json")
+    parser.add_argument("--serve", action="store_true", help="JSON-lines timing server for bench/models.py")
+    parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: all)")
     args = parser.parse_args(argv)
+    if args.serve:
+        return serve(args.threads)
     names = args.workloads or (list(QUICK) if args.quick else list(WORKLOADS))
     repeats = 2 if args.quick else args.repeats
     min_seconds = 0.0 if args.quick else args.min_seconds

@@ -6,6 +6,7 @@ classified several ways:
 
 - ``baseline``: fp32, test clips preprocessed with landmarks on every frame;
 - ``bf16``: the same inputs through :func:`microexp.models.fast.bf16_inference` (bf16 conv and dense);
+- ``int8``: the same inputs through :func:`microexp.models.fast.int8_inference` (int8 dense layers);
 - ``stride k``: fp32, test clips preprocessed with landmarks on every k-th frame only
   (``FaceSettings.landmark_stride``, linear interpolation in between), as the app would.
 
@@ -59,7 +60,7 @@ def evaluate(arch: str, sets: dict[str, TensorSet], seed: int, workdir: Path) ->
     labels = list(base_set.spec.labels)
     config = FitConfig(arch=arch, seed=seed, quiet=True, release=False, synthetic=True)
     ctx = DistContext()
-    preds: dict[str, list[int]] = {name: [] for name in (*sets, "bf16")}
+    preds: dict[str, list[int]] = {name: [] for name in (*sets, "bf16", "int8")}
     truth: list[int] = []
     for fold in make_folds("loso", base_set.subjects):
         train_idx = torch.as_tensor(list(fold.train), dtype=torch.long)
@@ -71,6 +72,8 @@ def evaluate(arch: str, sets: dict[str, TensorSet], seed: int, workdir: Path) ->
             preds[name] += predict(model, tuple(x[test_idx] for x in tensor_set.inputs)).argmax(1).tolist()
         bf16 = fast.bf16_inference(model)
         preds["bf16"] += predict(bf16, tuple(x[test_idx] for x in base_set.inputs)).argmax(1).tolist()
+        int8 = fast.int8_inference(model)
+        preds["int8"] += predict(int8, tuple(x[test_idx] for x in base_set.inputs)).argmax(1).tolist()
     out = {}
     for name, pred in preds.items():
         m = summarize(truth, pred, labels)

@@ -39,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
                    "(default 2; 1 = every frame, as training caches use)")
     p.add_argument("--bf16", action="store_true",
                    help="bf16 conv and dense weights (opt-in: faster on CPUs with avx512_bf16 or AMX, logits move "
-                   "~1e-2; on the synthetic LOSO benchmark at most 1 of 240 predictions changed, bench/variants.py)")
+                   "~1e-2; on the synthetic LOSO benchmark at most 1 of 240 predictions changed, bench/variants.py); "
+                   "elsewhere it is slower, so it is ignored with a warning")
+    p.add_argument("--device", default=None, metavar="auto|cpu|cuda",
+                   help="where the model runs (default $MICROEXP_DEVICE, else auto: the GPU when one is usable)")
     sub.add_parser("fetch-face-model", help="find or download the MediaPipe face model and print its path")
     k = sub.add_parser("import-keras", help="convert the original authors' Keras weights to a save_pretrained directory")
     k.add_argument("weights", help="Keras 2 .h5/.hdf5 (model or save_weights), Keras 3 .weights.h5 or .keras")
@@ -82,12 +85,16 @@ def _predict(args: argparse.Namespace) -> int:
 
     with Predictor.from_pretrained(
         args.model, revision=args.revision, limits=limits, stride_seconds=args.stride, min_coverage=args.min_coverage,
-        landmark_stride=args.landmark_stride,
+        landmark_stride=args.landmark_stride, device=args.device,
     ) as predictor:
-        if args.bf16:
-            from .models.fast import bf16_inference
+        if args.bf16 and predictor.device.type != "cpu":
+            print("warning: --bf16 ignored: on a GPU the model runs under autocast mixed precision", file=sys.stderr)
+        elif args.bf16:
+            from .models.fast import bf16_if_native
 
-            predictor.model = bf16_inference(predictor.model)
+            predictor.model, why_not = bf16_if_native(predictor.model)
+            if why_not:
+                print(f"warning: {why_not}", file=sys.stderr)
         result = predictor.predict(clip)
     result.timings_ms["total"] += decode_ms - result.timings_ms["decode"]  # decoding happened here, not in predict
     result.timings_ms["decode"] = decode_ms

@@ -144,7 +144,8 @@ def explain(
 
     Args:
         model: a MicroExp model (any ``nn.Module`` taking one tensor per region).
-        inputs: one ``(N, C, T, S, S)`` tensor per region, normalised as the model expects.
+        inputs: one ``(N, C, T, S, S)`` tensor per region, normalised as the model expects (any device:
+            they are moved to the model's).
         target: class index to explain.
         method: key of :data:`METHODS`.
         fast: cheaper settings (fewer IG steps, larger occlusion patches).
@@ -161,7 +162,10 @@ def explain(
     try:
         # Inputs built under inference_mode cannot enter autograd; a clone outside it can.
         with torch.inference_mode(False), torch.enable_grad():
-            xs = tuple(x.detach().clone().float().requires_grad_(True) for x in inputs)
+            # on the model's device (a Predictor's --device); attributions come back to CPU below. fp32 on
+            # every device: gradients are what is shown, and mixed precision would round them.
+            device = next(model.parameters(), torch.empty(0)).device
+            xs = tuple(x.detach().to(device).clone().float().requires_grad_(True) for x in inputs)
             explainer = METHODS[method](model)
             args = _method_kwargs(method, xs, fast, **kw)
             if method == "guided_backprop":

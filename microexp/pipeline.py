@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .align import AlignedWindow, SourcePyramid, align_window, to_tensors
+from .device import autocast, prepare, resolve_device
 from .errors import ModelError, NoFaceError
 from .face import FaceLandmarker, FaceSettings, FaceTrack
 from .models import MicroExpModel, load_model
@@ -242,6 +243,9 @@ class Predictor:
         landmark_stride: landmarks on every k-th frame only (faster; see ``FaceSettings``);
             None uses the landmarker's own setting (every 2nd frame for the one created here).
         spot_settings: thresholds of the spotting stage.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (default ``$MICROEXP_DEVICE``, else ``auto``):
+            where the model runs (:func:`microexp.device.resolve_device`); the model is moved there.
+            Windows are prepared on CPU and the returned tensors and probabilities stay on CPU.
     """
 
     def __init__(
@@ -254,8 +258,11 @@ class Predictor:
         name: str | None = None,
         landmark_stride: int | None = None,
         spot_settings: SpotSettings = SpotSettings(),
+        device: str | torch.device | None = None,
     ) -> None:
-        self.model = model.eval()
+        self.device = resolve_device(device)
+        prepare(self.device)
+        self.model = model.eval().to(self.device)
         self.spec: InputSpec = model.spec
         self.limits = limits
         self.stride_seconds = stride_seconds
@@ -413,10 +420,10 @@ class Predictor:
         """Softmax probabilities (N, classes) for batched inputs, BATCH windows per forward pass."""
         n = inputs[0].shape[0]
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device):
             for i in range(0, n, BATCH):
-                logits = self.model(*(x[i : i + BATCH] for x in inputs))
-                out.append(torch.softmax(logits.float(), dim=1))
+                logits = self.model(*(x[i : i + BATCH].to(self.device, non_blocking=True) for x in inputs))
+                out.append(torch.softmax(logits.float(), dim=1).cpu())
         return torch.cat(out).numpy()
 
 

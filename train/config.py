@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from microexp.device import DEVICES
 from microexp.errors import MicroExpError
 from microexp.models import ARCHITECTURES
 
@@ -35,6 +36,9 @@ class FitConfig:
         synthetic: whether the data is synthetic (said loudly in the card).
         release: train and save the release model after evaluation.
         quiet: no progress bars.
+        device: ``auto`` | ``cpu`` | ``cuda`` (``None``: ``$MICROEXP_DEVICE``, else ``auto``); on CUDA
+            the reference layers train under mixed precision (``microexp.device.autocast``), on CPU
+            the exact fp32 fast path. Not part of :meth:`recipe`: a run may resume on another device.
     """
 
     arch: str = "stcnn"
@@ -49,6 +53,7 @@ class FitConfig:
     synthetic: bool = False
     release: bool = True
     quiet: bool = False
+    device: str | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -57,6 +62,8 @@ class FitConfig:
             raise TrainingError(f"unknown protocol {self.protocol!r}; choose from {', '.join(PROTOCOLS)}")
         if (self.protocol == "cross-generator") != bool(self.test_data):
             raise TrainingError("--protocol cross-generator needs --test-data, and --test-data needs that protocol")
+        if self.device is not None and self.device.partition(":")[0].lower() not in DEVICES:
+            raise TrainingError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)} (or cuda:N)")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -1,7 +1,8 @@
 """Process setup for training: derived seeds, and the (optional) ``torchrun`` process group.
 
 Every job and epoch re-seeds from stable hashes of its name, so a resumed run needs no RNG state.
-Under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` set) the process joins a gloo group; rank 0 writes.
+Under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` set) the process joins a process group (gloo on CPU;
+on GPUs NCCL for CUDA tensors, each rank on GPU ``LOCAL_RANK``); rank 0 writes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from microexp.device import resolve_device
 
 
 def derive_seed(*parts: Any) -> int:
@@ -33,10 +36,11 @@ def seed_everything(seed: int) -> None:
 
 @dataclass(frozen=True)
 class DistContext:
-    """Rank and world size of this process (1 process unless launched by ``torchrun``)."""
+    """Rank, world size and device of this process (1 process on CPU unless told otherwise)."""
 
     rank: int = 0
     world_size: int = 1
+    device: torch.device = torch.device("cpu")
 
     @property
     def is_main(self) -> bool:
@@ -51,14 +55,29 @@ class DistContext:
             dist.barrier()
 
 
-def init_distributed() -> DistContext:
-    """Join the gloo process group when ``torchrun`` set ``WORLD_SIZE`` > 1."""
+def process_group_backend(device: torch.device) -> str:
+    """NCCL for the GPU tensors DDP reduces, gloo for the CPU tensors the run also exchanges (epoch
+    statistics, rank 0's "data loaded" flag), so the same collectives work on either device."""
+    return "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
+
+
+def init_distributed(device: str | torch.device | None = None) -> DistContext:
+    """This process's :class:`DistContext`; joins the process group when ``torchrun`` set ``WORLD_SIZE`` > 1.
+
+    ``device``: ``auto`` | ``cpu`` | ``cuda`` (``None``: ``$MICROEXP_DEVICE``, else ``auto``); under
+    ``torchrun`` a plain ``cuda`` becomes GPU ``LOCAL_RANK``, one GPU per process.
+    """
+    target = resolve_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return DistContext()
+        return DistContext(device=target)
+    if target.type == "cuda" and target.index is None:
+        target = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if target.type == "cuda":
+        torch.cuda.set_device(target)
     if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size())
+        dist.init_process_group(process_group_backend(target))
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), device=target)
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -66,7 +85,7 @@ def weights_digest(model: nn.Module) -> str:
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())
-        h.update(tensor.detach().contiguous().numpy().tobytes())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
 
@@ -85,6 +104,7 @@ __all__ = [
     "derive_seed",
     "identical_across_ranks",
     "init_distributed",
+    "process_group_backend",
     "seed_everything",
     "weights_digest",
 ]

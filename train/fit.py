@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cache_arguments(p)
     p.add_argument("--workers", type=int, default=1, help="preprocessing processes")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--device", default=None, metavar="auto|cpu|cuda",
+                   help="where to train (default $MICROEXP_DEVICE, else auto: the GPU when one is usable; under "
+                   "torchrun one GPU per process, NCCL)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--no-tune-malloc",
@@ -261,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "on new people",
                 file=sys.stderr,
             )
-        ctx = init_distributed()
+        ctx = init_distributed(args.device)
         if (args.protocol == "cross-generator") != bool(args.test_data):
             raise TrainingError("--protocol cross-generator needs --test-data, and --test-data needs that protocol")
         tensor_set, info = _load_on_rank0_first(args, ctx)
@@ -273,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             protocol=args.protocol,
             seed=args.seed,
             threads=args.threads,
+            device=args.device,
             data=args.data,
             test_data=args.test_data or "",
             release=not args.no_release,

@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
+from microexp.device import amp_dtype, autocast
 from microexp.flow import MIRROR
 from microexp.models import build_model
 
@@ -111,14 +112,17 @@ def train_job(
     preset = config.preset
     job_seed = derive_seed(config.seed, job)
     seed_everything(job_seed)
-    model = build_model(config.arch, input_spec=data.spec, **config.arch_kwargs)
+    model = build_model(config.arch, input_spec=data.spec, **config.arch_kwargs).to(ctx.device)
     optimizer = make_optimizer(model, preset)
     start, curves = 0, {"loss": [], "accuracy": []}
     if resume:
         restored = checkpoints.load_epoch(job, model, optimizer)
         if restored is not None:
             start, curves = restored
-    net: nn.Module = nn.parallel.DistributedDataParallel(model) if ctx.distributed else model
+    gpu = [ctx.device.index] if ctx.device.type == "cuda" else None
+    net: nn.Module = nn.parallel.DistributedDataParallel(model, device_ids=gpu) if ctx.distributed else model
+    # fp16 autocast (GPUs without bf16) needs loss scaling; bf16 and the exact fp32 CPU path do not
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype(ctx.device) == torch.float16 else None
     loss_fn = nn.CrossEntropyLoss()
     mirror = torch.tensor(MIRROR) if data.spec.representation == "flow" else None
     bar = tqdm(total=preset.epochs, initial=start, desc=job, leave=False, disable=not progress, unit="epoch")
@@ -135,12 +139,19 @@ def train_job(
             inputs = batch_inputs(data, idx, windows)
             if preset.augments:
                 inputs = augment(inputs, preset, aug_gen, mirror)
-            target = data.labels[idx]
-            logits = net(*inputs)
-            loss = loss_fn(logits, target)
+            inputs = tuple(x.to(ctx.device, non_blocking=True) for x in inputs)  # batches are drawn on CPU
+            target = data.labels[idx].to(ctx.device)
+            with autocast(ctx.device):
+                logits = net(*inputs)
+                loss = loss_fn(logits.float(), target)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
             stats += torch.tensor(
                 [loss.item() * len(idx), (logits.argmax(1) == target).sum().item(), len(idx)], dtype=torch.float64
             )
@@ -158,10 +169,12 @@ def train_job(
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Logits (N, classes) in evaluation mode (kept for temperature calibration)."""
+    """Logits (N, classes) in evaluation mode (kept for temperature calibration), on CPU, in fp32
+    (the model runs on its own device)."""
     model.eval()
     n = inputs[0].shape[0]
-    chunks = [model(*(x[i : i + EVAL_BATCH] for x in inputs)) for i in range(0, n, EVAL_BATCH)]
+    device = next(model.parameters()).device
+    chunks = [model(*(x[i : i + EVAL_BATCH].to(device) for x in inputs)).float().cpu() for i in range(0, n, EVAL_BATCH)]
     return torch.cat(chunks) if chunks else torch.zeros(0, 0)
 
 

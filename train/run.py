@@ -226,7 +226,7 @@ def _run(
     # --arch-kwargs get the bounds a downloaded config.json gets (ModelError before any allocation)
     arch = get_arch(config.arch)
     check_config(arch.cls, {**arch.fixed, "input_spec": tensor_set.spec.to_dict(), **config.arch_kwargs}, "--arch-kwargs")
-    ctx = init_distributed()
+    ctx = init_distributed(config.device)
     progress = not config.quiet and ctx.is_main and sys.stderr.isatty()
     record = _prepare_run_dir(run_dir, config, resume, ctx)
     ctx.barrier()

@@ -415,6 +415,105 @@ class _FusedBlock(torch.autograd.Function):
         return gx, gw, (gb if need_b else None), None, None, None
 
 
+# --- CPU features and reduced-precision inference ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpuFeatures:
+    """What the CPU offers for reduced precision (from ``/proc/cpuinfo`` flags; all False elsewhere).
+
+    Attributes:
+        model: the CPU's model name ("" when unknown).
+        avx512_bf16: AVX512-BF16 dot products (Cooper Lake, Sapphire Rapids, AMD Zen 4+).
+        amx_bf16: AMX tiles with bf16 (Sapphire Rapids and later).
+        avx512_vnni: AVX512-VNNI int8 dot products.
+        avx_vnni: AVX-VNNI (the 256-bit form).
+        capability: the ATen kernel level torch dispatches to (``torch.backends.cpu.get_cpu_capability``).
+    """
+
+    model: str = ""
+    avx512_bf16: bool = False
+    amx_bf16: bool = False
+    avx512_vnni: bool = False
+    avx_vnni: bool = False
+    capability: str = ""
+
+    @property
+    def native_bf16(self) -> bool:
+        """Whether bf16 matmuls and convs run in hardware; elsewhere oneDNN emulates them, slower than fp32."""
+        return self.avx512_bf16 or self.amx_bf16
+
+
+def parse_cpuinfo(text: str, capability: str = "") -> CpuFeatures:
+    """:class:`CpuFeatures` from the text of ``/proc/cpuinfo`` (first processor's model and flags)."""
+    model, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not model:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+    return CpuFeatures(
+        model=model,
+        avx512_bf16="avx512_bf16" in flags,
+        amx_bf16="amx_bf16" in flags,
+        avx512_vnni="avx512_vnni" in flags,
+        avx_vnni="avx_vnni" in flags,
+        capability=capability,
+    )
+
+
+def cpu_features() -> CpuFeatures:
+    """This machine's :class:`CpuFeatures` (a VM reports what its hypervisor passes through)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    return parse_cpuinfo(text, torch.backends.cpu.get_cpu_capability())
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); only then can ``bf16`` inference pay."""
+    return cpu_features().native_bf16
+
+
+BF16_NOT_NATIVE = (
+    "--bf16 ignored: this CPU has neither AVX512-BF16 nor AMX, where bf16 runs emulated and slower than fp32 "
+    "(bench/README.md, Models); running fp32"
+)
+
+
+def bf16_if_native(model: nn.Module, features: CpuFeatures | None = None) -> tuple[nn.Module, str | None]:
+    """``(bf16_inference(model), None)`` on a CPU with native bf16, else ``(model, why not)``: the
+    opt-in ``--bf16`` never makes a run slower without saying so."""
+    features = features or cpu_features()
+    if not features.native_bf16:
+        return model, BF16_NOT_NATIVE
+    return bf16_inference(model), None
+
+
+def int8_inference(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` whose dense layers are int8 (dynamic quantisation), for inference.
+
+    The dense weights dominate the bytes read per clip (177 MB fp32 for STCNN-96), so batch-1 latency
+    is memory-bound; int8 weights are a quarter of that, activations quantised per call. The
+    convolution blocks are untouched (fast fp32 path). Logits move by a few percent of their largest
+    magnitude (weights rounded to 8 bits per output channel, activations to 7 bits per call); a
+    candidate measured by ``bench/models.py`` and ``bench/variants.py``, not a default.
+    """
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():  # torch marks eager quantisation deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        # per output channel weight scales: closer to fp32 than one scale per tensor, as fast
+        dense = {nn.Linear: per_channel_dynamic_qconfig}
+        return quantize_dynamic(copy.deepcopy(model).eval(), dense, dtype=torch.qint8)
+
+
 def bf16_inference(model: nn.Module) -> nn.Module:
     """An eval-mode copy of ``model`` for bf16 inference (opt-in; the original keeps fp32 weights).
 

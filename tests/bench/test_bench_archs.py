@@ -47,7 +47,7 @@ def test_benches_measure_a_registered_toy_architecture(tmp_path):
     """The measuring code has no per-architecture branch: the toy runs through both benches."""
     with registered_toy():
         speed = bench_models.measure(TOY, 18, repeats=1, min_seconds=0.0)
-        assert set(speed) == {"reference", "fast", "fast-bf16"}
+        assert set(speed) == {"reference", "fast", "fast-int8", "fast-bf16"}  # no Keras server given
         assert all(v > 0 for row in speed.values() for v in row.values())
         assert set(speed["fast"]) == {"infer_b1_ms", "infer_b16_ms", "train_clips_s"}
         loop = bench_train.measure(TOY, 18, clips=8, preset_name="default", epochs=1)

@@ -293,3 +293,46 @@ def test_training_chunks_default_to_three_inference_chunks_and_do_not_change_res
         assert torch.equal(got[0], ref[0])
         for r, g in zip(ref[1:], got[1:]):
             _close(r, g)
+
+
+# --- CPU features, bf16 only where native, int8 dense candidate --------------------------------
+
+SAPPHIRE_RAPIDS = (
+    "model name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile\n"
+)
+ICE_LAKE = "model name\t: Intel(R) Xeon(R) Platinum 8375C\nflags\t\t: fpu avx2 avx512f avx512_vnni\n"
+ZEN3 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu\n"
+
+
+def test_cpuinfo_flags_decide_native_bf16():
+    spr, icl, zen3 = (fast.parse_cpuinfo(t) for t in (SAPPHIRE_RAPIDS, ICE_LAKE, ZEN3))
+    assert spr.native_bf16 and spr.amx_bf16 and spr.avx512_bf16 and spr.model.startswith("Intel(R) Xeon(R) Platinum")
+    assert not icl.native_bf16 and icl.avx512_vnni  # VNNI int8, but bf16 would be emulated
+    assert not zen3.native_bf16 and not zen3.avx512_vnni and zen3.model == "AMD EPYC"
+    assert fast.parse_cpuinfo("") == fast.CpuFeatures()  # no /proc/cpuinfo (macOS, Windows): nothing claimed
+    here = fast.cpu_features()
+    assert here.capability == torch.backends.cpu.get_cpu_capability() and fast.native_bf16() == here.native_bf16
+
+
+def test_bf16_opt_in_runs_fp32_with_a_reason_where_not_native():
+    model = build_model("stcnn", input_spec=_spec("stcnn", 18)).eval()
+    same, why = fast.bf16_if_native(model, fast.parse_cpuinfo(ICE_LAKE))
+    assert same is model and "fp32" in why and "AVX512-BF16" in why
+    copy, why = fast.bf16_if_native(model, fast.parse_cpuinfo(SAPPHIRE_RAPIDS))
+    assert why is None and copy is not model
+    assert {m.weight.dtype for m in copy.modules() if isinstance(m, torch.nn.Linear)} == {torch.bfloat16}
+
+
+def test_int8_inference_copy_quantises_dense_layers_only(arch):
+    torch.manual_seed(6)
+    model = build_model(arch, input_spec=_spec(arch, 18)).eval()
+    inputs = model.example_inputs(4)
+    q = fast.int8_inference(model)
+    dense = [m for m in q.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert dense and not any(type(m) is torch.nn.Linear for m in q.modules())
+    assert {m.weight.dtype for m in model.modules() if isinstance(m, torch.nn.Linear)} == {torch.float32}
+    assert [type(b) for b in _blocks(q)] == [type(b) for b in _blocks(model)]  # conv blocks untouched
+    with torch.no_grad():
+        ref, got = model(*inputs), q(*inputs)
+    assert got.dtype == torch.float32
+    _close(ref, got, 0.1)  # measured up to 6.1e-2 (FuseNet): activations are quantised to 7 bits per call
