@@ -59,7 +59,7 @@ CONV_TO_OURS = (4, 3, 2, 0, 1)  # Keras (kH, kW, kT, in, out) -> torch (out, in,
 
 @dataclass(frozen=True)
 class OriginalSetup:
-    """What the original scripts fed a network trained on one dataset (FACTS.md, section 1)."""
+    """What the original scripts fed a network trained on one dataset."""
 
     dataset: str
     fps: float
