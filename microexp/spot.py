@@ -157,7 +157,7 @@ class SpotSettings:
     registration_seconds: float = 0.4
     affine: bool = True
     refine: bool = True
-    refine_iterations: int = 10
+    refine_iterations: int = 5
     smooth_seconds: float = 0.03
     common_mode: float = 5.0
     common_quantile: float = 0.25
