@@ -174,7 +174,7 @@ class SpotSettings:
     blink_margin: float = 0.3
     speech_seconds: float = 1.0
     speech_level: float = 0.01
-    speech_contrast: float = 1.5
+    speech_contrast: float = 1.2
     min_gap_seconds: float = 0.5
     extent_fraction: float = 0.15
 
