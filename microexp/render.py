@@ -257,6 +257,7 @@ def timeline_figure(prediction: Any, window_index: int | None = None, importance
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability / score")
-    ax.legend(loc="upper left", fontsize=7, ncols=3, frameon=False)
+    # Below the axes, outside them: the plot box may crop the top, and inside the axes it hides curves.
+    fig.legend(loc="outside lower center", fontsize=7, ncols=3, frameon=False)
     ax.grid(alpha=0.3)
     return fig

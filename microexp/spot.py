@@ -8,8 +8,13 @@ second face pass. Steps:
    are levelled in a ``crop_size`` grey face crop. Its parameters are median-filtered
    over ``registration_seconds``: that follows head motion (a median keeps ramps and steps) but not
    the face mesh's brief jumps during blinks and expressions, which would shift the whole crop.
+   Then each crop is aligned by image (ECC, rotation + translation) on the face's rigid cells to
+   the mean of its neighbours in time: camera shake and landmark jitter move a face by a pixel or
+   so from frame to frame, which looks like movement everywhere; the crops are then smoothed
+   over ``smooth_seconds``.
 2. Region signals: the crop is cut into ``cell``-pixel cells, each assigned to the nearest landmark
-   region (brows, eyes, cheeks, nose, mouth, lip corners). Per cell the MEGC-style feature
+   region (brows, eyes, cheeks, nose, mouth, lip corners); cells on the face outline are left out
+   (background moves against the face when the head turns). Per cell the MEGC-style feature
    difference FD(t) = mean |G_t - (G_{t-k} + G_{t+k}) / 2| with k about half a micro-expression: a
    brief bump peaks at its apex; slow drift, lighting change and a held expression cancel. A region's
    signal is the mean of its two strongest cells less the common mode (the upper face's median cell
@@ -18,7 +23,8 @@ second face pass. Steps:
    long counts less.
 3. Distractors: a blink (the eye aspect ratio dips, or the eye cells move far more than the brows)
    silences eyes and brows around
-   it; speech (the mouth shape oscillating over about a second) silences the mouth and judges lip
+   it; speech (the mouth shape oscillating over about a second, clearly more than rigid landmark
+   distances do, since landmarks jitter on compressed video) silences the mouth and judges lip
    corners and nose against their speech-time noise; a bump whose region has not returned to its baseline
    ``return_seconds`` later is the edge of a held (macro-)expression and is dropped, as is a bump
    wider than ``max_seconds`` at half height.
@@ -51,6 +57,9 @@ _INNER_LIPS = (13, 14)  # upper and lower inner lip, centre
 # Mouth shape while talking: inner-lip gap, outer-lip height, nose tip to chin (some speech barely
 # parts the lips but moves the jaw). Not the mouth's width: a lip-corner pull (AU12) would count.
 _MOUTH_SHAPE = (_INNER_LIPS, (0, 17), (1, 152))
+# As many distances between points that speech does not move (nose bridge to tip, forehead to
+# bridge, temple to temple): their oscillation is the landmarks' own jitter.
+_RIGID_SHAPE = ((168, 1), (10, 168), (127, 356))
 # Eye aspect ratio: (outer, inner, upper lid, lower lid) per eye.
 _EYE_POINTS = ((33, 133, 159, 145), (362, 263, 386, 374))
 _SPEECH_REGIONS = ("mouth", "corners", "nose")  # what the jaw moves while talking (cheeks barely: their clip-wide noise applies)
@@ -109,6 +118,13 @@ class SpotSettings:
         registration_seconds: median filter over the per-frame head-pose fit (longer than a blink).
         affine: register the head with a full affine map (follows turns and nods as foreshortening)
             rather than a similarity.
+        refine: after the landmark registration, align every crop to its neighbours' mean by image
+            (:func:`refine_crops`): camera shake and the face mesh's own jitter move a face by a
+            pixel or so from frame to frame, which landmarks cannot follow and which looks like
+            movement everywhere.
+        refine_iterations: most ECC iterations per frame.
+        smooth_seconds: Gaussian smoothing of the crops over time before differencing (sensor
+            noise and compression flicker are independent from frame to frame, a movement is not).
         common_quantile: which quantile of the upper face's cells measures the common mode (a head
             movement moves every cell, an expression only some).
         common_mode: weight of the upper face's common-mode cell level (above its usual level) taken off
@@ -130,6 +146,7 @@ class SpotSettings:
         speech_seconds: window over which mouth-opening oscillation is measured.
         speech_level: mouth-shape oscillation (RMS of the high-passed lip gap, mouth height and jaw
             drop, in inter-ocular distances) above which the person is taken to be talking.
+        speech_contrast: ... and least ratio of that oscillation to the rigid distances' (landmark jitter).
         min_gap_seconds: least distance between two spotted apexes.
         extent_fraction: onset and offset are where the movement falls under this fraction of its
             apex value.
@@ -139,6 +156,9 @@ class SpotSettings:
     cell: int = 8
     registration_seconds: float = 0.4
     affine: bool = True
+    refine: bool = True
+    refine_iterations: int = 5
+    smooth_seconds: float = 0.03
     common_mode: float = 5.0
     common_quantile: float = 0.25
     k_seconds: float = 0.2
@@ -154,6 +174,7 @@ class SpotSettings:
     blink_margin: float = 0.3
     speech_seconds: float = 1.0
     speech_level: float = 0.01
+    speech_contrast: float = 1.2
     min_gap_seconds: float = 0.5
     extent_fraction: float = 0.15
 
@@ -250,6 +271,36 @@ def face_crops(frames: np.ndarray, transforms: np.ndarray, size: int) -> np.ndar
     return out
 
 
+def rigid_mask(labels: np.ndarray, size: int, cell: int) -> np.ndarray:
+    """(size, size) uint8 mask of the face's rigid parts in the crop: face cells that no expression
+    region claims (forehead, temples, chin), and the nose."""
+    g = size // cell
+    rigid = np.isin(labels, [-1, list(_regions()).index("nose")]).reshape(g, g).astype(np.uint8)
+    return np.kron(rigid, np.ones((cell, cell), np.uint8))
+
+
+def refine_crops(crops: np.ndarray, mask: np.ndarray, sigma: float, iterations: int) -> np.ndarray:
+    """(N, S, S) crops each aligned (rotation + translation, ECC on ``mask``) to the Gaussian mean of
+    its neighbours over ``sigma`` frames: frame-to-frame shake goes, slow motion and brief local
+    movement (outside the mask) stay. A frame whose fit fails is kept as it is."""
+    if mask.sum() < 64:
+        return crops
+    reference = gaussian_filter1d(crops, max(sigma, 1e-3), axis=0, mode="nearest")
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-3)
+    size = crops.shape[2], crops.shape[1]
+    out = np.empty_like(crops)
+    for i, (crop, ref) in enumerate(zip(crops, reference)):
+        warp = np.eye(2, 3, dtype=np.float32)
+        try:
+            _, warp = cv2.findTransformECC(ref, crop, warp, cv2.MOTION_EUCLIDEAN, criteria, mask, 1)
+        except cv2.error:  # no convergence (a blank or saturated frame): keep the landmark registration
+            out[i] = crop
+            continue
+        out[i] = cv2.warpAffine(crop, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
 def _shift(x: np.ndarray, k: int) -> np.ndarray:
     """x moved k frames later (k < 0: earlier), edges held."""
     return x[np.clip(np.arange(len(x)) - k, 0, len(x) - 1)]
@@ -269,7 +320,9 @@ def cell_differences(crops: np.ndarray, k: int, cell: int) -> np.ndarray:
 
 
 def cell_regions(points: np.ndarray, size: int, cell: int) -> np.ndarray:
-    """(cells,) index into ``_regions()`` of each cell (nearest region landmark within one cell), -1 for none."""
+    """(cells,) index into ``_regions()`` of each cell (nearest region landmark within one cell), -1
+    for a face cell of no region, -2 for a cell less than half a cell inside the face outline (its
+    pixels are partly background or hair, which move against the face when the head turns)."""
     g = size // cell
     cy, cx = np.mgrid[0:g, 0:g] * cell + 0.5 * cell - 0.5
     centres = np.stack([cx.ravel(), cy.ravel()], 1)
@@ -279,6 +332,9 @@ def cell_regions(points: np.ndarray, size: int, cell: int) -> np.ndarray:
         dist = np.linalg.norm(centres[:, None, :] - points[list(idx)][None], axis=-1).min(axis=1)
         closer = dist < best
         label[closer], best[closer] = r, dist[closer]
+    hull = cv2.convexHull(points[:, :2].astype(np.float32))
+    inside = np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in centres])
+    label[inside < 0.5 * cell] = -2
     return label
 
 
@@ -307,12 +363,18 @@ def speech_mask(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndar
     lm = _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
     left, right = eye_centres(lm)
     iod = np.maximum(np.linalg.norm(right - left, axis=-1), 1e-6)
-    shape = np.stack([np.linalg.norm(lm[:, a] - lm[:, b], axis=-1) / iod for a, b in _MOUTH_SHAPE], 1)
-    shape = gaussian_filter1d(shape, max(0.03 * fps, 1e-3), axis=0, mode="nearest")
-    fast = shape - gaussian_filter1d(shape, max(0.25 * fps, 1.0), axis=0, mode="nearest")
-    power = (fast * fast).sum(axis=1)
-    rms = np.sqrt(gaussian_filter1d(power, max(0.5 * settings.speech_seconds * fps, 1.0), mode="nearest"))
-    talking = rms > settings.speech_level
+
+    def oscillation(pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
+        shape = np.stack([np.linalg.norm(lm[:, a] - lm[:, b], axis=-1) / iod for a, b in pairs], 1)
+        shape = gaussian_filter1d(shape, max(0.03 * fps, 1e-3), axis=0, mode="nearest")
+        fast = shape - gaussian_filter1d(shape, max(0.25 * fps, 1.0), axis=0, mode="nearest")
+        power = (fast * fast).sum(axis=1)
+        return np.sqrt(gaussian_filter1d(power, max(0.5 * settings.speech_seconds * fps, 1.0), mode="nearest"))
+
+    # Landmarks jitter on a compressed or shaky video: the mouth must oscillate clearly more than
+    # the same number of rigid distances do, not only more than a fixed level.
+    rms = oscillation(_MOUTH_SHAPE)
+    talking = (rms > settings.speech_level) & (rms > settings.speech_contrast * oscillation(_RIGID_SHAPE))
     # A brief mouth movement (an expression) is no speech: keep only runs lasting speech_seconds.
     run = max(1, round(settings.speech_seconds * fps))
     return binary_dilation(binary_erosion(talking, np.ones(run, bool)), np.ones(run, bool))
@@ -379,8 +441,13 @@ def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings(
     k = max(1, round(settings.k_seconds * fps))
     transforms, ref_points = registration(track, fps, settings)
     crops = face_crops(clip.frames, transforms, settings.crop_size)
-    cells = cell_differences(crops, k, settings.cell)
     labels = cell_regions(ref_points, settings.crop_size, settings.cell)
+    if settings.refine:
+        mask = rigid_mask(labels, settings.crop_size, settings.cell)
+        crops = refine_crops(crops, mask, k, settings.refine_iterations)
+    if settings.smooth_seconds > 0:
+        crops = gaussian_filter1d(crops, settings.smooth_seconds * fps, axis=0, mode="nearest")
+    cells = cell_differences(crops, k, settings.cell)
     # Common mode: a head movement the registration follows a frame late moves every cell a
     # little (edges everywhere), an expression only some. A low quantile of the upper face's cells
     # (mouth and lip corners left out: they move while talking) above its usual level is taken off

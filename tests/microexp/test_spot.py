@@ -165,3 +165,30 @@ def test_talking_only_clip_gives_none(landmarker, photos, seed):
                               head_per_minute=(0.0, 0.0))  # fmt: skip
     assert any(e.kind == "speech" for e in events)
     assert spot(clip, track_of(landmarker, clip)).intervals == ()
+
+
+def _shaken(clip, seed: int, sd_px: float = 0.8):
+    """The clip as a hand-held camera films it: every frame moved by its own random sub-pixel shift and
+    a slight roll (white jitter, not a drift), which landmarks cannot follow."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = clip.frames.shape[1:3]
+    out = np.empty_like(clip.frames)
+    for i, frame in enumerate(clip.frames):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.normal(0, 0.3)), 1.0)
+        m[:, 2] += rng.normal(0, sd_px, 2)
+        out[i] = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return clip_from_frames(out, clip.fps)
+
+
+def test_camera_shake_is_not_an_expression_but_the_expression_under_it_is_found(landmarker):
+    """Frame-to-frame shake moves every part of the face: the image registration takes it out, so a
+    shaken still face gives none while a subtle brow raise under the same shake is found at its apex."""
+    n = 150
+    still = _shaken(au_clip(landmarker, "au1", np.zeros(n), drift_px=0.0), seed=1)
+    assert spot(still, track_of(landmarker, still)).intervals == ()
+    amp = course(n, 70, 78, 88)
+    raised = _shaken(au_clip(landmarker, "au1", amp, strength=0.05, drift_px=0.0), seed=1)
+    found = spot(raised, track_of(landmarker, raised))
+    assert found.top is not None and abs(found.top.apex - 78 / FPS) <= 0.1, found.intervals
