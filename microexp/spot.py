@@ -11,7 +11,9 @@ second face pass. Steps:
    Then each crop is aligned by image (ECC, rotation + translation) on the face's rigid cells to
    the mean of its neighbours in time: camera shake and landmark jitter move a face by a pixel or
    so from frame to frame, which looks like movement everywhere; the crops are then smoothed
-   over ``smooth_seconds``.
+   over ``smooth_seconds``. The rigid cells of the crop are few (mostly the nose), so this
+   registration also follows part of a smile or a nose wrinkle: each region's score (step 2) is
+   the larger of the landmark-registered and the image-registered crops' scores.
 2. Region signals: the crop is cut into ``cell``-pixel cells, each assigned to the nearest landmark
    region (brows, eyes, cheeks, nose, mouth, lip corners); cells on the face outline are left out
    (background moves against the face when the head turns). Per cell the MEGC-style feature
@@ -434,19 +436,10 @@ class _Signals:
     speech: np.ndarray  # (N,) bool
 
 
-def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) -> _Signals:
-    """Region scores over time, blinks and speech of one clip (steps 1-3 of the module docstring)."""
-    times = np.asarray(clip.timestamps, dtype=np.float64)
-    fps = (len(times) - 1) / times[-1] if len(times) > 1 and times[-1] > 0 else float(clip.fps)
-    k = max(1, round(settings.k_seconds * fps))
-    transforms, ref_points = registration(track, fps, settings)
-    crops = face_crops(clip.frames, transforms, settings.crop_size)
-    labels = cell_regions(ref_points, settings.crop_size, settings.cell)
-    if settings.refine:
-        mask = rigid_mask(labels, settings.crop_size, settings.cell)
-        crops = refine_crops(crops, mask, k, settings.refine_iterations)
-    if settings.smooth_seconds > 0:
-        crops = gaussian_filter1d(crops, settings.smooth_seconds * fps, axis=0, mode="nearest")
+def _region_scores(
+    crops: np.ndarray, labels: np.ndarray, speech: np.ndarray, k: int, settings: SpotSettings
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-cell feature differences, and per region the raw signal and its score in noise units."""
     cells = cell_differences(crops, k, settings.cell)
     # Common mode: a head movement the registration follows a frame late moves every cell a
     # little (edges everywhere), an expression only some. A low quantile of the upper face's cells
@@ -457,13 +450,10 @@ def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings(
     q = settings.common_quantile
     common = np.quantile(cells[:, upper], q, axis=1) if upper.any() else np.zeros(len(cells))
     common = settings.common_mode * np.clip(common - np.median(common), 0.0, None)
-    raw = {}
+    raw, z = {}, {}
     for r, name in enumerate(names):
         own = cells[:, labels == r]
-        raw[name] = np.sort(own, axis=1)[:, -2:].mean(axis=1) - common  # its two strongest cells
-    speech = speech_mask(track, fps, settings)
-    z = {}
-    for name, s in raw.items():
+        s = raw[name] = np.sort(own, axis=1)[:, -2:].mean(axis=1) - common  # its two strongest cells
         # Talking moves the lower face all the time: while talking, its own noise level applies there.
         parts = (speech, ~speech) if name in _SPEECH_REGIONS and speech.sum() > 10 else (np.ones(len(s), bool),)
         z[name] = np.zeros(len(s))
@@ -471,6 +461,33 @@ def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings(
             base, scale = _noise(s[part], settings.noise_floor)
             z[name][part] = (s[part] - base) / scale
         z[name] = np.where(s >= settings.min_difference, z[name], np.minimum(z[name], 0.0))
+    return cells, raw, z
+
+
+def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) -> _Signals:
+    """Region scores over time, blinks and speech of one clip (steps 1-3 of the module docstring).
+
+    With ``settings.refine`` each region's score is the larger of the landmark-registered and the
+    image-registered crops' scores: image registration takes camera shake out, but on a face whose
+    rigid cells are few (the nose) it also follows part of a smile or a nose wrinkle, which the
+    landmark registration keeps.
+    """
+    times = np.asarray(clip.timestamps, dtype=np.float64)
+    fps = (len(times) - 1) / times[-1] if len(times) > 1 and times[-1] > 0 else float(clip.fps)
+    k = max(1, round(settings.k_seconds * fps))
+    transforms, ref_points = registration(track, fps, settings)
+    crops = face_crops(clip.frames, transforms, settings.crop_size)
+    labels = cell_regions(ref_points, settings.crop_size, settings.cell)
+    variants = [crops]
+    if settings.refine:
+        mask = rigid_mask(labels, settings.crop_size, settings.cell)
+        variants.append(refine_crops(crops, mask, k, settings.refine_iterations))
+    if settings.smooth_seconds > 0:
+        variants = [gaussian_filter1d(c, settings.smooth_seconds * fps, axis=0, mode="nearest") for c in variants]
+    speech = speech_mask(track, fps, settings)
+    scored = [_region_scores(c, labels, speech, k, settings) for c in variants]
+    crops, (cells, raw, _) = variants[-1], scored[-1]
+    z = {name: np.max([zs[name] for _, _, zs in scored], axis=0) for name in raw}
     # A blink: the lids close (eye aspect ratio dips), or the eye cells move far more than the brows.
     ear = eye_aspect_ratio(_fill(track.landmarks[..., :2].astype(np.float64), track.valid))
     closing = (ear < settings.blink_ratio * np.median(ear)) | (
