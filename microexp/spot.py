@@ -275,7 +275,8 @@ def face_crops(frames: np.ndarray, transforms: np.ndarray, size: int) -> np.ndar
 
 def rigid_mask(labels: np.ndarray, size: int, cell: int) -> np.ndarray:
     """(size, size) uint8 mask of the face's rigid parts in the crop: face cells that no expression
-    region claims (forehead, temples, chin), and the nose."""
+    region claims, and the nose. In the 96 px crop (brows near its top, outline cells left out)
+    that is mostly the nose, which a smile or a nose wrinkle also moves a little."""
     g = size // cell
     rigid = np.isin(labels, [-1, list(_regions()).index("nose")]).reshape(g, g).astype(np.uint8)
     return np.kron(rigid, np.ones((cell, cell), np.uint8))
@@ -301,11 +302,6 @@ def refine_crops(crops: np.ndarray, mask: np.ndarray, sigma: float, iterations: 
         out[i] = cv2.warpAffine(crop, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                 borderMode=cv2.BORDER_REPLICATE)
     return out
-
-
-def _shift(x: np.ndarray, k: int) -> np.ndarray:
-    """x moved k frames later (k < 0: earlier), edges held."""
-    return x[np.clip(np.arange(len(x)) - k, 0, len(x) - 1)]
 
 
 def cell_differences(crops: np.ndarray, k: int, cell: int) -> np.ndarray:
