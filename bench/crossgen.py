@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # a training side caches its jittered windows too; its centred `inputs` are what tests read
             jitter = args.jitter if any(src == g for src, _ in directions) else 1
             data[g], _ = load_data(f"synthetic={sets[g]}", arch=arch, frames=None, cache_dir=args.cache_dir,
-                                   workers=1, progress=False, jitter=jitter)  # fmt: skip
+                                   workers=1, progress=False, jitter=jitter, register=args.register)  # fmt: skip
         labels = data["synth"].spec.labels
         for seed in args.seeds:
             config = FitConfig(arch=arch, preset=preset, seed=seed, data="crossgen", dataset_name="synthetic",
@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where generated sets are kept and reused")  # fmt: skip
     p.add_argument("--cache-dir", default=None, help="tensor cache (default: the training cache)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--register", choices=("landmarks", "image"), default=None,
+                   help="frame registration of both sides (train fit --register; default: the models' default)")
     p.add_argument("--out", type=Path, default=None)
     return p
 
@@ -295,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python", "bench/crossgen.py", *(argv if argv is not None else sys.argv[1:])]),
         "recipe": args.recipe, "archs": args.arch, "seeds": args.seeds, "clips_per_generator": args.clips,
         "epochs": args.epochs or "preset default", "preset": "default", "modes": args.modes,
+        "register": args.register or "default",
         "seconds": round(time.perf_counter() - start, 1), **result, "summary": summary,
     })  # fmt: skip
     def cell(s: dict[str, float]) -> str:

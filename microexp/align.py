@@ -11,6 +11,16 @@ frame's. A least-squares fit over dozens of points averages landmark jitter away
 drifting across the frame yields nearly constant crops while expression motion is kept. This can be
 switched off with ``spec.extra["stabilize"] = False`` (reference transform only, as in the literature).
 
+Landmarks cannot follow frame-to-frame shake (a hand-held camera, a jittery tracker on compressed
+video): the fit above is smoothed in time, so the shake stays in the crops, and after the temporal
+mean is removed it outweighs a movement of a pixel. ``spec.extra["register"] = "image"`` adds an image
+registration: every source frame's grey face crop is aligned by ECC (translation only) to the
+window's mean crop, and that shift joins the frame's correction for every region. The whole crop is
+used: a micro-expression moves a small part of it and shifts the fit little (a brow lowerer kept 85 %
+of its crop energy, a smile 99 %), while the skin alone, or the nose, has too little texture to pin
+a sub-pixel shift (bench/README.md, "Image registration"). Absent or ``"landmarks"``, crops are as before (the key travels in the
+model's config, so a model is always fed what it was trained on).
+
 Crops are warped straight from the source frame (supersampled, then area-averaged, so downscaling
 does not alias), converted to grey with the standard RGB weights (the original code swapped R and B),
 and resampled linearly in time to ``spec.frames``. Only the source frames a window samples are warped
@@ -48,6 +58,10 @@ _GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 weight
 _MAX_SUPERSAMPLE = 4
 RESAMPLE_KEY = "resample"  # spec.extra key: how crops are resampled from the source frames
 RESAMPLE_MODES = ("supersample", "prescaled")
+REGISTER_KEY = "register"  # spec.extra key: how frames of a window are registered to each other
+REGISTER_MODES = ("landmarks", "image")
+_REGISTER_SIZE = 64  # side of the grey face crop the image registration runs on
+_MAX_SHIFT = 0.06  # an image-registration shift beyond this fraction of the crop is a failed fit
 
 
 @dataclass(frozen=True)
@@ -238,6 +252,39 @@ def _resample_mode(spec: InputSpec) -> str:
     return mode
 
 
+def _register_mode(spec: InputSpec) -> str:
+    mode = str(spec.extra.get(REGISTER_KEY, "landmarks"))
+    if mode not in REGISTER_MODES:
+        raise ValueError(f"spec.extra[{REGISTER_KEY!r}] must be one of {REGISTER_MODES}, got {mode!r}")
+    return mode
+
+
+def register_frames(
+    frames: np.ndarray, frame_ids: Sequence[int], to_crop: dict[int, np.ndarray], size: int = _REGISTER_SIZE
+) -> dict[int, np.ndarray]:
+    """(3, 3) shift per frame, in registration-crop pixels, that aligns its crop to the frames' mean.
+
+    ``to_crop[j]`` maps frame ``j``'s source pixels to the ``size``-sided grey crop. A fit that fails
+    or moves further than :data:`_MAX_SHIFT` of the crop leaves that frame as it was.
+    """
+    # grey before warping: a third of the work of warping RGB (same BT.601 weights as _GREY)
+    crops = np.stack([warp_crop(cv2.cvtColor(frames[j], cv2.COLOR_RGB2GRAY), to_crop[j][:2], size) for j in frame_ids])
+    reference = crops.mean(axis=0).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 1e-3)
+    out = {}
+    for j, crop in zip(frame_ids, crops):
+        warp = np.eye(2, 3, dtype=np.float32)
+        try:
+            _, warp = cv2.findTransformECC(reference, crop, warp, cv2.MOTION_TRANSLATION, criteria, None, 3)
+        except cv2.error:  # no convergence (a blank or saturated frame)
+            warp = np.eye(2, 3, dtype=np.float32)
+        if np.abs(warp[:, 2]).max() > _MAX_SHIFT * size:
+            warp = np.eye(2, 3, dtype=np.float32)
+        # ECC's warp maps reference coordinates into the frame's crop; the frame's crop is aligned by its inverse
+        out[j] = np.linalg.inv(_h(warp.astype(np.float64)))
+    return out
+
+
 def align_window(
     frames: np.ndarray, track: FaceTrack, window: Window, spec: InputSpec, pyramid: SourcePyramid | None = None
 ) -> AlignedWindow:
@@ -276,6 +323,14 @@ def align_window(
         motion = _smooth_motion(track, valid, first, stop, ref_lm, rigid)
     else:
         motion = {j: np.eye(3) for j in range(first, stop)}
+
+    if _register_mode(spec) == "image" and stop - first > 1:
+        # shifts found on a grey face crop, carried into canonical face coordinates for every region
+        to_reg = np.diag([_REGISTER_SIZE / spec.face_size] * 2 + [1.0]) @ _h(similarity_from_landmarks(ref_lm, spec))
+        ids = list(range(first, stop))
+        shifts = register_frames(frames, ids, {j: to_reg @ motion[j] for j in ids})
+        back = np.linalg.inv(to_reg)
+        motion = {j: back @ shifts[j] @ to_reg @ motion[j] for j in ids}
 
     def correction(j: int) -> np.ndarray:
         return motion[min(max(j, first), stop - 1)]

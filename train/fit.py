@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from safetensors import SafetensorError
 
+from microexp.align import REGISTER_MODES
 from microexp.errors import MicroExpError
 from microexp.models import ARCHITECTURES, accepts_regions, default_regions, default_spec
 from microexp.models.fast import tune_malloc
@@ -58,11 +59,13 @@ def load_data(
     workers: int,
     progress: bool,
     jitter: int = 1,
+    register: str | None = None,
 ) -> tuple[TensorSet, dict[str, Any]]:
     """Turn a ``--data`` string into a TensorSet plus ``{"dataset_name", "synthetic"}``.
 
     ``jitter`` K > 1 caches K apex-offset windows per clip of a raw dataset (``train.cache``); a
-    ``tensors=`` file brings whatever windows it was saved with.
+    ``tensors=`` file brings whatever windows it was saved with. ``register`` overrides how a raw
+    dataset's frames are registered (``microexp.align``: ``image`` by default, or ``landmarks``).
     """
     kind, sep, location = data.partition("=")
     if not sep or not location:
@@ -94,6 +97,8 @@ def load_data(
         raise TrainingError(f"{data}: no usable clips found")
     # MEGC three classes (records' label3, else their native label when it is one of them)
     spec = default_spec(arch, frames=frames or 18)
+    if register is not None:
+        spec = spec.replace(extra={**spec.extra, "register": register})
     tensor_set = build_tensor_set(
         records, spec, Path(cache_dir) if cache_dir else None, workers=workers, progress=progress, jitter=jitter
     )
@@ -103,8 +108,16 @@ def load_data(
 
 
 def _add_cache_arguments(p: argparse.ArgumentParser) -> None:
-    """``--cache-dir`` and ``--jitter``: where and how many windows per clip ``fit`` and ``cache`` store."""
+    """``--cache-dir``, ``--jitter`` and ``--register``: where and what ``fit`` and ``cache`` store per clip."""
     p.add_argument("--cache-dir", default=None, help="where preprocessed tensors are cached")
+    p.add_argument(
+        "--register",
+        choices=REGISTER_MODES,
+        default=None,
+        help="how the frames of a window are aligned to each other: image (landmarks, then ECC on the face "
+        "crop, which removes frame-to-frame shake; the default) or landmarks only (models before 2026-12-02); "
+        "stored in the model's input spec, so inference does the same",
+    )
     p.add_argument(
         "--jitter",
         type=int,
@@ -230,6 +243,7 @@ def _load_on_rank0_first(
             workers=args.workers,
             progress=progress,
             jitter=args.jitter if jitter is None else jitter,
+            register=args.register,
         )
 
     if not ctx.distributed:
@@ -326,6 +340,7 @@ def cache_main(argv: Sequence[str] | None = None) -> int:
             workers=args.workers,
             progress=not args.quiet and sys.stderr.isatty(),
             jitter=args.jitter,
+            register=args.register,
         )
         if args.export:
             save_tensor_set(tensor_set, args.export, **info)

@@ -137,10 +137,15 @@ def accepts_regions(arch: str, regions: Sequence[str]) -> bool:
     return set(regions) == set(own) and len(regions) == len(own)
 
 
+# What a newly trained model's frames are registered with (``microexp.align``): image registration
+# removes frame-to-frame shake that landmarks cannot follow. A config without the key means landmarks.
+DEFAULT_EXTRA: Mapping[str, Any] = MappingProxyType({"register": "image"})
+
+
 def default_spec(arch: str, **fields: Any) -> InputSpec:
     """The InputSpec an architecture trains on by default: its regions and the fields it needs, plus ``fields``."""
     entry = get_arch(arch)
-    return InputSpec(**{"regions": entry.regions, **entry.spec, **fields})
+    return InputSpec(**{"regions": entry.regions, "extra": dict(DEFAULT_EXTRA), **entry.spec, **fields})
 
 
 TEMPERATURE_KEY = "temperature"  # top-level config.json field read by load_model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ from microexp.align import (
 )
 from microexp.face import FaceLandmarker, eye_centres, landmark_groups
 from microexp.spec import InputSpec
-from microexp.windows import make_windows
+from microexp.windows import make_windows, window_at
 from train.synth.media import PHOTOS, face_frames
 
 SPEC = InputSpec(frames=18, window_seconds=0.6, regions=("face",))
@@ -194,3 +195,57 @@ def test_default_resampling_is_the_supersampled_warp(drifting):
     assert window.positions[0] == 0.0  # the first model frame is source frame 0, no blending in time
     rgb = warp_crop(frames[0], aligned.frame_transforms["face"][0], 64)
     np.testing.assert_array_equal(aligned.crops["face"][0, ..., 0], rgb @ np.array([0.299, 0.587, 0.114], np.float32))
+
+
+@pytest.fixture(scope="module")
+def shaky(landmarker):
+    """2 s of Grace Hopper drifting with frame-to-frame shake (sd 0.8 px, like a hand-held camera)."""
+    frames = face_frames("grace_hopper.jpg", n=60, drift_px=3.0, noise=2.0, seed=3, shake_px=0.8)
+    t = np.arange(60) / 30.0
+    return frames, t, landmarker.track(frames, t)
+
+
+def test_image_registration_removes_shake_that_landmarks_cannot_follow(shaky):
+    """Landmark stabilisation is smooth in time, so shake stays in its crops; the image registration
+    takes it out of every region, and its shifts are carried into the per-frame transforms."""
+    frames, t, track = shaky
+    windows, _ = make_windows(t, ALL)
+    image, landmarks = ALL.replace(extra={"register": "image"}), ALL.replace(extra={"register": "landmarks"})
+    for window in windows[::2]:
+        registered = align_window(frames, track, window, image)
+        plain = align_window(frames, track, window, landmarks)
+        for region in ALL.regions:
+            still = registered.crops[region].std(axis=0).mean()
+            shaking = plain.crops[region].std(axis=0).mean()
+            assert still < 2.0 and still < shaking / 2.5, (region, still, shaking)
+    first = align_window(frames, track, windows[0], image)
+    assert windows[0].positions[0] == 0.0  # model frame 0 is source frame 0: its crop is the warp of its transform
+    for region in ALL.regions:
+        rgb = warp_crop(frames[0], first.frame_transforms[region][0], ALL.size_of(region))
+        np.testing.assert_allclose(first.crops[region][0, ..., 0], rgb @ np.array([0.299, 0.587, 0.114]), atol=1e-3)
+    with pytest.raises(ValueError, match="register"):
+        align_window(frames, track, windows[0], ALL.replace(extra={"register": "optical"}))
+
+
+def test_image_registration_keeps_a_micro_expression_under_shake(landmarker):
+    """A brow raise under shake stands out of the crops' temporal change only once the shake is registered away."""
+    from train.synth import make_clip
+    from train.synth.photos import frame_face, load_faces
+
+    rgb, lm = frame_face(load_faces(landmarker=landmarker)[0])
+    rng = np.random.default_rng(1)
+    energy = {}
+    for name, amplitude in (("brows", 0.05), ("still", 1e-9)):
+        clip = make_clip(rgb, lm, "AU1+AU2", 0, amplitude=amplitude, nuisances=False, seconds=1.2)
+        shifts = rng.normal(0.0, 0.8, (len(clip.frames), 2))
+        frames = np.stack([
+            cv2.warpAffine(f, np.array([[1.0, 0, dx], [0, 1.0, dy]]), (f.shape[1], f.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+            for f, (dx, dy) in zip(clip.frames, shifts)
+        ])  # fmt: skip
+        t = np.arange(len(frames)) / 30.0
+        track = landmarker.track(frames, t)
+        for mode in ("image", "landmarks"):
+            crops = align_window(frames, track, window_at(t, SPEC, clip.apex / 30.0), SPEC.replace(extra={"register": mode})).crops["face"]
+            energy[name, mode] = float(np.abs(crops - crops.mean(axis=0)).mean())
+    assert energy["brows", "image"] > 1.4 * energy["still", "image"], energy
+    assert energy["brows", "landmarks"] < 1.2 * energy["still", "landmarks"], energy  # drowned in shake

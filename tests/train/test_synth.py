@@ -372,3 +372,22 @@ def test_unfolded_fields_never_fold_at_the_largest_varied_amplitude(photos, kern
             field, step = synth.unfolded_field(lm, shift, (320, 240), step=3, kernel=kernel)
             assert synth.min_jacobian(field) >= 0.05, (photo.name, recipe, step)
             assert np.abs(field).max() > 0.05 * 0.5 * (320 / 4)  # still a real expression, not smoothed away
+
+
+def test_shake_is_frame_to_frame_camera_jitter_drawn_only_when_asked():
+    """`Variety.varied()` shakes the head path frame to frame (a hand-held camera); the default draws
+    nothing for it, so the original generator's random stream and clips stay as they were."""
+    from train.synth.nuisances import draw_nuisances, shake
+    from train.synth.variety import Variety
+
+    jitter = shake(np.random.default_rng(0), 3000, 30.0, 0.5)
+    assert jitter.std() == pytest.approx(0.5, rel=1e-6)
+    steps = np.diff(jitter, axis=0).std()
+    assert 0.3 < steps < 1.0  # mostly gone by the next frame at 30 fps: shake, not drift
+    plain = draw_nuisances(np.random.default_rng(4), 90, 30.0, True)
+    same = draw_nuisances(np.random.default_rng(4), 90, 30.0, True, shake_px=(0.0, 0.0))
+    shaken = draw_nuisances(np.random.default_rng(4), 90, 30.0, True, shake_px=(0.6, 0.6))
+    np.testing.assert_array_equal(plain.shift, same.shift)
+    residual = shaken.shift - plain.shift
+    assert residual.std() == pytest.approx(0.6, rel=1e-6) and np.array_equal(shaken.gain, plain.gain)
+    assert Variety.varied().shake_px[1] > 0 and Variety().shake_px == (0.0, 0.0)

@@ -124,6 +124,7 @@ def make_clip(
     nz = draw_nuisances(
         rng, n, fps, nuisances, drift_px=variety.drift_px, roll_degrees=variety.roll_degrees,
         lighting=variety.lighting, noise=variety.noise, tilt_degrees=variety.tilt_degrees,
+        shake_px=variety.shake_px,
     )  # fmt: skip
     # Drawn only when the variety asks for them, so the default keeps the original random stream.
     step, kernel = pick(rng, variety.warp_steps), pick(rng, variety.warp_kernels)

@@ -94,11 +94,15 @@ def face_frames(
     seed: int = 0,
     face_frac: float = 0.65,
     center: tuple[float, float] = (0.5, 0.5),
+    shake_px: float = 0.0,
 ) -> np.ndarray:
-    """``(n, H, W, 3)`` uint8 frames of one photo with rigid drift and Gaussian noise."""
+    """``(n, H, W, 3)`` uint8 frames of one photo with rigid drift, frame-to-frame shake (Gaussian,
+    sd ``shake_px``, like a hand-held camera) and Gaussian noise."""
     rng = np.random.default_rng(seed)
     base = _placement(photo_name, size, face_frac, center)
     offsets = _drift(n, fps, drift_px, rng)
+    if shake_px:
+        offsets = offsets + rng.normal(0.0, shake_px, offsets.shape)
     # Fresh Gaussian noise per frame is slow to draw; randomly shifted copies of two noise
     # fields are just as uncorrelated between frames for our purposes, and ten times cheaper.
     bank = noise * rng.standard_normal((2, size[1], size[0], 3), dtype=np.float32)

@@ -35,6 +35,12 @@ def smooth_path(rng: np.random.Generator, n: int, fps: float, peak: float) -> np
     return walk * (peak / m) if m > 0 else walk
 
 
+def shake(rng: np.random.Generator, n: int, fps: float, sd: float) -> np.ndarray:
+    """(n, 2) px of hand-held camera shake: white noise smoothed over ~15 ms, scaled to sd ``sd``."""
+    walk = gaussian_filter1d(rng.normal(size=(n, 2)), sigma=max(0.015 * fps, 0.3), axis=0, mode="wrap")
+    return walk * (sd / max(float(walk.std()), 1e-9))
+
+
 @dataclass(frozen=True)
 class Nuisance:
     """Per-frame nuisance parameters of one clip."""
@@ -61,12 +67,15 @@ def draw_nuisances(
     lighting: float = 1.0,
     noise: tuple[float, float] = (0.5, 2.0),
     tilt_degrees: float = 0.0,
+    shake_px: tuple[float, float] = (0.0, 0.0),
 ) -> Nuisance:
     """Draw one clip's nuisances (``enabled=False``: none, and no random numbers consumed).
 
     The keyword ranges default to the original generator's (same draws, same bytes); ``lighting``
     scales the brightness drift and gradient ranges; ``tilt_degrees`` adds a constant in-plane head
-    rotation (drawn last, and only when above 0).
+    rotation (drawn last, and only when above 0); ``shake_px`` adds frame-to-frame shake of a
+    hand-held camera (sd drawn from the range; correlated over about 15 ms, so it is the same shake
+    at any fps), drawn after the tilt and only when its upper bound is above 0.
     """
     if not enabled:
         z = np.zeros(n)
@@ -96,4 +105,6 @@ def draw_nuisances(
     sigma = float(rng.uniform(*noise))
     if tilt_degrees > 0:
         angle = angle + rng.uniform(-tilt_degrees, tilt_degrees)
+    if shake_px[1] > 0:
+        shift = shift + shake(rng, n, fps, rng.uniform(*shake_px))
     return Nuisance(shift, angle, zoom, closure, tuple(sorted(blinks)), gain, gradient, sigma)

@@ -41,6 +41,7 @@ class Variety:
         drift_px: (min, max) largest head translation in pixels over a clip.
         roll_degrees: (min, max) largest slow head roll over a clip.
         tilt_degrees: a constant in-plane head rotation uniform in +-tilt_degrees.
+        shake_px: (min, max) sd in pixels of frame-to-frame camera shake (a hand-held phone).
         occlusion: probability that a clip has a partial occluder (glasses, a hand or hair at one side).
         unfold: smooth a clip's dense field further (coarser grid) until it does not fold over itself.
     """
@@ -60,6 +61,7 @@ class Variety:
     drift_px: tuple[float, float] = (0.3, 3.0)
     roll_degrees: tuple[float, float] = (0.0, 0.8)
     tilt_degrees: float = 0.0
+    shake_px: tuple[float, float] = (0.0, 0.0)
     occlusion: float = 0.0
     unfold: bool = False
 
@@ -84,6 +86,7 @@ class Variety:
         check_range("crf", 0, 51)
         check_range("drift_px", 0.0, 100.0)
         check_range("roll_degrees", 0.0, 45.0)
+        check_range("shake_px", 0.0, 20.0)
         if not 0.0 <= self.asymmetry < 1.0:
             problems.append(f"variety.asymmetry must be in [0, 1) (got {self.asymmetry})")
         if not self.warp_steps or any(not 1 <= s <= 32 for s in self.warp_steps):
@@ -118,6 +121,7 @@ class Variety:
             "drift_px": (0.3, 6.0),
             "roll_degrees": (0.0, 3.0),
             "tilt_degrees": 10.0,
+            "shake_px": (0.0, 0.8),
             "occlusion": 0.3,
             "unfold": True,
         }
