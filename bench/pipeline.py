@@ -16,6 +16,8 @@ STCNN (T=18; weights do not change the cost). Modes (ratios are against ``refere
   accuracy unchanged.
 - stride k: landmarks on every k-th frame (opt-in ``landmark_stride``).
 - stride k + prescaled: also the opt-in ``spec.extra["resample"] = "prescaled"`` alignment.
+- default + image registration: ``default`` for a model trained with ``spec.extra["register"] = "image"``
+  (every model trained since 2026-12-02's third session): ECC registration of each window's frames.
 
 For each mode, the input drift against the reference is reported (max / mean abs difference of the
 normalised model inputs, and how many windows change their predicted class). Repeats are interleaved
@@ -112,12 +114,18 @@ def decode_alternative(clip: Path, repeats: int) -> float:
 
 
 def modes(model: torch.nn.Module, strides: list[int]) -> list[Mode]:
-    prescaled = MicroExpSTCNN(model.spec.replace(extra={"resample": "prescaled"})).eval()
-    prescaled.load_state_dict(model.state_dict())
+    def variant(**extra: str) -> torch.nn.Module:
+        other = MicroExpSTCNN(model.spec.replace(extra=extra)).eval()
+        other.load_state_dict(model.state_dict())
+        return other
+
+    prescaled = variant(resample="prescaled")
     out = [Mode("reference", Predictor(model, landmarker=FaceLandmarker(settings=FaceSettings())), False),
            Mode("full rate", Predictor(model, landmarker=FaceLandmarker(settings=inference_face_settings(landmark_stride=1))),
                 True),
-           Mode("default", Predictor(model, landmarker=FaceLandmarker(settings=inference_face_settings())), True)]
+           Mode("default", Predictor(model, landmarker=FaceLandmarker(settings=inference_face_settings())), True),
+           Mode("default + image registration",
+                Predictor(variant(register="image"), landmarker=FaceLandmarker(settings=inference_face_settings())), True)]
     for k in strides:
         lm = FaceLandmarker(settings=inference_face_settings(landmark_stride=k))
         out.append(Mode(f"stride {k}", Predictor(model, landmarker=lm), True))
