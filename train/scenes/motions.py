@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from train.synth import RECIPES, _bump_curve, _Geometry, landmark_displacement
+from train.synth import EXTENDED_RECIPES, _bump_curve, _Geometry, landmark_displacement
 
 # FACS head-movement codes for the ``aus`` column of head events.
 HEAD_CODES = {"turn": "AU51+AU52", "nod": "AU53+AU54", "tilt": "AU55+AU56", "shift": "AU57+AU58"}
@@ -312,5 +312,5 @@ def expression_shift(
     landmarks: np.ndarray, label: str, rng: np.random.Generator
 ) -> tuple[str, np.ndarray]:
     """A recipe variant of class ``label`` and its unit landmark displacement (strength 1 = 1 IOD)."""
-    aus = str(rng.choice(RECIPES[label]))
+    aus = str(rng.choice(EXTENDED_RECIPES[label]))
     return aus, landmark_displacement(landmarks, aus, 1.0, rng)

@@ -38,7 +38,7 @@ from __future__ import annotations
 from train.generated import write_frames as _write_frames
 from train.generated import write_mp4 as _write_mp4
 
-from .aus import AU_FIELDS, AU_INTENSITY, LABELS, RECIPES, au_field, landmark_displacement, parse_recipe, side_gain
+from .aus import AU_FIELDS, AU_INTENSITY, EXTENDED_RECIPES, LABELS, RECIPES, au_field, landmark_displacement, parse_recipe, side_gain
 from .aus import _bump as _bump
 from .cli import _range as _range
 from .cli import _size as _size
@@ -102,6 +102,7 @@ __all__ = [
     "OCCLUDERS",
     "PHOTO_SUFFIXES",
     "RECIPES",
+    "EXTENDED_RECIPES",
     "STYLE_COLUMNS",
     "VARIED_AMPLITUDE",
     "WARP_KERNELS",

@@ -22,6 +22,15 @@ RECIPES: dict[str, tuple[str, ...]] = {
     "surprise": ("AU1+AU2+AU5+AU26", "AU1+AU2", "AU1+AU2+AU26"),
 }
 LABELS = tuple(RECIPES)
+# The wider table of ``Variety.varied()``: the MEGC negative also holds fear and anger, whose lip
+# actions (AU20 lip stretcher; AU23 tightener, AU24 pressor) the original table lacks, so a model
+# could take any sideways pull of the lip corners for a smile; surprise also comes without the jaw.
+# Drawn only by the varied preset, so the original generator's clips stay as they were.
+EXTENDED_RECIPES: dict[str, tuple[str, ...]] = {
+    "negative": RECIPES["negative"] + ("AU20", "AU1+AU4+AU20", "AU23", "AU4+AU7+AU24", "AU10+AU14"),
+    "positive": RECIPES["positive"] + ("AU6+AU12+AU25",),
+    "surprise": RECIPES["surprise"] + ("AU1+AU2+AU5", "AU1+AU2+AU25"),
+}
 # Relative intensity of each action unit inside a recipe (before the recipe's overall normalisation).
 AU_INTENSITY = {
     1: 1.0,
@@ -36,6 +45,10 @@ AU_INTENSITY = {
     14: 0.8,
     15: 1.0,
     17: 0.8,
+    20: 1.0,
+    23: 0.8,
+    24: 0.9,
+    25: 0.8,
     26: 1.0,
 }
 
@@ -162,6 +175,50 @@ def au17(geo: Geometry) -> np.ndarray:
     return d
 
 
+def au20(geo: Geometry) -> np.ndarray:
+    """Lip stretcher: corners pulled sideways and a little down (fear), the lips flatten."""
+    d = np.zeros_like(geo.P)
+    w = _bump(geo.P, geo.corners, 0.16)
+    d[:, 0] += geo.side * w
+    d[:, 1] += 0.15 * w
+    return d
+
+
+def _towards_lip_line(geo: Geometry) -> np.ndarray:
+    """(478,) v-displacement pulling each lip point towards the corners' line, in proportion to its
+    distance from it: the red of the lips narrows and the lips never cross (no fold)."""
+    P = geo.P
+    lips = (geo.upper_lip + geo.lower_lip) > 0
+    gap = np.where(lips, geo.mouth_v - P[:, 1], 0.0)
+    return gap / max(float(np.abs(gap).max()), 1e-9)
+
+
+def au23(geo: Geometry) -> np.ndarray:
+    """Lip tightener: the red of the lips narrows towards the lip line, corners a little in."""
+    d = np.zeros_like(geo.P)
+    d[:, 1] += 0.8 * _towards_lip_line(geo)
+    d[:, 0] -= 0.3 * geo.side * _bump(geo.P, geo.corners, 0.08)
+    return d
+
+
+def au24(geo: Geometry) -> np.ndarray:
+    """Lip pressor: lips pressed together (narrowed towards the lip line), the chin pushed up."""
+    P = geo.P
+    below = P[:, 1] > geo.lower_lip_v
+    chin = _bump(P, np.array([[geo.midline, (geo.lower_lip_v + geo.chin_v) / 2]]), 0.2) * below
+    d = np.zeros_like(P)
+    d[:, 1] += _towards_lip_line(geo) - 0.5 * chin
+    return d
+
+
+def au25(geo: Geometry) -> np.ndarray:
+    """Lips part: the lower lip drops away from the upper (the jaw stays)."""
+    d = np.zeros_like(geo.P)
+    d[:, 1] += geo.lower_lip * (1 - 0.6 * _bump(geo.P, geo.corners, 0.1))
+    d[:, 1] -= 0.2 * geo.upper_lip
+    return d
+
+
 def au26(geo: Geometry) -> np.ndarray:
     """Jaw drop: everything below the mouth line down, ramping in (lips stretch, no fold)."""
     P = geo.P
@@ -185,6 +242,10 @@ AU_FIELDS: dict[int, Callable[[Geometry], np.ndarray]] = {
     14: au14,
     15: au15,
     17: au17,
+    20: au20,
+    23: au23,
+    24: au24,
+    25: au25,
     26: au26,
 }
 

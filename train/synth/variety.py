@@ -42,6 +42,8 @@ class Variety:
         roll_degrees: (min, max) largest slow head roll over a clip.
         tilt_degrees: a constant in-plane head rotation uniform in +-tilt_degrees.
         shake_px: (min, max) sd in pixels of frame-to-frame camera shake (a hand-held phone).
+        recipes: which action-unit table a class draws its recipe from: ``original``
+            (:data:`~train.synth.aus.RECIPES`) or ``extended`` (:data:`~train.synth.aus.EXTENDED_RECIPES`).
         occlusion: probability that a clip has a partial occluder (glasses, a hand or hair at one side).
         unfold: smooth a clip's dense field further (coarser grid) until it does not fold over itself.
     """
@@ -62,6 +64,7 @@ class Variety:
     roll_degrees: tuple[float, float] = (0.0, 0.8)
     tilt_degrees: float = 0.0
     shake_px: tuple[float, float] = (0.0, 0.0)
+    recipes: str = "original"
     occlusion: float = 0.0
     unfold: bool = False
 
@@ -87,6 +90,8 @@ class Variety:
         check_range("drift_px", 0.0, 100.0)
         check_range("roll_degrees", 0.0, 45.0)
         check_range("shake_px", 0.0, 20.0)
+        if self.recipes not in ("original", "extended"):
+            problems.append(f"variety.recipes must be 'original' or 'extended' (got {self.recipes!r})")
         if not 0.0 <= self.asymmetry < 1.0:
             problems.append(f"variety.asymmetry must be in [0, 1) (got {self.asymmetry})")
         if not self.warp_steps or any(not 1 <= s <= 32 for s in self.warp_steps):
@@ -122,6 +127,7 @@ class Variety:
             "roll_degrees": (0.0, 3.0),
             "tilt_degrees": 10.0,
             "shake_px": (0.0, 0.8),
+            "recipes": "extended",
             "occlusion": 0.3,
             "unfold": True,
         }
