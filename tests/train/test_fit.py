@@ -455,3 +455,51 @@ def test_training_failures_are_one_line_not_tracebacks(
     err = capsys.readouterr().err.strip()
     assert "hidden=100000000 is out of bounds" in err and len(err.splitlines()) == 1, err
     assert time.monotonic() - started < 10 and not (tmp_path / "huge").exists()
+
+
+def _pool_workers(pid: int) -> list[int]:
+    """Child processes of ``pid`` that run its own command line: the forked workers of its process pool."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        cmdline = (proc / "cmdline").read_bytes()
+        children = [int(c) for task in (proc / "task").iterdir() for c in (task / "children").read_text().split()]
+    except OSError:  # the process or one of its threads ended while it was read
+        return []
+    workers = []
+    for child in children:
+        try:
+            if Path(f"/proc/{child}/cmdline").read_bytes() == cmdline:
+                workers.append(child)
+        except OSError:
+            pass
+    return workers
+
+
+def test_a_preprocessing_worker_that_dies_is_one_line(tmp_path: Path) -> None:
+    """A preprocessing worker of ``--workers 2`` SIGKILLed, as the kernel's OOM killer does, breaks the
+    real process pool: ``train fit`` prints one ``error:`` line that says what happened and exits 1."""
+    from tests.dataset_trees import write_frames, write_video
+
+    data = tmp_path / "synthetic"
+    write_frames(data / "sub01" / "clip_0001", [f"img{n}.jpg" for n in range(1, 13)])
+    write_video(data / "sub02" / "clip_0002.mp4")
+    (data / "annotations.csv").write_text(
+        "subject,clip,onset,apex,offset,label,aus,fps\n"
+        "sub01,clip_0001,2,4,6,negative,AU4,30\n"
+        "sub02,clip_0002,1,3,5,happiness,AU6+AU12,30\n"
+    )
+    command = cli("fit", "--data", f"synthetic={data}", "--out", str(tmp_path / "run"), "--quiet",
+                  "--workers", "2", "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
+    proc = subprocess.Popen(command, env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while not workers and proc.poll() is None and time.monotonic() < deadline:
+        workers = _pool_workers(proc.pid)
+        time.sleep(0.001)
+    assert workers, "no preprocessing worker was seen"
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: a preprocessing worker died"), err
+    assert "BrokenProcessPool" in lines[0]
