@@ -320,15 +320,20 @@ def lock_held(zoo_root: Path) -> bool:
     return False
 
 
-def zoo_strays(root: Path, reference: Path) -> list[str]:
-    """What a finished build should not hold: temporaries, epoch state, generation parts, another run
-    folder than the reference's, a held lock."""
-    work, ref_work = root / "zoo" / ".build", reference / "zoo" / ".build"
+def run_folders(root: Path) -> list[str]:
+    """The run folders of the build under ``root`` (one per entry and settings: a rerun must add none)."""
+    runs = root / "zoo" / ".build" / "runs"
+    return sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
+
+
+def zoo_strays(root: Path, runs: list[str]) -> list[str]:
+    """What a finished build should not hold: temporaries, epoch state, generation parts, other run
+    folders than ``runs``, a held lock."""
+    work = root / "zoo" / ".build"
     stray = temporaries(root / "zoo") + [str(p.relative_to(work)) for p in work.glob("*.parts")]
     for checkpoints in work.glob("runs/*/checkpoints"):
         stray += [str(p.relative_to(work)) for p in epoch_state(checkpoints)]
-    runs, ref_runs = (sorted(p.name for p in (w / "runs").iterdir()) for w in (work, ref_work))
-    stray += [f"runs/{name}" for name in runs if name not in ref_runs]
+    stray += [f"runs/{name}" for name in run_folders(root) if name not in runs]
     return stray + (["a held .build.lock"] if lock_held(root / "zoo") else [])
 
 
@@ -383,7 +388,7 @@ def zoo_main(args: argparse.Namespace) -> int:
             row = {"phase": name, "at_file": at_file, "of": len(times), "delay_s": round(delay_s, 2),
                    "killed": killed, "state_at_kill": state, "rerun_s": round(rerun_s, 1),
                    "resumed_run": "(resuming)" in output or "reusing the finished run" in output,
-                   "differences": zoo_differences(root, reference), "stray": zoo_strays(root, reference)}
+                   "differences": zoo_differences(root, reference), "stray": zoo_strays(root, run_folders(reference))}
             rows.append(row)
             print(f"kill {i} in {name} (path {at_file} of {len(times)}) after {delay_s:5.1f} s: "
                   f"parts {len(state['parts'])}  data {state['data_complete']}  cache {state['cache_entries']}  "
