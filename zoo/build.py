@@ -355,7 +355,9 @@ def build(
         return []
     work = Path(work_dir) if work_dir else zoo_dir() / ".build"
     with build_lock(zoo_dir()):
-        cleared = sum(remove_stale_temporaries(d) for d in (zoo_dir(), work, work / "runs") if d.is_dir())
+        # the tensor cache too: `train fit` never sweeps a --cache-dir (runs may share one), this one is the build's
+        owned = (zoo_dir(), work, work / "runs", work / "cache")
+        cleared = sum(remove_stale_temporaries(d) for d in owned if d.is_dir())
         if cleared:
             log(f"removed {cleared} unfinished temporary file(s) of an interrupted build")
         return _build(entries, settings, work, log)

@@ -50,3 +50,21 @@ def test_one_build_at_a_time_and_a_new_one_clears_what_a_killed_one_left(zoo_roo
     lines: list[str] = []
     assert build([NAME], SETTINGS, log=lines.append) == [zoo_root / NAME]
     assert not any(path.exists() for path in stale) and "removed 3 unfinished temporary file(s)" in lines[0]
+
+
+def test_a_new_build_clears_what_a_killed_one_left_in_its_tensor_cache(zoo_root):
+    """Killed while ``train fit`` preprocessed into the build's tensor cache (``bench/crash.py --zoo`` found
+    it): our temporary and safetensors' own are removed, finished entries are kept for reuse."""
+    work = zoo_root / ".build"
+    finished_build(work, SETTINGS)
+    cache = work / "cache"
+    cache.mkdir()
+    entry = cache / "0123abcd.safetensors"
+    entry.write_bytes(b"a finished entry")
+    stale = [cache / ".tmp-4567ef.safetensors.k2j4h1.safetensors", cache / ".tmpMSwzQ0"]
+    for path in stale:
+        path.write_bytes(b"half written")
+    lines: list[str] = []
+    assert build([NAME], SETTINGS, log=lines.append) == [zoo_root / NAME]
+    assert not any(path.exists() for path in stale) and entry.read_bytes() == b"a finished entry"
+    assert "removed 2 unfinished temporary file(s)" in lines[0]
