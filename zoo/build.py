@@ -226,8 +226,10 @@ def generate(
     kept, so a killed generation redoes only the unfinished ones.
     """
     out = Path(out)
+    parts_root = out.with_name(out.name + ".parts")
     if (out / ".complete").exists():
         log(f"reusing synthetic clips in {out}")
+        shutil.rmtree(parts_root, ignore_errors=True)  # a kill may have come before they were removed below
         return out
     shutil.rmtree(out, ignore_errors=True)
     py = sys.executable
@@ -237,7 +239,6 @@ def generate(
         _run([py, "-m", "train", step.command, "--out", str(out), "--clips", str(clips), "--seed", str(seed),
               *step.args, *extra], log)  # fmt: skip
     else:
-        parts_root = out.with_name(out.name + ".parts")
         parts = [parts_root / f"{k}-{step.command}" for k, step in enumerate(recipe.steps)]
 
         def make(k: int, step: GenerationStep, n: int) -> None:
@@ -255,7 +256,7 @@ def generate(
         merge_parts(parts, out)
     write_text(out / ".complete", "ok\n")
     if len(recipe.steps) > 1:  # only now: a kill before the marker finds the parts and merges again
-        shutil.rmtree(out.with_name(out.name + ".parts"), ignore_errors=True)
+        shutil.rmtree(parts_root, ignore_errors=True)
     return out
 
 

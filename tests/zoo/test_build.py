@@ -68,3 +68,16 @@ def test_a_new_build_clears_what_a_killed_one_left_in_its_tensor_cache(zoo_root)
     assert build([NAME], SETTINGS, log=lines.append) == [zoo_root / NAME]
     assert not any(path.exists() for path in stale) and entry.read_bytes() == b"a finished entry"
     assert "removed 2 unfinished temporary file(s)" in lines[0]
+
+
+def test_generation_parts_a_kill_left_beside_finished_clips_are_removed(zoo_root):
+    """Killed after the merged clips were marked complete but before the recipe's generation parts were
+    deleted: the next build reuses the clips and deletes the parts (a second copy of every clip)."""
+    work = zoo_root / ".build"
+    finished_build(work, SETTINGS)
+    (data,) = [p for p in work.iterdir() if (p / ".complete").exists()]
+    parts = data.with_name(data.name + ".parts")
+    (parts / "0-synth" / "sub01").mkdir(parents=True)
+    (parts / "0-synth" / "sub01" / "clip_0001.mp4").write_bytes(b"a generated clip")
+    assert build([NAME], SETTINGS) == [zoo_root / NAME]
+    assert not parts.exists()
