@@ -16,16 +16,17 @@ Writes ``bench/results/crash.json``.
 merge, tensor cache, LOSO training, release, install) in a temporary zoo, offline. The reference build
 records when every file under the zoo first appears; each kill point is one phase of the build
 (:data:`ZOO_PHASES`, a pattern of the paths that phase writes) and is hit at the k-th new path of that
-phase (k uniform over the reference's count), which kills the build's whole process group (the build
-and the ``train`` command it runs, as a power cut or a stopped container does). The same command is
+phase (k uniform over the reference's count); ``--delays`` more points come after a delay uniform over
+the reference build. A kill is a SIGKILL of the build's whole process group (the build and the
+``train`` command it runs, as a power cut or a stopped container does). The same command is
 then run again, once. It must install the reference's weights, config and metrics byte for byte,
 reuse its one run folder (no new run), and leave no temporary, no epoch state, no generation parts and
 no held lock. Writes ``bench/results/crash_zoo.json``.
 
 Usage: ``python bench/crash.py [--points 6] [--seed 0] [--epochs 6]`` (1-2 minutes per point on
 2 busy cores; six epochs on 48 clips make training, not the figures and release at the end, most of
-the time in which a kill lands); ``python bench/crash.py --zoo [--clips 12] [--epochs 2]`` (one point
-per phase).
+the time in which a kill lands); ``python bench/crash.py --zoo [--clips 12] [--epochs 2] [--delays 2]``
+(about 2 minutes per point).
 """
 
 from __future__ import annotations
@@ -355,6 +356,24 @@ def phase_of(path: str) -> str | None:
     return next((name for name, pattern in ZOO_PHASES.items() if fnmatch.fnmatch(path, pattern)), None)
 
 
+def zoo_kill_and_rerun(command: list[str], root: Path, reference: Path, pattern: str = "*",
+                       at_file: int | None = None, delay_s: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """Start the build in a fresh zoo under ``root``, SIGKILL it at the ``at_file``-th new path matching
+    ``pattern`` or after ``delay_s``, run the same command again to its end, compare with ``reference``."""
+    root.mkdir()
+    env = zoo_environment(root)
+    proc = start(command, root / "build.log", env)
+    started = time.perf_counter()
+    killed = kill_when(proc, root, pattern, at_file=at_file, delay_s=delay_s)
+    delay_s = time.perf_counter() - started
+    state = zoo_state(root)
+    rerun_s, output = run_to_end(command, env)
+    took_up = "(resuming)" in output or "reusing the finished run" in output  # its run folder, not a new one
+    return {"at_file": at_file, "delay_s": round(delay_s, 2), "killed": killed, "state_at_kill": state,
+            "rerun_s": round(rerun_s, 1), "rerun_took_up_its_run": took_up,
+            "differences": zoo_differences(root, reference), "stray": zoo_strays(root, run_folders(reference))}
+
+
 def zoo_main(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     command = zoo_command(args.clips, args.epochs or 2)
@@ -371,33 +390,23 @@ def zoo_main(args: argparse.Namespace) -> int:
         phases = {name: sorted(t for p, t in seen.items() if phase_of(p) == name) for name in ZOO_PHASES}
         print(f"reference build: {reference_s:.1f} s; paths per phase, first and last seen (s): " + "; ".join(
             f"{name} {len(ts)} ({ts[0]:.1f}-{ts[-1]:.1f})" if ts else f"{name} 0" for name, ts in phases.items()))
-        for i, (name, times) in enumerate(phases.items()):
-            if not times:
-                rows.append({"phase": name, "killed": False, "note": "the reference showed no path of this phase"})
-                continue
-            root = Path(tmp) / f"killed-{i}"
-            root.mkdir()
-            env = zoo_environment(root)
-            at_file = rng.randint(1, len(times))
-            proc = start(command, root / "build.log", env)
-            started = time.perf_counter()
-            killed = kill_when(proc, root, ZOO_PHASES[name], at_file=at_file)
-            delay_s = time.perf_counter() - started
-            state = zoo_state(root)
-            rerun_s, output = run_to_end(command, env)
-            row = {"phase": name, "at_file": at_file, "of": len(times), "delay_s": round(delay_s, 2),
-                   "killed": killed, "state_at_kill": state, "rerun_s": round(rerun_s, 1),
-                   "resumed_run": "(resuming)" in output or "reusing the finished run" in output,
-                   "differences": zoo_differences(root, reference), "stray": zoo_strays(root, run_folders(reference))}
+        points = [(name, ZOO_PHASES[name], rng.randint(1, len(ts)), None) for name, ts in phases.items() if ts]
+        points += [("random moment", "*", None, rng.uniform(0.0, reference_s)) for _ in range(args.delays)]
+        for i, (name, pattern, at_file, delay_s) in enumerate(points):
+            row = {"phase": name, **zoo_kill_and_rerun(command, Path(tmp) / f"killed-{i}", reference, pattern,
+                                                       at_file, delay_s)}  # fmt: skip
             rows.append(row)
-            print(f"kill {i} in {name} (path {at_file} of {len(times)}) after {delay_s:5.1f} s: "
-                  f"parts {len(state['parts'])}  data {state['data_complete']}  cache {state['cache_entries']}  "
-                  f"run.json {state['run_json']}  done jobs {state['done_jobs']}  release {state['release']}  "
-                  f"installed {state['installed']}  temporaries {len(state['temporaries'])}  ->  rerun {rerun_s:.0f} s"
-                  f"{' (resumed its run)' if row['resumed_run'] else ''}, differences {row['differences'] or 'none'}, "
-                  f"stray {row['stray'] or 'none'}" + ("" if killed else "  (finished before the kill)"))
+            state, at = row["state_at_kill"], f"path {at_file} of {len(phases.get(name, ()))}" if at_file else "delay"
+            print(f"kill {i} in {name} ({at}) after {row['delay_s']:5.1f} s: parts {len(state['parts'])}  "
+                  f"data {state['data_complete']}  cache {state['cache_entries']}  run.json {state['run_json']}  "
+                  f"done jobs {state['done_jobs']}  release {state['release']}  installed {state['installed']}  "
+                  f"temporaries {len(state['temporaries'])}  ->  rerun {row['rerun_s']:.0f} s"
+                  f"{' (took up its run)' if row['rerun_took_up_its_run'] else ''}, "
+                  f"differences {row['differences'] or 'none'}, stray {row['stray'] or 'none'}"
+                  + ("" if row["killed"] else "  (finished before the kill)"))
     killed = [r for r in rows if r["killed"]]
-    ok = len(killed) == len(ZOO_PHASES) and all(not r["differences"] and not r["stray"] for r in killed)
+    every_phase = all(r["killed"] for r in rows if r["phase"] in ZOO_PHASES) and len(phases) == len(ZOO_PHASES)
+    ok = every_phase and all(not r["differences"] and not r["stray"] for r in rows)
     out = args.out or RESULTS / "crash_zoo.json"
     write_json(out, {"command": " ".join(command[1:]), "reference_s": round(reference_s, 1),
                      "reference_paths_per_phase": {k: len(v) for k, v in phases.items()}, "seed": args.seed,
@@ -410,10 +419,12 @@ def zoo_main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", action="store_true", help="kill `python -m zoo build` instead of `train fit`")
-    parser.add_argument("--points", type=int, default=6, help="kill points (each one killed run + its resume)")
+    parser.add_argument("--points", type=int, default=6, help="kill points of train fit (a killed run + its resume)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill points")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 6; --zoo: 2)")
     parser.add_argument("--clips", type=int, default=12, help="--zoo: synthetic clips of the build")
+    parser.add_argument("--delays", type=int, default=2,
+                        help="--zoo: kill points after a delay uniform over the reference build, beyond one per phase")
     parser.add_argument("--out", type=Path, default=None,
                         help="results file (default bench/results/crash.json; --zoo: crash_zoo.json)")
     args = parser.parse_args(argv)
