@@ -120,6 +120,15 @@ def watch_files(proc: subprocess.Popen, root: Path, pattern: str = "*", stop_at:
     return seen
 
 
+def child_processes(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux ``/proc``; ``[]`` once it is gone)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+    except OSError:  # the process or one of its threads ended while it was read
+        return []
+
+
 def kill_when(proc: subprocess.Popen, root: Path, pattern: str = "*", at_file: int | None = None,
               delay_s: float | None = None) -> bool:  # fmt: skip
     """SIGKILL the process group at the ``at_file``-th new path matching ``pattern`` under ``root``, or after

@@ -459,14 +459,14 @@ def test_training_failures_are_one_line_not_tracebacks(
 
 def _pool_workers(pid: int) -> list[int]:
     """Child processes of ``pid`` that run its own command line: the forked workers of its process pool."""
-    proc = Path(f"/proc/{pid}")
+    from bench.crash import child_processes
+
     try:
-        cmdline = (proc / "cmdline").read_bytes()
-        children = [int(c) for task in (proc / "task").iterdir() for c in (task / "children").read_text().split()]
-    except OSError:  # the process or one of its threads ended while it was read
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
         return []
     workers = []
-    for child in children:
+    for child in child_processes(pid):
         try:
             if Path(f"/proc/{child}/cmdline").read_bytes() == cmdline:
                 workers.append(child)

@@ -81,3 +81,30 @@ def test_generation_parts_a_kill_left_beside_finished_clips_are_removed(zoo_root
     (parts / "0-synth" / "sub01" / "clip_0001.mp4").write_bytes(b"a generated clip")
     assert build([NAME], SETTINGS) == [zoo_root / NAME]
     assert not parts.exists()
+
+
+def test_the_lock_lasts_while_the_train_command_of_a_killed_build_runs(zoo_root):
+    """``kill -9`` of the build process alone leaves the ``train`` command it runs going on by itself: the
+    lock must last until that one ends too, or a second build would write the same folders beside it."""
+    import os
+    import signal
+    import time
+
+    from bench.crash import child_processes, lock_held, start, zoo_command, zoo_environment
+
+    proc = start(zoo_command(SETTINGS.clips, SETTINGS.epochs), zoo_root.parent / "build.log",
+                 zoo_environment(zoo_root.parent))  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (children := child_processes(proc.pid)) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the build runs its first generation step
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    try:
+        assert children and lock_held(zoo_root), (zoo_root.parent / "build.log").read_text()
+        with pytest.raises(ModelError, match="another `python -m zoo build` is building"):
+            build([NAME], SETTINGS)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the orphaned step, still in the build's process group
+    while lock_held(zoo_root) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not lock_held(zoo_root)
