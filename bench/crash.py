@@ -130,9 +130,9 @@ def child_processes(pid: int) -> list[int]:
 
 
 def kill_when(proc: subprocess.Popen, root: Path, pattern: str = "*", at_file: int | None = None,
-              delay_s: float | None = None) -> bool:  # fmt: skip
-    """SIGKILL the process group at the ``at_file``-th new path matching ``pattern`` under ``root``, or after
-    ``delay_s``; False when the process ended first."""
+              delay_s: float | None = None, alone: bool = False) -> bool:  # fmt: skip
+    """SIGKILL the process group (``alone``: the process only) at the ``at_file``-th new path matching
+    ``pattern`` under ``root``, or after ``delay_s``; False when the process ended first."""
     if at_file is not None:
         watch_files(proc, root, pattern, stop_at=at_file)
     else:
@@ -142,7 +142,10 @@ def kill_when(proc: subprocess.Popen, root: Path, pattern: str = "*", at_file: i
             pass
     if proc.poll() is not None:
         return False
-    os.killpg(proc.pid, signal.SIGKILL)
+    if alone:
+        os.kill(proc.pid, signal.SIGKILL)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     return True
 
@@ -361,26 +364,44 @@ def zoo_differences(root: Path, reference: Path) -> list[str]:
     return diffs + ([f"zoo/{ZOO_ENTRY}/zoo.json"] if record(root) != record(reference) else [])
 
 
+def pattern_phase(pattern: str) -> str | None:
+    return next((name for name, p in ZOO_PHASES.items() if p == pattern), None)
+
+
 def phase_of(path: str) -> str | None:
     return next((name for name, pattern in ZOO_PHASES.items() if fnmatch.fnmatch(path, pattern)), None)
 
 
 def zoo_kill_and_rerun(command: list[str], root: Path, reference: Path, pattern: str = "*",
-                       at_file: int | None = None, delay_s: float | None = None) -> dict[str, Any]:  # fmt: skip
+                       at_file: int | None = None, delay_s: float | None = None, alone: bool = False,
+                       ) -> dict[str, Any]:  # fmt: skip
     """Start the build in a fresh zoo under ``root``, SIGKILL it at the ``at_file``-th new path matching
-    ``pattern`` or after ``delay_s``, run the same command again to its end, compare with ``reference``."""
+    ``pattern`` or after ``delay_s``, run the same command again to its end, compare with ``reference``.
+
+    ``alone``: kill the build process only. Its ``train`` command goes on by itself, holding the build lock:
+    the same command run at once must be refused, and is run again once that one has ended.
+    """
     root.mkdir()
     env = zoo_environment(root)
     proc = start(command, root / "build.log", env)
     started = time.perf_counter()
-    killed = kill_when(proc, root, pattern, at_file=at_file, delay_s=delay_s)
+    killed = kill_when(proc, root, pattern, at_file=at_file, delay_s=delay_s, alone=alone)
     delay_s = time.perf_counter() - started
     state = zoo_state(root)
+    extra: dict[str, Any] = {}
+    if alone:
+        at_once = subprocess.run(command, env=environment(env), cwd=ROOT, capture_output=True, text=True, check=False)
+        extra["refused_while_its_train_command_ran"] = "another `python -m zoo build`" in at_once.stderr
+        waited = time.perf_counter()
+        while lock_held(root / "zoo") and time.perf_counter() - waited < 900:
+            time.sleep(0.1)
+        extra["lock_held_after_the_kill_s"] = round(time.perf_counter() - waited, 1)
     rerun_s, output = run_to_end(command, env)
     took_up = "(resuming)" in output or "reusing the finished run" in output  # its run folder, not a new one
     return {"at_file": at_file, "delay_s": round(delay_s, 2), "killed": killed, "state_at_kill": state,
             "rerun_s": round(rerun_s, 1), "rerun_took_up_its_run": took_up,
-            "differences": zoo_differences(root, reference), "stray": zoo_strays(root, run_folders(reference))}
+            "differences": zoo_differences(root, reference), "stray": zoo_strays(root, run_folders(reference)),
+            **extra}
 
 
 def zoo_main(args: argparse.Namespace) -> int:
@@ -399,23 +420,30 @@ def zoo_main(args: argparse.Namespace) -> int:
         phases = {name: sorted(t for p, t in seen.items() if phase_of(p) == name) for name in ZOO_PHASES}
         print(f"reference build: {reference_s:.1f} s; paths per phase, first and last seen (s): " + "; ".join(
             f"{name} {len(ts)} ({ts[0]:.1f}-{ts[-1]:.1f})" if ts else f"{name} 0" for name, ts in phases.items()))
-        points = [(name, ZOO_PHASES[name], rng.randint(1, len(ts)), None) for name, ts in phases.items() if ts]
-        points += [("random moment", "*", None, rng.uniform(0.0, reference_s)) for _ in range(args.delays)]
-        for i, (name, pattern, at_file, delay_s) in enumerate(points):
+        points = [(name, ZOO_PHASES[name], rng.randint(1, len(ts)), None, False) for name, ts in phases.items() if ts]
+        points += [("random moment", "*", None, rng.uniform(0.0, reference_s), False) for _ in range(args.delays)]
+        if phases["training"]:
+            points.append(("training, build process alone", ZOO_PHASES["training"],
+                           rng.randint(1, len(phases["training"])), None, True))  # fmt: skip
+        for i, (name, pattern, at_file, delay_s, alone) in enumerate(points):
             row = {"phase": name, **zoo_kill_and_rerun(command, Path(tmp) / f"killed-{i}", reference, pattern,
-                                                       at_file, delay_s)}  # fmt: skip
+                                                       at_file, delay_s, alone)}  # fmt: skip
             rows.append(row)
-            state, at = row["state_at_kill"], f"path {at_file} of {len(phases.get(name, ()))}" if at_file else "delay"
+            state = row["state_at_kill"]
+            at = f"path {at_file} of {len(phases.get(pattern_phase(pattern), ()))}" if at_file else "delay"
             print(f"kill {i} in {name} ({at}) after {row['delay_s']:5.1f} s: parts {len(state['parts'])}  "
                   f"data {state['data_complete']}  cache {state['cache_entries']}  run.json {state['run_json']}  "
                   f"done jobs {state['done_jobs']}  release {state['release']}  installed {state['installed']}  "
                   f"temporaries {len(state['temporaries'])}  ->  rerun {row['rerun_s']:.0f} s"
                   f"{' (took up its run)' if row['rerun_took_up_its_run'] else ''}, "
                   f"differences {row['differences'] or 'none'}, stray {row['stray'] or 'none'}"
-                  + ("" if row["killed"] else "  (finished before the kill)"))
+                  + ("" if row["killed"] else "  (finished before the kill)")
+                  + (f"; refused at once: {row['refused_while_its_train_command_ran']}, lock held "
+                     f"{row['lock_held_after_the_kill_s']} s more" if alone else ""))
     killed = [r for r in rows if r["killed"]]
-    every_phase = all(r["killed"] for r in rows if r["phase"] in ZOO_PHASES) and len(phases) == len(ZOO_PHASES)
-    ok = every_phase and all(not r["differences"] and not r["stray"] for r in rows)
+    every_phase = all(phases.values()) and all(r["killed"] for r in rows if r["phase"] in ZOO_PHASES)
+    ok = every_phase and all(not r["differences"] and not r["stray"] for r in rows) and all(
+        r.get("refused_while_its_train_command_ran", True) for r in rows)
     out = args.out or RESULTS / "crash_zoo.json"
     write_json(out, {"command": " ".join(command[1:]), "reference_s": round(reference_s, 1),
                      "reference_paths_per_phase": {k: len(v) for k, v in phases.items()}, "seed": args.seed,
