@@ -341,8 +341,9 @@ def build_lock(root: Path) -> Iterator[int]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ModelError(f"another `python -m zoo build` is building into {root}; let it finish "
-                             "(a killed build releases the lock, and the next one resumes)") from None
+            raise ModelError(f"another `python -m zoo build` is building into {root}; let it finish (a killed "
+                             "build releases the lock once the train command it ran has ended, and the next one "
+                             "resumes)") from None
         yield handle.fileno()  # the lock goes with the last descriptor of this open file, also on a kill
 
 
