@@ -18,10 +18,13 @@ records when every file under the zoo first appears; each kill point is one phas
 (:data:`ZOO_PHASES`, a pattern of the paths that phase writes) and is hit at the k-th new path of that
 phase (k uniform over the reference's count); ``--delays`` more points come after a delay uniform over
 the reference build. A kill is a SIGKILL of the build's whole process group (the build and the
-``train`` command it runs, as a power cut or a stopped container does). The same command is
-then run again, once. It must install the reference's weights, config and metrics byte for byte,
-reuse its one run folder (no new run), and leave no temporary, no epoch state, no generation parts and
-no held lock. Writes ``bench/results/crash_zoo.json``.
+``train`` command it runs, as a power cut or a stopped container does), except for a last point in
+training that kills the build process alone: its ``train fit`` goes on holding the build lock, so the
+same command run at once must be refused. The same command is then run again, once. It must install
+the reference's weights, config and metrics byte for byte, reuse its one run folder (no new run), and
+leave no temporary, no epoch state, no generation parts and no held lock. A phase that lasts
+milliseconds (the merge) can end before the watcher has seen k of its paths: the point is reported as
+not killed and the script exits 1. Writes ``bench/results/crash_zoo.json``.
 
 Usage: ``python bench/crash.py [--points 6] [--seed 0] [--epochs 6]`` (1-2 minutes per point on
 2 busy cores; six epochs on 48 clips make training, not the figures and release at the end, most of
