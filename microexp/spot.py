@@ -29,7 +29,10 @@ second face pass. Steps:
    distances do, since landmarks jitter on compressed video) silences the mouth and judges lip
    corners and nose against their speech-time noise; a bump whose region has not returned to its baseline
    ``return_seconds`` later is the edge of a held (macro-)expression and is dropped, as is a bump
-   wider than ``max_seconds`` at half height.
+   wider than ``max_seconds`` at half height. A micro-expression is one brief movement of its
+   region: a peak whose region reaches ``repeat_ratio`` of it again within ``repeat_seconds`` (beyond
+   the movement's own ``max_seconds``) is one of many, as in speech the landmarks barely show (weak
+   jaw movement, the start of a phrase) or the cheeks moving with the jaw, and is dropped.
 4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals;
    the apex is refined to the frame most displaced from the local baseline; onset and offset are
    where that movement itself falls under ``extent_fraction`` of its apex value (:func:`_extent`).
@@ -152,6 +155,10 @@ class SpotSettings:
         min_gap_seconds: least distance between two spotted apexes.
         extent_fraction: onset and offset are where the movement falls under this fraction of its
             apex value.
+        repeat_seconds: how far before and after a peak (beyond ``max_seconds`` from it) its region
+            is looked at for repeated movement.
+        repeat_ratio: a peak whose region scores more than this fraction of it there is repeated
+            movement (speech), not a micro-expression.
     """
 
     crop_size: int = 96
@@ -179,6 +186,8 @@ class SpotSettings:
     speech_contrast: float = 1.2
     min_gap_seconds: float = 0.5
     extent_fraction: float = 0.15
+    repeat_seconds: float = 1.0
+    repeat_ratio: float = 0.5
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -524,6 +533,8 @@ def spot(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) 
     score[~track.valid] = 0.0
 
     r = max(k + 1, round(settings.return_seconds * fps))
+    reach = round(settings.repeat_seconds * fps)
+    gap = round(settings.max_seconds * fps)  # a micro-expression and its feature-difference echoes
     peaks, _ = find_peaks(score, height=settings.min_score, distance=max(1, round(settings.min_gap_seconds * fps)))
     intervals = []
     for p in peaks:
@@ -538,6 +549,12 @@ def spot(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) 
         bump = float(np.abs(patch[p] - 0.5 * (patch[lo] + patch[hi])).mean())
         if drift > settings.max_return_ratio * bump:
             continue  # the edge of a held expression (or a lasting change), not a brief one
+        # The region's score shortly before and after the movement (not within k of the clip's ends,
+        # where the feature difference is one-sided and echoes the movement).
+        own = stack[region]
+        near = np.r_[own[max(p - reach, k) : max(p - gap, k)], own[p + gap + 1 : min(p + reach + 1, n - k)]]
+        if near.size and near.max() > settings.repeat_ratio * own[p]:
+            continue  # the region keeps moving (speech, chewing): one of many, not a single brief movement
         a, b = _half_height_span(score, p)
         if times[b] - times[a] > settings.max_seconds:
             continue

@@ -143,11 +143,12 @@ class BuildSettings:
         return cls(clips=96, epochs=4)
 
 
-def _run(cmd: list[str], log: Callable[[str], None]) -> None:
+def _run(cmd: list[str], log: Callable[[str], None], keep_fds: Sequence[int] = ()) -> None:
+    """Run ``cmd``, logging its output; ``keep_fds`` stay open in it (the build lock, see :func:`build_lock`)."""
     log("$ " + " ".join(cmd))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=Path(__file__).resolve().parent.parent)
+                            cwd=Path(__file__).resolve().parent.parent, pass_fds=tuple(keep_fds))
     assert proc.stdout is not None
     tail: list[str] = []
     for line in proc.stdout:
@@ -217,17 +218,20 @@ def generate(
     log: Callable[[str], None] = print,
     quiet: bool = False,
     parallel: int = 1,
+    keep_fds: Sequence[int] = (),
 ) -> Path:
     """Make ``recipe``'s ``clips`` clips in ONE synth-layout folder ``out`` (reused when complete).
 
     Each step runs ``python -m train <command>`` (a subprocess: the zoo never imports ``train``);
     step k is seeded ``seed + 1000 k`` so two steps never draw the same clips, and up to ``parallel``
     steps run at once (each renders on one core; the clips do not depend on it). A finished step is
-    kept, so a killed generation redoes only the unfinished ones.
+    kept, so a killed generation redoes only the unfinished ones. ``keep_fds`` stay open in the steps.
     """
     out = Path(out)
+    parts_root = out.with_name(out.name + ".parts")
     if (out / ".complete").exists():
         log(f"reusing synthetic clips in {out}")
+        shutil.rmtree(parts_root, ignore_errors=True)  # a kill may have come before they were removed below
         return out
     shutil.rmtree(out, ignore_errors=True)
     py = sys.executable
@@ -235,9 +239,8 @@ def generate(
     if len(recipe.steps) == 1:
         step = recipe.steps[0]
         _run([py, "-m", "train", step.command, "--out", str(out), "--clips", str(clips), "--seed", str(seed),
-              *step.args, *extra], log)  # fmt: skip
+              *step.args, *extra], log, keep_fds)  # fmt: skip
     else:
-        parts_root = out.with_name(out.name + ".parts")
         parts = [parts_root / f"{k}-{step.command}" for k, step in enumerate(recipe.steps)]
 
         def make(k: int, step: GenerationStep, n: int) -> None:
@@ -245,7 +248,7 @@ def generate(
             if not (part / ".complete").exists():
                 shutil.rmtree(part, ignore_errors=True)
                 _run([py, "-m", "train", step.command, "--out", str(part), "--clips", str(n),
-                      "--seed", str(seed + 1000 * k), *step.args, *extra], log)  # fmt: skip
+                      "--seed", str(seed + 1000 * k), *step.args, *extra], log, keep_fds)  # fmt: skip
                 write_text(part / ".complete", "ok\n")
 
         jobs = list(zip(range(len(parts)), recipe.steps, recipe.clips_per_step(clips), strict=True))
@@ -255,7 +258,7 @@ def generate(
         merge_parts(parts, out)
     write_text(out / ".complete", "ok\n")
     if len(recipe.steps) > 1:  # only now: a kill before the marker finds the parts and merges again
-        shutil.rmtree(out.with_name(out.name + ".parts"), ignore_errors=True)
+        shutil.rmtree(parts_root, ignore_errors=True)
     return out
 
 
@@ -325,17 +328,23 @@ LOCK_FILE = ".build.lock"
 
 
 @contextlib.contextmanager
-def build_lock(root: Path) -> Iterator[None]:
+def build_lock(root: Path) -> Iterator[int]:
     """Hold the zoo's build lock (``<zoo dir>/.build.lock``): one build at a time installs into a zoo, so a
-    build can clear what a killed one left behind without touching a running one's files."""
+    build can clear what a killed one left behind without touching a running one's files.
+
+    Yields the lock file's descriptor: the build passes it to the ``train`` commands it runs, so the lock
+    lasts until the last of them ends, also when the build process alone is killed (``kill -9 PID``, a
+    terminated background build) and its ``train fit`` goes on writing the run folder by itself.
+    """
     root.mkdir(parents=True, exist_ok=True)
     with open(root / LOCK_FILE, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ModelError(f"another `python -m zoo build` is building into {root}; let it finish "
-                             "(a killed build releases the lock, and the next one resumes)") from None
-        yield  # the lock goes with the file handle, also when the process is killed
+            raise ModelError(f"another `python -m zoo build` is building into {root}; let it finish (a killed "
+                             "build releases the lock once the train command it ran has ended, and the next one "
+                             "resumes)") from None
+        yield handle.fileno()  # the lock goes with the last descriptor of this open file, also on a kill
 
 
 def build(
@@ -354,14 +363,19 @@ def build(
         log("nothing to build")
         return []
     work = Path(work_dir) if work_dir else zoo_dir() / ".build"
-    with build_lock(zoo_dir()):
-        cleared = sum(remove_stale_temporaries(d) for d in (zoo_dir(), work, work / "runs") if d.is_dir())
+    with build_lock(zoo_dir()) as lock:
+        # the tensor cache too: `train fit` never sweeps a --cache-dir (runs may share one), this one is the build's
+        owned = (zoo_dir(), work, work / "runs", work / "cache")
+        cleared = sum(remove_stale_temporaries(d) for d in owned if d.is_dir())
         if cleared:
             log(f"removed {cleared} unfinished temporary file(s) of an interrupted build")
-        return _build(entries, settings, work, log)
+        return _build(entries, settings, work, log, (lock,))
 
 
-def _build(entries: Sequence[ZooEntry], settings: BuildSettings, work: Path, log: Callable[[str], None]) -> list[Path]:
+def _build(
+    entries: Sequence[ZooEntry], settings: BuildSettings, work: Path, log: Callable[[str], None],
+    keep_fds: Sequence[int],
+) -> list[Path]:
     recipe = get_recipe(settings.recipe)
     jitter = settings.jitter or recipe.jitter
     data = work / f"{recipe.data}-{settings.clips}-s{settings.seed}"
@@ -369,7 +383,7 @@ def _build(entries: Sequence[ZooEntry], settings: BuildSettings, work: Path, log
     started = time.perf_counter()
     steps = len(entries) + 1
     log(f"[1/{steps}] synthetic training data: recipe {recipe.name}, {settings.clips} clips in {data}")
-    generate(recipe, settings.clips, settings.seed, data, log, parallel=settings.parallel)
+    generate(recipe, settings.clips, settings.seed, data, log, parallel=settings.parallel, keep_fds=keep_fds)
     installed = []
     for k, entry in enumerate(entries, start=2):
         run_dir = work / "runs" / run_name(entry.name, settings, recipe.name, jitter)
@@ -387,7 +401,7 @@ def _build(entries: Sequence[ZooEntry], settings: BuildSettings, work: Path, log
                 cmd += ["--epochs", str(settings.epochs)]
             if entry.arch_kwargs:
                 cmd += ["--arch-kwargs", json.dumps(entry.arch_kwargs)]
-            _run(cmd, log)
+            _run(cmd, log, keep_fds)
         target = install(run_dir / "release", entry.name,
                          extra={"run_dir": str(run_dir), "clips": settings.clips, "epochs": settings.epochs,
                                 "recipe": recipe.name, "jitter": jitter})

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from microexp.models import default_regions, load_model
+from microexp.models import default_regions, default_spec, load_model
 from microexp.spec import InputSpec
 from train import fit
 from train.fit import FitConfig, TrainingError, augment, load_tensor_set, make_folds, run_fit, save_tensor_set
@@ -455,3 +455,77 @@ def test_training_failures_are_one_line_not_tracebacks(
     err = capsys.readouterr().err.strip()
     assert "hidden=100000000 is out of bounds" in err and len(err.splitlines()) == 1, err
     assert time.monotonic() - started < 10 and not (tmp_path / "huge").exists()
+
+
+def _pool_workers(pid: int) -> list[int]:
+    """Child processes of ``pid`` that run its own command line: the forked workers of its process pool."""
+    from bench.crash import child_processes
+
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    workers = []
+    for child in child_processes(pid):
+        try:
+            if Path(f"/proc/{child}/cmdline").read_bytes() == cmdline:
+                workers.append(child)
+        except OSError:
+            pass
+    return workers
+
+
+def two_clip_set(folder: Path) -> Path:
+    """A synthetic-layout set of two tiny clips (a frame folder and an MPEG-4 file), no annotation flaws."""
+    from tests.dataset_trees import write_frames, write_video
+
+    write_frames(folder / "sub01" / "clip_0001", [f"img{n}.jpg" for n in range(1, 13)])
+    write_video(folder / "sub02" / "clip_0002.mp4")
+    (folder / "annotations.csv").write_text(
+        "subject,clip,onset,apex,offset,label,aus,fps\n"
+        "sub01,clip_0001,2,4,6,negative,AU4,30\n"
+        "sub02,clip_0002,1,3,5,happiness,AU6+AU12,30\n"
+    )
+    return folder
+
+
+def test_a_preprocessing_worker_that_dies_is_one_line(tmp_path: Path) -> None:
+    """A preprocessing worker of ``--workers 2`` SIGKILLed, as the kernel's OOM killer does, breaks the
+    real process pool: ``train fit`` prints one ``error:`` line that says what happened and exits 1."""
+    data = two_clip_set(tmp_path / "synthetic")
+    command = cli("fit", "--data", f"synthetic={data}", "--out", str(tmp_path / "run"), "--quiet",
+                  "--workers", "2", "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
+    proc = subprocess.Popen(command, env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while not workers and proc.poll() is None and time.monotonic() < deadline:
+        workers = _pool_workers(proc.pid)
+        time.sleep(0.001)
+    assert workers, "no preprocessing worker was seen"
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: a preprocessing worker died"), err
+    assert "BrokenProcessPool" in lines[0]
+
+
+def test_a_damaged_cache_entry_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Preprocessing-cache entries cut short (a full disk, a copied cache): safetensors refuses them, and
+    ``train fit`` says which kind of file to delete in one ``error:`` line, exit 1."""
+    from train.cache import cache_key
+    from train.datasets import load_dataset
+
+    data = two_clip_set(tmp_path / "synthetic")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    records, _ = load_dataset(f"synthetic={data}")
+    spec = default_spec("stcnn", frames=18)  # as load_data makes it for --arch stcnn
+    for record in records:
+        (cache / f"{cache_key(record, spec, jitter=1)}.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    argv = ["--data", f"synthetic={data}", "--out", str(tmp_path / "run"), "--quiet", "--jitter", "1",
+            "--cache-dir", str(cache)]  # fmt: skip
+    assert fit.main(argv) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: a tensors file"), lines
+    assert "SafetensorError" in lines[0] and not (tmp_path / "run").exists()
