@@ -70,6 +70,9 @@ _EYE_POINTS = ((33, 133, 159, 145), (362, 263, 386, 374))
 _SPEECH_REGIONS = ("mouth", "corners", "nose")  # what the jaw moves while talking (cheeks barely: their clip-wide noise applies)
 _EYE_Y, _INTER_OCULAR = 0.38, 0.36  # canonical crop geometry, as fractions of its side (as InputSpec)
 
+# A bump this many noise scales high that covers this share of the clip is left out of its noise (_noise).
+_BUMP_LEVEL = 2.0
+_BUMP_SHARE = 0.1
 
 @dataclass(frozen=True)
 class Interval:
@@ -345,10 +348,32 @@ def cell_regions(points: np.ndarray, size: int, cell: int) -> np.ndarray:
     return label
 
 
-def _noise(signal: np.ndarray, floor: float) -> tuple[float, float]:
-    """Robust (baseline, scale) of a signal that is mostly noise: median and 1.4826 MAD."""
+def _median_mad(signal: np.ndarray, floor: float) -> tuple[float, float]:
     med = float(np.median(signal))
     return med, max(1.4826 * float(np.median(np.abs(signal - med))), floor)
+
+
+def _noise(signal: np.ndarray, floor: float) -> tuple[float, float]:
+    """Robust (baseline, scale) of a signal that is mostly noise: median and 1.4826 MAD.
+
+    That holds while a movement fills a small part of the clip. In a short clip around one movement
+    (a 1.5 s clip holds 0.8 s of a feature-difference bump), the bump inflates the MAD and scores
+    itself down; so when the run of frames above baseline + 2 scales around the maximum (plus two
+    frames each side) covers a tenth of the clip or more, the noise is measured without it.
+    """
+    med, scale = _median_mad(signal, floor)
+    above = signal > med + _BUMP_LEVEL * scale
+    peak = int(np.argmax(signal)) if len(signal) else 0
+    if not len(signal) or not above[peak]:
+        return med, scale
+    edges = np.flatnonzero(~above)
+    lo = int(edges[edges < peak].max()) + 1 if (edges < peak).any() else 0
+    hi = int(edges[edges > peak].min()) if (edges > peak).any() else len(signal)
+    keep = np.ones(len(signal), bool)
+    keep[max(lo - 2, 0) : hi + 2] = False
+    if (~keep).mean() < _BUMP_SHARE or keep.sum() < max(10, 0.3 * len(signal)):
+        return med, scale
+    return _median_mad(signal[keep], floor)
 
 
 def eye_aspect_ratio(points: np.ndarray) -> np.ndarray:

@@ -208,3 +208,22 @@ def test_camera_shake_is_not_an_expression_but_the_expression_under_it_is_found(
     raised = _shaken(au_clip(landmarker, "au1", amp, strength=0.05, drift_px=0.0), seed=1)
     found = spot(raised, track_of(landmarker, raised))
     assert found.top is not None and abs(found.top.apex - 78 / FPS) <= 0.1, found.intervals
+
+
+def test_a_movement_that_fills_a_short_clip_does_not_inflate_its_own_noise():
+    """In a 1.5 s clip the feature-difference bump of one movement covers about half the frames; the
+    clip's median and MAD then measure the movement, not the noise, and score it down. The noise is
+    measured without that bump; a long clip, where the bump is a small share, keeps the plain MAD."""
+    from microexp.spot import _noise
+
+    rng = np.random.default_rng(0)
+    short = np.abs(rng.normal(0, 1, 60))
+    short[20:45] += 8 * np.hanning(25)  # one movement over 40 % of the clip
+    plain = 1.4826 * np.median(np.abs(short - np.median(short)))
+    base, scale = _noise(short, 0.1)
+    truth = 1.4826 * np.median(np.abs(short[:18] - np.median(short[:18])))
+    assert plain > 1.5 * scale and abs(scale - truth) < 0.5 * truth, (plain, scale, truth)
+    long = np.abs(rng.normal(0, 1, 600))
+    long[200:225] += 8 * np.hanning(25)  # the same movement, 4 % of a long clip
+    med = float(np.median(long))
+    assert _noise(long, 0.1) == (med, max(1.4826 * float(np.median(np.abs(long - med))), 0.1))
