@@ -349,6 +349,8 @@ def cell_regions(points: np.ndarray, size: int, cell: int) -> np.ndarray:
 
 
 def _median_mad(signal: np.ndarray, floor: float) -> tuple[float, float]:
+    if not len(signal):  # a part of the clip with no frames (all of it is speech, say)
+        return 0.0, floor
     med = float(np.median(signal))
     return med, max(1.4826 * float(np.median(np.abs(signal - med))), floor)
 
@@ -362,9 +364,11 @@ def _noise(signal: np.ndarray, floor: float) -> tuple[float, float]:
     frames each side) covers a tenth of the clip or more, the noise is measured without it.
     """
     med, scale = _median_mad(signal, floor)
+    if not len(signal):
+        return med, scale
     above = signal > med + _BUMP_LEVEL * scale
-    peak = int(np.argmax(signal)) if len(signal) else 0
-    if not len(signal) or not above[peak]:
+    peak = int(np.argmax(signal))
+    if not above[peak]:
         return med, scale
     edges = np.flatnonzero(~above)
     lo = int(edges[edges < peak].max()) + 1 if (edges < peak).any() else 0
