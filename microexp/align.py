@@ -259,6 +259,21 @@ def _register_mode(spec: InputSpec) -> str:
     return mode
 
 
+def ecc_warp(
+    reference: np.ndarray, image: np.ndarray, motion: int, iterations: int, mask: np.ndarray | None = None,
+    smoothing: int = 1,
+) -> np.ndarray | None:
+    """(2, 3) float32 warp found by ECC (``cv2.findTransformECC`` from the identity, ``motion`` one of
+    ``cv2.MOTION_*``, Gaussian pre-smoothing ``smoothing``), or None where it does not converge (a
+    blank or saturated frame). The warp maps ``reference`` coordinates into ``image``:
+    ``cv2.warpAffine(image, warp, ..., flags=WARP_INVERSE_MAP)`` lays ``image`` onto ``reference``."""
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-3)
+    try:
+        return cv2.findTransformECC(reference, image, np.eye(2, 3, dtype=np.float32), motion, criteria, mask, smoothing)[1]
+    except cv2.error:
+        return None
+
+
 def register_frames(
     frames: np.ndarray, frame_ids: Sequence[int], to_crop: dict[int, np.ndarray], size: int = _REGISTER_SIZE
 ) -> dict[int, np.ndarray]:
@@ -270,17 +285,12 @@ def register_frames(
     # grey before warping: a third of the work of warping RGB (same BT.601 weights as _GREY)
     crops = np.stack([warp_crop(cv2.cvtColor(frames[j], cv2.COLOR_RGB2GRAY), to_crop[j][:2], size) for j in frame_ids])
     reference = crops.mean(axis=0).astype(np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 1e-3)
     out = {}
     for j, crop in zip(frame_ids, crops):
-        warp = np.eye(2, 3, dtype=np.float32)
-        try:
-            _, warp = cv2.findTransformECC(reference, crop, warp, cv2.MOTION_TRANSLATION, criteria, None, 3)
-        except cv2.error:  # no convergence (a blank or saturated frame)
+        warp = ecc_warp(reference, crop, cv2.MOTION_TRANSLATION, 10, smoothing=3)
+        if warp is None or np.abs(warp[:, 2]).max() > _MAX_SHIFT * size:
             warp = np.eye(2, 3, dtype=np.float32)
-        if np.abs(warp[:, 2]).max() > _MAX_SHIFT * size:
-            warp = np.eye(2, 3, dtype=np.float32)
-        # ECC's warp maps reference coordinates into the frame's crop; the frame's crop is aligned by its inverse
+        # the frame's crop is aligned by the inverse of ECC's warp
         out[j] = np.linalg.inv(_h(warp.astype(np.float64)))
     return out
 

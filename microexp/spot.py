@@ -50,7 +50,7 @@ import numpy as np
 from scipy.ndimage import binary_dilation, binary_erosion, gaussian_filter1d, maximum_filter1d, median_filter
 from scipy.signal import find_peaks
 
-from .align import fit_similarity
+from .align import ecc_warp, fit_similarity
 from .face import FaceTrack, eye_centres, landmark_groups
 from .video import Clip
 
@@ -301,14 +301,11 @@ def refine_crops(crops: np.ndarray, mask: np.ndarray, sigma: float, iterations: 
     if mask.sum() < 64:
         return crops
     reference = gaussian_filter1d(crops, max(sigma, 1e-3), axis=0, mode="nearest")
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-3)
     size = crops.shape[2], crops.shape[1]
     out = np.empty_like(crops)
     for i, (crop, ref) in enumerate(zip(crops, reference)):
-        warp = np.eye(2, 3, dtype=np.float32)
-        try:
-            _, warp = cv2.findTransformECC(ref, crop, warp, cv2.MOTION_EUCLIDEAN, criteria, mask, 1)
-        except cv2.error:  # no convergence (a blank or saturated frame): keep the landmark registration
+        warp = ecc_warp(ref, crop, cv2.MOTION_EUCLIDEAN, iterations, mask)
+        if warp is None:  # no convergence: keep the landmark registration
             out[i] = crop
             continue
         out[i] = cv2.warpAffine(crop, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
