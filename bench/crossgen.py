@@ -242,6 +242,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from microexp.align import REGISTER_MODES
     from microexp.models import ARCHITECTURES
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -265,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where generated sets are kept and reused")  # fmt: skip
     p.add_argument("--cache-dir", default=None, help="tensor cache (default: the training cache)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--register", choices=("landmarks", "image"), default=None,
+    p.add_argument("--register", choices=REGISTER_MODES, default=None,
                    help="frame registration of both sides (train fit --register; default: the models' default)")
     p.add_argument("--out", type=Path, default=None)
     return p

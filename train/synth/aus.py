@@ -31,6 +31,8 @@ EXTENDED_RECIPES: dict[str, tuple[str, ...]] = {
     "positive": RECIPES["positive"] + ("AU6+AU12+AU25",),
     "surprise": RECIPES["surprise"] + ("AU1+AU2+AU5", "AU1+AU2+AU25"),
 }
+# ``Variety.recipes`` name -> the table a clip's class draws its recipe from.
+RECIPE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {"original": RECIPES, "extended": EXTENDED_RECIPES}
 # Relative intensity of each action unit inside a recipe (before the recipe's overall normalisation).
 AU_INTENSITY = {
     1: 1.0,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .aus import EXTENDED_RECIPES, RECIPES, landmark_displacement, parse_recipe
+from .aus import RECIPE_TABLES, RECIPES, landmark_displacement, parse_recipe
 from .geometry import Geometry
 from .nuisances import Nuisance, bump_curve, draw_nuisances
 from .occlusion import Occluder, composite, draw_occluder
@@ -98,8 +98,7 @@ def make_clip(
     variety = Variety() if variety is None else variety
     if expression in RECIPES:
         label = expression
-        table = EXTENDED_RECIPES if variety.recipes == "extended" else RECIPES
-        aus = str(rng.choice(table[expression]))
+        aus = str(rng.choice(RECIPE_TABLES[variety.recipes][expression]))
         au_rng = rng
     else:
         label, aus, au_rng = "", "+".join(f"AU{a}" for a in parse_recipe(expression)), None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .aus import RECIPE_TABLES
+
 # Radial basis kernels of the dense field. "cubic" is left out: it folds the warp (negative Jacobian)
 # at amplitudes the classes use, far more often than these two.
 WARP_KERNELS = ("thin_plate_spline", "linear")
@@ -90,8 +92,8 @@ class Variety:
         check_range("drift_px", 0.0, 100.0)
         check_range("roll_degrees", 0.0, 45.0)
         check_range("shake_px", 0.0, 20.0)
-        if self.recipes not in ("original", "extended"):
-            problems.append(f"variety.recipes must be 'original' or 'extended' (got {self.recipes!r})")
+        if self.recipes not in RECIPE_TABLES:
+            problems.append(f"variety.recipes must be one of {sorted(RECIPE_TABLES)} (got {self.recipes!r})")
         if not 0.0 <= self.asymmetry < 1.0:
             problems.append(f"variety.asymmetry must be in [0, 1) (got {self.asymmetry})")
         if not self.warp_steps or any(not 1 <= s <= 32 for s in self.warp_steps):
