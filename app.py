@@ -155,6 +155,14 @@ def _note(entry, pred, window_index: int, what: str) -> str:
     if pred.prediction is None:
         head = ("**No micro-expression found** in this clip: no brief facial movement stands out from blinks, "
                 "speech and head motion, so no class is given.")
+    elif not pred.intervals:
+        head = (f"**Prediction: {pred.prediction}** for the window with the most facial motion "
+                f"{w.window.start:.2f}-{w.window.end:.2f} s (the clip is too short, or no brief movement stood out).")
+    elif pred.excerpt:
+        iv = pred.intervals[0].interval
+        head = (f"**Prediction: {pred.prediction}** for the clip's strongest brief movement, "
+                f"{iv.onset:.2f}-{iv.offset:.2f} s (apex {iv.apex:.2f} s): a clip this short is taken as one "
+                "expression's excerpt.")
     else:
         iv = pred.intervals[0].interval
         head = (f"**Prediction: {pred.prediction}** for the movement spotted at {iv.onset:.2f}-{iv.offset:.2f} s "

@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=None, help="longest clip accepted (default 60)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of a folder of images (default 30)")
     p.add_argument("--min-coverage", type=float, default=0.6, help="least fraction of detected frames per window")
+    p.add_argument("--excerpt", choices=("auto", "yes", "no"), default="auto",
+                   help="take the clip as an excerpt around one expression, always labelled at its strongest brief "
+                   "movement (yes), or spot in it as in a recording, labelled only when a movement stands out (no); "
+                   "auto: excerpt when it lasts at most 2.5 s, as dataset samples do")
     p.add_argument("--landmark-stride", type=int, default=None, metavar="K",
                    help="face landmarks on every K-th frame, interpolated between "
                    "(default 2; 1 = every frame, as training caches use)")
@@ -86,6 +90,7 @@ def _predict(args: argparse.Namespace) -> int:
     with Predictor.from_pretrained(
         args.model, revision=args.revision, limits=limits, stride_seconds=args.stride, min_coverage=args.min_coverage,
         landmark_stride=args.landmark_stride, device=args.device,
+        excerpt={"auto": None, "yes": True, "no": False}[args.excerpt],
     ) as predictor:
         if args.bf16 and predictor.device.type != "cpu":
             print("warning: --bf16 ignored: on a GPU the model runs under autocast mixed precision", file=sys.stderr)

@@ -6,6 +6,14 @@ training windows are cut (``windows.window_at``). The sliding windows are still 
 probabilities-over-time curve. A clip where nothing is spotted gets no label: the three-class models
 know no "neutral", so that decision is the pipeline's.
 
+A short clip (up to :data:`EXCERPT_SECONDS`) is an *excerpt*: the samples of CASME II, SAMM and SMIC are
+cut from onset to offset around one expression, and so are most clips a researcher feeds one by one.
+Such a clip is too short to tell an expression from the clip's own noise (the spotter measures noise on
+the frames outside the movement, and a 0.5 s movement with the feature difference's span fills about
+1 s), so it is not asked whether there is one: it is labelled at its strongest brief movement, the
+spotter's top candidate without the score threshold, and says so. ``excerpt=False`` spots it like a
+recording.
+
 One Predictor holds one model and one MediaPipe landmarker (creating it costs about a second, so it is
 reused across calls). The landmarker a Predictor makes for itself skips MediaPipe's blendshapes (no
 model reads them) and runs on up to two cores; both leave the landmarks unchanged (see
@@ -19,7 +27,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +50,11 @@ NO_EXPRESSION = "no micro-expression found in this clip (no brief facial movemen
 # Landmarks on every 2nd frame, interpolated between: markedly faster, and a paired LOSO test of models
 # trained on full-rate landmarks finds no accuracy change (bench/variants.py; figures in bench/README.md).
 INFERENCE_LANDMARK_STRIDE = 2
+# Clips up to this long are excerpts around one expression (module docstring). Dataset samples last
+# under 1.5 s (onset to offset at 100-200 fps); a micro-expression fills about 1 s of the spotter's
+# feature difference, so in a clip under 2.5 s its own noise is measured on fewer frames than the
+# movement covers.
+EXCERPT_SECONDS = 2.5
 
 
 def inference_face_settings(**overrides: Any) -> FaceSettings:
@@ -121,6 +134,8 @@ class Prediction:
         motion_contrast: motion of the most moving sliding window over the median one's.
         intervals: the spotted micro-expressions, highest score first.
         spot: the spotting result (per-frame score curve, intervals, notices).
+        excerpt: the clip was taken as an excerpt around one expression (module docstring): its
+            interval is the spotter's top candidate, whatever its score, and it is always labelled.
     """
 
     labels: tuple[str, ...]
@@ -138,6 +153,7 @@ class Prediction:
     motion_contrast: float = float("nan")
     intervals: tuple[IntervalResult, ...] = ()
     spot: SpotResult | None = None
+    excerpt: bool = False
 
     @property
     def sliding(self) -> tuple[WindowResult, ...]:
@@ -177,6 +193,7 @@ class Prediction:
                 for r in self.windows
             ],
             "prediction": self.prediction,
+            "excerpt": self.excerpt,
             "best_window": self.best_window,
             "probs": probs(self.probs),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
@@ -243,6 +260,9 @@ class Predictor:
         landmark_stride: landmarks on every k-th frame only (faster; see ``FaceSettings``);
             None uses the landmarker's own setting (every 2nd frame for the one created here).
         spot_settings: thresholds of the spotting stage.
+        excerpt: how a clip is taken: None (default) as an excerpt around one expression when it lasts
+            at most :data:`EXCERPT_SECONDS`, as a recording to spot in otherwise; True or False for every
+            clip.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (default ``$MICROEXP_DEVICE``, else ``auto``):
             where the model runs (:func:`microexp.device.resolve_device`); the model is moved there.
             Windows are prepared on CPU and the returned tensors and probabilities stay on CPU.
@@ -258,6 +278,7 @@ class Predictor:
         name: str | None = None,
         landmark_stride: int | None = None,
         spot_settings: SpotSettings = SpotSettings(),
+        excerpt: bool | None = None,
         device: str | torch.device | None = None,
     ) -> None:
         self.device = resolve_device(device)
@@ -270,6 +291,7 @@ class Predictor:
         self.name = name or getattr(model, "arch", type(model).__name__)
         self.landmark_stride = landmark_stride
         self.spot_settings = spot_settings
+        self.excerpt = excerpt
         self._landmarker = landmarker
         self._owns_landmarker = landmarker is None
 
@@ -340,10 +362,11 @@ class Predictor:
             track = self.landmarker.track(clip.frames, clip.timestamps, landmark_stride=self.landmark_stride)
         lap("landmarks")
         report(0.5, "spotting")
-        spotted = spot(clip, track, self.spot_settings)
-        lap("spot")
         windows, notices = make_windows(clip.timestamps, self.spec, self.stride_seconds)
         short = bool(notices)  # shorter than one window: the whole clip is the one window, as before
+        excerpt = not short and (clip.duration <= EXCERPT_SECONDS if self.excerpt is None else self.excerpt)
+        spotted = self._spot(clip, track, excerpt)
+        lap("spot")
         ranked = [] if short else sorted(spotted.intervals, key=lambda i: -i.score)
         centred = [window_at(clip.timestamps, self.spec, iv.apex, len(windows) + j) for j, iv in enumerate(ranked)]
         lap("windows")
@@ -384,15 +407,17 @@ class Predictor:
         contrast = results[most_motion].motion / max(float(np.median([results[i].motion for i in sliding])), 1e-6)
         notes = list(notices) + list(track.notices) + list(spotted.notices)
         labelled = [r for r in intervals if r.label is not None]
-        if short or not labelled:
+        if excerpt:
+            notes.append(self._excerpt_notice(clip, intervals))
+        if labelled and not short:
+            best, prediction = labelled[0].window, labelled[0].label
+        else:
             best = most_motion
-            prediction = self.spec.labels[int(np.argmax(results[best].probs))] if short else None
-            if not short:
+            prediction = self.spec.labels[int(np.argmax(results[best].probs))] if short or excerpt else None
+            if not (short or excerpt):
                 notes.append(NO_EXPRESSION if not intervals else
                              "micro-expressions were spotted, but the face was not detected well enough around them "
                              "to classify them")
-        else:
-            best, prediction = labelled[0].window, labelled[0].label
         skipped = sum(r.probs is None for r in results[: len(windows)])
         if skipped:
             notes.append(f"{skipped} of {len(windows)} window(s) skipped: the face was not detected in enough frames")
@@ -414,7 +439,24 @@ class Predictor:
             motion_contrast=contrast,
             intervals=intervals,
             spot=spotted,
+            excerpt=excerpt,
         )
+
+    def _spot(self, clip: Clip, track: FaceTrack, excerpt: bool) -> SpotResult:
+        """Spot ``clip``; an excerpt keeps only the top candidate, found without the score threshold."""
+        if not excerpt:
+            return spot(clip, track, self.spot_settings)
+        found = spot(clip, track, replace(self.spot_settings, min_score=0.0))
+        return replace(found, intervals=(found.top,) if found.top else ())
+
+    def _excerpt_notice(self, clip: Clip, intervals: tuple[IntervalResult, ...]) -> str:
+        head = (f"this {clip.duration:.1f} s clip is taken as an excerpt around one expression (as dataset samples "
+                "are), so it is always labelled")
+        if not intervals:
+            return head + ": no brief movement stood out, so the window with the most facial motion is used"
+        score, needed = intervals[0].interval.score, self.spot_settings.min_score
+        weak = "" if score >= needed else f", under the {needed:g} a recording needs to report one"
+        return head + f", at its strongest brief movement (spotting score {score:.1f}{weak})"
 
     def _infer(self, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
         """Softmax probabilities (N, classes) for batched inputs, BATCH windows per forward pass."""

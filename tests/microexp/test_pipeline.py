@@ -295,3 +295,45 @@ def test_the_prediction_does_not_depend_on_where_the_expression_sits(landmarker,
     corr = [float(np.corrcoef(inputs[0].ravel(), x.ravel())[0, 1]) for x in inputs[1:]]
     assert min(corr) > 0.7, corr  # the same window content up to sensor noise and a frame of apex error
     assert len(set(labels)) == 1, labels
+
+
+def test_a_short_clip_is_an_excerpt_labelled_at_its_strongest_movement(landmarker, tmp_path):
+    """A 2 s clip is taken as a dataset-style excerpt around one expression: a subtle smile that a
+    recording's threshold would not report is labelled at its apex, and the user is told why; asked
+    to spot it like a recording, the same clip gets no label."""
+    from microexp.pipeline import EXCERPT_SECONDS, NO_EXPRESSION
+    from microexp.spot import SpotSettings
+    from train.synth import make_clip
+    from train.synth.photos import frame_face, load_faces
+
+    torch.manual_seed(2)
+    folder = tmp_path / "model"
+    MicroExpSTCNN(InputSpec(frames=18, window_seconds=0.6, extra={"register": "image"})).save_pretrained(folder)
+    rgb, lm = frame_face(load_faces(landmarker=landmarker)[1])
+    smile = make_clip(rgb, lm, "AU6+AU12", 0, amplitude=0.01, nuisances=False, seconds=1.2)  # 1 % IOD
+    change = smile.frames.astype(np.int16) - rgb.astype(np.int16)
+    n, pad = len(smile.frames), 12
+    rng = np.random.default_rng(0)
+    frames = np.clip(rgb[None] + rng.normal(0, 3.0, (n + 2 * pad, *rgb.shape)), 0, 255)
+    frames[pad:pad + n] += change
+    clip = clip_from_frames(np.clip(frames, 0, 255).astype(np.uint8), 30.0)
+    assert clip.duration <= EXCERPT_SECONDS
+
+    auto = Predictor.from_pretrained(folder, landmarker=landmarker).predict(clip)
+    assert auto.excerpt and auto.to_json()["excerpt"] is True
+    assert auto.prediction is not None and len(auto.intervals) == 1
+    assert abs(auto.intervals[0].interval.apex - (pad + smile.apex) / 30.0) <= 3 / 30.0
+    assert auto.windows[auto.best_window].centred
+    assert any("excerpt" in n and "under the 10" in n for n in auto.notices) and NO_EXPRESSION not in auto.notices
+    assert auto.intervals[0].interval.score < SpotSettings().min_score  # a recording would not report it
+
+    recording = Predictor.from_pretrained(folder, landmarker=landmarker, excerpt=False).predict(clip, track=auto.track)
+    assert not recording.excerpt and recording.intervals == ()
+    assert recording.prediction is None and NO_EXPRESSION in recording.notices
+
+
+def test_a_still_excerpt_is_labelled_from_its_most_moving_window(predictor):
+    clip = clip_from_frames(face_frames("grace_hopper.jpg", n=60), fps=30.0)  # 2 s, nothing happens
+    result = predictor.predict(clip)
+    assert result.excerpt and result.prediction is not None
+    assert any("excerpt" in n for n in result.notices)
