@@ -7,6 +7,10 @@ nuisances), are crossed. For each held-out person p (persons shared by both sets
 generator A's clips of everyone but p, test on generator B's clips of p; predictions are pooled over
 the persons and summarised (UF1, UAR, accuracy, per-class recall, confusion). Both directions.
 
+Calibration: in apex mode, a temperature is fitted, as ``train fit`` fits the zoo's, on the training
+generator's pooled held-out-person predictions (``within``), and the expected calibration error of
+the other generator's predictions is reported before and after it (``calibration`` in each run).
+
 Test modes:
 - ``apex``: the window centred on the annotated apex, the window training sees (tensor cache);
 - ``shipped``: ``microexp.pipeline.Predictor.predict`` on the raw test clip, reading
@@ -42,6 +46,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from scipy.special import softmax  # noqa: E402
 
 from bench.common import RESULTS, markdown_table, run_quietly  # noqa: E402
 
@@ -111,6 +118,26 @@ def pooled(truth: list[str], pred: list[str | None], labels: tuple[str, ...]) ->
         "spotted": round(1 - pred.count(NONE) / max(1, len(pred)), 4),
         "confusion": s["confusion"], "labels": s["labels"],
     }  # fmt: skip
+
+
+def cross_calibration(
+    fit_on: tuple[list[np.ndarray], list[int]], test_on: tuple[list[np.ndarray], list[int]]
+) -> dict[str, Any]:
+    """Temperature fitted as the zoo fits it, on the training generator's pooled held-out-person
+    predictions (``within``), and the ECE of the other generator's predictions before and after it.
+
+    The log-probabilities stand in for the logits: softmax(log p / T) = softmax(z / T), the row's
+    log-sum-exp being a constant that softmax ignores.
+    """
+    from train.calibration import ece, fit_temperature
+
+    def stacked(pair: tuple[list[np.ndarray], list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        return np.log(np.clip(np.concatenate(pair[0]), 1e-12, None)), np.asarray(pair[1])
+
+    (z_fit, y_fit), (z, y) = stacked(fit_on), stacked(test_on)
+    t = fit_temperature(z_fit, y_fit)
+    return {"temperature": round(t, 4), "ece_before": round(ece(softmax(z, axis=1), y), 4),
+            "ece_after": round(ece(softmax(z / t, axis=1), y), 4), "n": len(y)}  # fmt: skip
 
 
 class ShippedTests:
@@ -186,6 +213,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for source, target in directions:
                 t0 = time.perf_counter()
                 pools: dict[str, tuple[list[str], list[str]]] = {m: ([], []) for m in ("apex", "shipped", "within")}
+                scores: dict[str, tuple[list[np.ndarray], list[int]]] = {m: ([], []) for m in ("apex", "within")}
                 failures: list[str] = []
                 src, tgt = data[source], data[target]
                 for p, train_idx, own_idx, test_idx in person_folds(
@@ -200,6 +228,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             probs = predict(model, tuple(x[chosen] for x in ts.inputs))
                             pools[mode][0].extend(labels[int(ts.labels[i])] for i in idx)
                             pools[mode][1].extend(labels[int(k)] for k in probs.argmax(1))
+                            scores[mode][0].append(probs.numpy())
+                            scores[mode][1].extend(int(ts.labels[i]) for i in idx)
                     if shipped:
                         subjects = {s for s, q in person[target].items() if q == p}
                         truth, pred, failed = shipped[target].predict(model, subjects)
@@ -215,6 +245,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               **pooled(truth, pred, labels)}  # fmt: skip
                     if mode == "shipped":
                         result["failed"] = failures
+                    if mode == "apex" and scores["within"][1]:
+                        result["calibration"] = cross_calibration(scores["within"], scores["apex"])
                     runs.append(result)
                     scores = f"UF1 {result['uf1']:.3f} UAR {result['uar']:.3f} acc {result['accuracy']:.3f}"
                     print(f"{arch} seed {seed} {source}->{result['test']} {mode}: {scores} (n={result['n']})",
@@ -237,6 +269,9 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row[k] = {"mean": round(statistics.mean(values), 4),
                       "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0}  # fmt: skip
         row["recall"] = {c: round(statistics.mean(r["recall"][c] for r in mine), 4) for c in mine[0]["recall"]}
+        if all("calibration" in r for r in mine):
+            row["calibration"] = {k: round(statistics.mean(r["calibration"][k] for r in mine), 4)
+                                  for k in ("temperature", "ece_before", "ece_after")}  # fmt: skip
         out.append(row)
     return out
 
@@ -304,10 +339,15 @@ def main(argv: list[str] | None = None) -> int:
     def cell(s: dict[str, float]) -> str:
         return f"{s['mean']:.3f} +- {s['sd']:.3f}" if len(args.seeds) > 1 else f"{s['mean']:.3f}"
 
+    def ece(s: dict[str, Any]) -> str:
+        c = s.get("calibration")
+        return f"{c['ece_before']:.3f} -> {c['ece_after']:.3f} (T {c['temperature']:.2f})" if c else "-"
+
     rows = [[s["arch"], f"{s['train']} -> {s['test']}", s["mode"], cell(s["uf1"]), cell(s["uar"]), cell(s["accuracy"]),
-             " / ".join(f"{v:.2f}" for v in s["recall"].values())] for s in summary]  # fmt: skip
+             " / ".join(f"{v:.2f}" for v in s["recall"].values()), ece(s)] for s in summary]  # fmt: skip
     classes = " / ".join(summary[0]["recall"]) if summary else ""
-    print(markdown_table(["model", "train -> test", "mode", "UF1", "UAR", "accuracy", f"recall {classes}"], rows))
+    print(markdown_table(["model", "train -> test", "mode", "UF1", "UAR", "accuracy", f"recall {classes}",
+                          "ECE before -> after"], rows))  # fmt: skip
     print(f"-> {out} ({time.perf_counter() - start:.0f} s)")
     return 0
 

@@ -106,3 +106,24 @@ def test_nothing_spotted_counts_as_a_miss_of_the_true_class():
     assert m["uar"] == 0.5  # over the three real classes, not "none"
     assert m["uf1"] == round((1.0 + 0.0 + 2 / 3) / 3, 4)
     assert pooled(truth, truth, labels)["spotted"] == 1.0 and "none" not in pooled(truth, truth, labels)["labels"]
+
+
+def test_cross_calibration_fits_on_one_generator_and_scores_the_other():
+    """Over-confident predictions: the temperature fitted on the held-out-person predictions of the
+    training generator (T > 1) lowers the ECE of the other generator's, which it never saw."""
+    import numpy as np
+    from scipy.special import softmax
+
+    from bench.crossgen import cross_calibration
+
+    rng = np.random.default_rng(0)
+
+    def overconfident(n: int) -> tuple[list[np.ndarray], list[int]]:
+        y = rng.integers(0, 3, n)
+        z = rng.normal(0, 1, (n, 3))
+        z[np.arange(n), y] += 1.0  # right about 60 % of the time ...
+        return [softmax(8.0 * z, axis=1)], y.tolist()  # ... but sure of itself
+
+    c = cross_calibration(overconfident(400), overconfident(300))
+    assert c["temperature"] > 3 and c["n"] == 300
+    assert c["ece_before"] > 0.2 and c["ece_after"] < 0.5 * c["ece_before"]
