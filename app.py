@@ -146,7 +146,7 @@ def _chosen_window(pred, interval: str | None) -> tuple[int, str]:
         if r.probs is not None:
             return r.window, f"spotted interval {interval}"
     if pred.intervals and pred.prediction is not None:
-        return pred.best_window, "the top spotted interval"
+        return pred.best_window, "the clip's strongest brief movement" if pred.excerpt else "the top spotted interval"
     return pred.best_window, "the window with the most facial motion (nothing was spotted)"
 
 
