@@ -77,6 +77,16 @@ def test_a_clip_without_expression_says_so_plainly(client, tmp_path):
     assert "No micro-expression found" in note and [c[1] for c in interval["choices"]] == ["auto"]
 
 
+def test_a_short_clip_is_labelled_as_an_excerpt(client, tmp_path):
+    """2 s: a dataset-style excerpt around one expression, always labelled, and the note says why."""
+    from train.synth.media import face_clip
+
+    short = face_clip(tmp_path / "short.mp4", photo="grace_hopper.jpg", seconds=2.0)
+    label, *_, note, _ = client.predict(handle_file(str(short)), "stcnn-t18", "saliency", "auto", api_name="/predict")
+    assert label["label"] in ("negative", "positive", "surprise") and label["confidences"]
+    assert "excerpt" in note and "No micro-expression found" not in note
+
+
 def test_bad_input_shows_a_clear_message(client, tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n" * 50)
