@@ -71,6 +71,18 @@ def test_predict_json_lists_spotted_intervals(model_dir):
     assert text.stdout.splitlines()[0].startswith(data["prediction"])
 
 
+def test_a_short_clip_is_an_excerpt_unless_told_otherwise(model_dir, tmp_path):
+    """2 s of a still face: labelled as an excerpt by default; ``--excerpt no`` spots it like a recording."""
+    from train.synth.media import face_clip
+
+    short = face_clip(tmp_path / "short.mp4", photo="grace_hopper.jpg", seconds=2.0)
+    auto, recording = (json.loads(run("predict", short, "--model", model_dir, "--json", *flag).stdout)
+                       for flag in ((), ("--excerpt", "no")))  # fmt: skip
+    assert auto["excerpt"] is True and auto["prediction"] in auto["labels"]
+    assert any("excerpt" in n for n in auto["notices"])
+    assert recording["excerpt"] is False and recording["prediction"] is None and recording["intervals"] == []
+
+
 def test_predict_bf16_opt_in_agrees_with_fp32(model_dir, face_mp4):
     """bf16 where the CPU computes it natively; elsewhere (slower there) a warning and the fp32 numbers."""
     from microexp.models.fast import native_bf16
@@ -92,10 +104,10 @@ def test_predict_bf16_opt_in_agrees_with_fp32(model_dir, face_mp4):
 
 
 def test_predict_text_output(model_dir, face_clips):
-    proc = run("predict", face_clips["webm"], "--model", model_dir, "--landmark-stride", "3")
+    proc = run("predict", face_clips["webm"], "--model", model_dir, "--landmark-stride", "3", "--excerpt", "no")
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
-    assert first == "none: no micro-expression found"  # a still face: no class is given
+    assert first == "none: no micro-expression found"  # a still face spotted as a recording: no class is given
     assert any(line.startswith("  0.00-  0.60 s") for line in proc.stdout.splitlines())  # the sliding windows
 
 
