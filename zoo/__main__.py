@@ -30,7 +30,7 @@ def _list(args: argparse.Namespace) -> int:
         print(f"  {entry.description}")
         print(f"  {entry.params:,} parameters; trained with preset {entry.recipe.preset!r}, seed {entry.recipe.seed} "
               f"(`{entry.recipe.command}`)")
-        for key in METRIC_KEYS:
+        for key in (k for k in METRIC_KEYS if k in entry.metrics):
             scores = entry.metrics[key]
             print(f"  {key.replace('_', '-')}: {scores.summary() if scores else 'not measured yet'}")
         print(f"  {'SYNTHETIC-TRAINED' if entry.synthetic else 'real data'}: {entry.training_data}")

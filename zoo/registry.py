@@ -31,7 +31,11 @@ SYNTHETIC_DATA = (
 )
 OWN_GENERATOR = "own_generator"  # metrics key: evaluated on held-out people of the data it was trained on
 CROSS_GENERATOR = "cross_generator"  # metrics key: trained on one synthetic generator, tested on another's clips
-METRIC_KEYS = (OWN_GENERATOR, CROSS_GENERATOR)
+# metrics key, optional: the same architecture and recipe trained the other way round (on the probe
+# generator, tested on ours), the second direction of the cross-generator protocol
+CROSS_GENERATOR_REVERSE = "cross_generator_reverse"
+METRIC_KEYS = (OWN_GENERATOR, CROSS_GENERATOR, CROSS_GENERATOR_REVERSE)
+REQUIRED_METRICS = (OWN_GENERATOR, CROSS_GENERATOR)
 
 
 def _text(owner: str, **values: Any) -> None:
@@ -47,8 +51,11 @@ class Metrics:
     Attributes:
         protocol: how the data was split (``loso``, or the cross-generator person folds).
         data: the evaluation data in words (dataset or generator, clips, people).
-        uf1, uar, accuracy: pooled over the folds, each in [0, 1] (MEGC convention).
+        uf1, uar, accuracy: pooled over the folds, each in [0, 1] (MEGC convention); the mean over
+            seeds when ``uf1_sd`` is given.
         source: where the figures come from (a bench result file or a README table).
+        uf1_sd: sample standard deviation of the UF1 over training seeds (None: one run).
+        recall: per-class recall, class -> [0, 1] (empty: not recorded).
     """
 
     protocol: str
@@ -57,18 +64,24 @@ class Metrics:
     uar: float
     accuracy: float
     source: str
+    uf1_sd: float | None = None
+    recall: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _text("Metrics", protocol=self.protocol, data=self.data, source=self.source)
-        for key in ("uf1", "uar", "accuracy"):
-            value = getattr(self, key)
+        values = {"uf1": self.uf1, "uar": self.uar, "accuracy": self.accuracy, **self.recall}
+        if self.uf1_sd is not None:
+            values["uf1_sd"] = self.uf1_sd
+        for key, value in values.items():
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not number or math.isnan(value) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"Metrics: {key} must be a number in [0, 1], got {value!r}")
 
     def summary(self) -> str:
-        """``UF1 0.848 / UAR 0.850 / accuracy 0.850 (loso on ...)``."""
-        return (f"UF1 {self.uf1:.3f} / UAR {self.uar:.3f} / accuracy {self.accuracy:.3f} "
+        """``UF1 0.848 +- 0.010 / UAR 0.850 / accuracy 0.850, recall negative 0.80 ... (loso on ...)``."""
+        sd = f" +- {self.uf1_sd:.3f}" if self.uf1_sd is not None else ""
+        recall = ", recall " + " / ".join(f"{c} {v:.2f}" for c, v in self.recall.items()) if self.recall else ""
+        return (f"UF1 {self.uf1:.3f}{sd} / UAR {self.uar:.3f} / accuracy {self.accuracy:.3f}{recall} "
                 f"({self.protocol} on {self.data})")
 
 
@@ -148,8 +161,10 @@ class ZooEntry:
             raise ValueError(f"{owner}: params must be a positive int, got {self.params!r}")
         if not isinstance(self.recipe, Recipe):
             raise ValueError(f"{owner}: recipe must be a Recipe, got {type(self.recipe).__name__}")
-        if not isinstance(self.metrics, dict) or set(self.metrics) != set(METRIC_KEYS):
-            raise ValueError(f"{owner}: metrics must have exactly the keys {METRIC_KEYS}, got {self.metrics!r}")
+        keys = set(self.metrics) if isinstance(self.metrics, dict) else set()
+        if not set(REQUIRED_METRICS) <= keys <= set(METRIC_KEYS):
+            raise ValueError(f"{owner}: metrics must have the keys {REQUIRED_METRICS} (and may have "
+                             f"{CROSS_GENERATOR_REVERSE!r}), got {self.metrics!r}")
         for key, value in self.metrics.items():
             if value is not None and not isinstance(value, Metrics):
                 raise ValueError(f"{owner}: metrics[{key!r}] must be a Metrics or None")
