@@ -287,6 +287,7 @@ def install(release: Path, name: str, target_root: Path | None = None, extra: di
         text = card.read_text(encoding="utf-8") if card.exists() else f"# {entry.title}\n\n{entry.description}\n"
         if entry.synthetic and "synthetic" not in text.lower():
             text = SYNTHETIC_NOTE + text
+        text = text.rstrip("\n") + "\n\n" + entry.scores_markdown()
         card.write_text(text, encoding="utf-8")  # inside tmp: the whole folder appears at once below
         record = {"entry": name, "arch": entry.arch, "synthetic": entry.synthetic,
                   "training_data": entry.training_data, "built_by": "python -m zoo build",

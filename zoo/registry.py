@@ -172,6 +172,27 @@ class ZooEntry:
         if own is not None and own.protocol != self.protocol:
             raise ValueError(f"{owner}: own-data metrics were measured under {own.protocol!r}, not {self.protocol!r}")
 
+    def scores_markdown(self) -> str:
+        """The entry's recorded scores as a model-card section: own generator, then across generators."""
+        what = {OWN_GENERATOR: "own generator, held-out people", CROSS_GENERATOR: "trained on ours, tested on the probe",
+                CROSS_GENERATOR_REVERSE: "trained on the probe, tested on ours"}  # fmt: skip
+        rows = []
+        for key in (k for k in METRIC_KEYS if k in self.metrics):
+            m = self.metrics[key]
+            if m is None:
+                rows.append(f"| {what[key]} | not measured yet | | | | |")
+                continue
+            sd = f" +- {m.uf1_sd:.3f}" if m.uf1_sd is not None else ""
+            recall = " / ".join(f"{v:.2f}" for v in m.recall.values()) or "-"
+            rows.append(f"| {what[key]} | {m.uf1:.3f}{sd} | {m.uar:.3f} | {recall} | {m.data} | {m.source} |")
+        classes = " / ".join(self.labels)
+        return ("## Scores across generators\n\n"
+                "A model that scores well on its own generator's clips may have learnt the rendering, not the "
+                "movement; the cross-generator rows test it on an independently written generator's clips, "
+                "people held out.\n\n"
+                f"| evaluation | UF1 | UAR | recall {classes} | data | source |\n|---|---|---|---|---|---|\n"
+                + "\n".join(rows) + "\n")
+
     @property
     def provenance(self) -> str:
         """One line on where the weights come from and what they were trained on."""

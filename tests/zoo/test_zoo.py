@@ -192,6 +192,12 @@ def test_install_is_atomic_replaces_and_marks_synthetic_entries(local_zoo, tmp_p
     card = (target / "README.md").read_text()
     synthetic = zoo.ENTRIES[NAME].synthetic
     assert ("Synthetic-trained" in card) == synthetic
+    # the card reports the entry's recorded scores, own generator and across generators
+    section = card[card.index("## Scores across generators"):]
+    entry = zoo.ENTRIES[NAME]
+    assert "own generator, held-out people" in section and "trained on ours, tested on the probe" in section
+    for m in (m for m in entry.metrics.values() if m is not None):
+        assert f"{m.uf1:.3f}" in section and m.source in section
     assert json.loads((target / "zoo.json").read_text())["synthetic"] is synthetic
     _save(ARCH, release, seed=2)
     assert install(release, NAME) == target
