@@ -24,17 +24,20 @@ second face pass. Steps:
    robust noise level (median and MAD over the clip, with a floor), so a region that moves all clip
    long counts less.
 3. Distractors: a blink (the eye aspect ratio dips, or the eye cells move far more than the brows)
-   silences eyes and brows around
-   it; speech (the mouth shape oscillating over about a second, clearly more than rigid landmark
-   distances do, since landmarks jitter on compressed video) silences the mouth and judges lip
-   corners and nose against their speech-time noise; a bump whose region has not returned to its baseline
+   silences the eyes around it, and the brows where they move less than ``blink_brow_ratio`` times
+   the eyes (a brow raise during a blink is kept); speech (the mouth shape oscillating over about a
+   second, clearly more than rigid landmark distances do, since landmarks jitter on compressed
+   video) silences the mouth and judges lip corners and nose against their speech-time noise, the
+   noise level passing smoothly (``speech_blend_seconds``) between quiet and talking; a bump whose region has not returned to its baseline
    ``return_seconds`` later is the edge of a held (macro-)expression and is dropped, as is a bump
    wider than ``max_seconds`` at half height. A micro-expression is one brief movement of its
    region: a peak whose region reaches ``repeat_ratio`` of it again within ``repeat_seconds`` (beyond
    the movement's own ``max_seconds``) is one of many, as in speech the landmarks barely show (weak
    jaw movement, the start of a phrase) or the cheeks moving with the jaw, and is dropped.
-4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals;
-   the apex is refined to the frame most displaced from the local baseline; onset and offset are
+4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals
+   (:func:`candidates` measures each filter on every peak, :meth:`Candidate.rejected_by` applies
+   them); a weak peak (under ``min_score + contrast_margin``) must also stand ``min_contrast`` times
+   above the rest of the clip. The apex is refined to the frame most displaced from the local baseline; onset and offset are
    where that movement itself falls under ``extent_fraction`` of its apex value (:func:`_extent`).
 
 All thresholds were tuned on synthetic clips only (``bench/spot_dev.py``).
@@ -151,10 +154,16 @@ class SpotSettings:
         blink_dominance: a blink moves the eye cells at least this many times more than the brows.
         blink_score: least eye-region score of a blink.
         blink_margin: seconds around a blink where eye and brow signals are ignored.
+        blink_brow_ratio: ... except where the brows score more than this many times the eyes: a
+            blink moves the brows a little, a brow raise or frown during a blink more than the lids
+            (0 silences the brows around every blink).
         speech_seconds: window over which mouth-opening oscillation is measured.
         speech_level: mouth-shape oscillation (RMS of the high-passed lip gap, mouth height and jaw
             drop, in inter-ocular distances) above which the person is taken to be talking.
         speech_contrast: ... and least ratio of that oscillation to the rigid distances' (landmark jitter).
+        speech_blend_seconds: the lower face's noise level passes from its quiet to its talking value
+            over this Gaussian width (0: a hard switch, whose step makes peaks of its own at the edges
+            of speech and cuts an expression there in two).
         min_gap_seconds: least distance between two spotted apexes.
         extent_fraction: onset and offset are where the movement falls under this fraction of its
             apex value.
@@ -162,6 +171,9 @@ class SpotSettings:
             is looked at for repeated movement.
         repeat_ratio: a peak whose region scores more than this fraction of it there is repeated
             movement (speech), not a micro-expression.
+        min_contrast, contrast_margin: a peak under ``min_score + contrast_margin`` must also be
+            ``min_contrast`` times the combined score's 90th percentile elsewhere in the clip: a
+            weak peak is an expression only when the rest of the clip is quiet.
     """
 
     crop_size: int = 96
@@ -177,20 +189,24 @@ class SpotSettings:
     return_seconds: float = 0.4
     max_return_ratio: float = 0.8
     max_seconds: float = 0.5
-    min_score: float = 10.0
+    min_score: float = 7.0
     min_difference: float = 0.5
     noise_floor: float = 0.1
     blink_ratio: float = 0.8
     blink_dominance: float = 1.5
     blink_score: float = 12.0
     blink_margin: float = 0.3
+    blink_brow_ratio: float = 1.5
     speech_seconds: float = 1.0
     speech_level: float = 0.01
     speech_contrast: float = 1.2
+    speech_blend_seconds: float = 0.1
     min_gap_seconds: float = 0.5
     extent_fraction: float = 0.15
     repeat_seconds: float = 1.0
     repeat_ratio: float = 0.5
+    min_contrast: float = 3.0
+    contrast_margin: float = 5.0
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -468,10 +484,9 @@ class _Signals:
 
 
 def _region_scores(
-    crops: np.ndarray, labels: np.ndarray, speech: np.ndarray, k: int, settings: SpotSettings
-) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per-cell feature differences, and per region the raw signal and its score in noise units."""
-    cells = cell_differences(crops, k, settings.cell)
+    cells: np.ndarray, labels: np.ndarray, speech: np.ndarray, fps: float, settings: SpotSettings
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per region, from per-cell feature differences: the raw signal and its score in noise units."""
     # Common mode: a head movement the registration follows a frame late moves every cell a
     # little (edges everywhere), an expression only some. A low quantile of the upper face's cells
     # (mouth and lip corners left out: they move while talking) above its usual level is taken off
@@ -487,12 +502,17 @@ def _region_scores(
         s = raw[name] = np.sort(own, axis=1)[:, -2:].mean(axis=1) - common  # its two strongest cells
         # Talking moves the lower face all the time: while talking, its own noise level applies there.
         parts = (speech, ~speech) if name in _SPEECH_REGIONS and speech.sum() > 10 else (np.ones(len(s), bool),)
-        z[name] = np.zeros(len(s))
-        for part in parts:
-            base, scale = _noise(s[part], settings.noise_floor)
-            z[name][part] = (s[part] - base) / scale
+        if len(parts) == 1 or not settings.speech_blend_seconds:
+            z[name] = np.zeros(len(s))
+            for part in parts:
+                base, scale = _noise(s[part], settings.noise_floor)
+                z[name][part] = (s[part] - base) / scale
+        else:  # the noise level passes smoothly from quiet to talking: a hard switch makes its own peaks
+            (b1, s1), (b0, s0) = (_noise(s[part], settings.noise_floor) for part in parts)
+            w = np.clip(gaussian_filter1d(speech.astype(np.float64), settings.speech_blend_seconds * fps), 0, 1)
+            z[name] = (s - (w * b1 + (1 - w) * b0)) / (w * s1 + (1 - w) * s0)
         z[name] = np.where(s >= settings.min_difference, z[name], np.minimum(z[name], 0.0))
-    return cells, raw, z
+    return raw, z
 
 
 def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) -> _Signals:
@@ -503,6 +523,15 @@ def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings(
     rigid cells are few (the nose) it also follows part of a smile or a nose wrinkle, which the
     landmark registration keeps.
     """
+    cells, crops, labels, fps = registered_cells(clip, track, settings)
+    return combine(cells, crops, labels, track, fps, settings)
+
+
+def registered_cells(
+    clip: Clip, track: FaceTrack, settings: SpotSettings
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, float]:
+    """Step 1 (the slow part): each registration's (N, cells) feature differences, the last
+    registration's crops, the cells' region labels and the clip's frame rate."""
     times = np.asarray(clip.timestamps, dtype=np.float64)
     fps = (len(times) - 1) / times[-1] if len(times) > 1 and times[-1] > 0 else float(clip.fps)
     k = max(1, round(settings.k_seconds * fps))
@@ -515,10 +544,18 @@ def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings(
         variants.append(refine_crops(crops, mask, k, settings.refine_iterations))
     if settings.smooth_seconds > 0:
         variants = [gaussian_filter1d(c, settings.smooth_seconds * fps, axis=0, mode="nearest") for c in variants]
+    return [cell_differences(c, k, settings.cell) for c in variants], variants[-1], labels, fps
+
+
+def combine(
+    cells: list[np.ndarray], crops: np.ndarray, labels: np.ndarray, track: FaceTrack, fps: float, settings: SpotSettings
+) -> _Signals:
+    """Steps 2-3 from each registration's (N, cells) feature differences: region scores (the larger
+    of the registrations'), blinks and speech, distractors silenced."""
     speech = speech_mask(track, fps, settings)
-    scored = [_region_scores(c, labels, speech, k, settings) for c in variants]
-    crops, (cells, raw, _) = variants[-1], scored[-1]
-    z = {name: np.max([zs[name] for _, _, zs in scored], axis=0) for name in raw}
+    scored = [_region_scores(c, labels, speech, fps, settings) for c in cells]
+    raw = scored[-1][0]
+    z = {name: np.max([zs[name] for _, zs in scored], axis=0) for name in raw}
     # A blink: the lids close (eye aspect ratio dips), or the eye cells move far more than the brows.
     ear = eye_aspect_ratio(_fill(track.landmarks[..., :2].astype(np.float64), track.valid))
     closing = (ear < settings.blink_ratio * np.median(ear)) | (
@@ -526,10 +563,109 @@ def signals(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings(
     )
     margin = 2 * round(settings.blink_margin * fps) + 1
     blinks = maximum_filter1d(closing.astype(np.uint8), size=margin) > 0
-    for name in ("eyes", "brows"):
-        z[name] = np.where(blinks, 0.0, z[name])
+    # A blink moves the brows a little; a brow raise or frown during a blink moves them more than the lids.
+    own = z["brows"] > settings.blink_brow_ratio * np.maximum(z["eyes"], 0) if settings.blink_brow_ratio else False
+    z["brows"] = np.where(blinks & ~own, 0.0, z["brows"])
+    z["eyes"] = np.where(blinks, 0.0, z["eyes"])
     z["mouth"] = np.where(speech, 0.0, z["mouth"])
-    return _Signals(crops, cells, labels, z, raw, blinks, speech)
+    return _Signals(crops, cells[-1], labels, z, raw, blinks, speech)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One peak of the combined score, with what each distractor filter measured on it (step 4).
+
+    Attributes:
+        peak: frame of the combined score's peak; onset, apex, offset: frames of the movement.
+        region: the region that scored highest there; score: its height in noise units.
+        second: the next region's score at the peak (an expression moves one or two regions, a
+            head movement or a lighting change most of them).
+        return_ratio: change between ``return_seconds`` before and after, over the bump's size.
+        repeat_ratio: the region's own highest score near the peak (``repeat_seconds``), over the peak's.
+        width: seconds at half height of the combined score.
+        contrast: score over the combined score's 90th percentile elsewhere in the clip (beyond
+            ``max_seconds`` from the peak): a clip that moves all along has many such peaks.
+        speech, blink: whether the peak falls in speech or around a blink.
+    """
+
+    peak: int
+    onset: int
+    apex: int
+    offset: int
+    region: str
+    score: float
+    second: float
+    return_ratio: float
+    repeat_ratio: float
+    width: float
+    contrast: float
+    speech: bool
+    blink: bool
+
+    def rejected_by(self, settings: SpotSettings) -> str | None:
+        """Which filter drops this peak ("low", "held", "repeated", "wide"), or None when it is kept."""
+        if self.score < settings.min_score:
+            return "low"
+        if self.return_ratio > settings.max_return_ratio:
+            return "held"  # the edge of a held expression (or a lasting change), not a brief one
+        if self.repeat_ratio > settings.repeat_ratio:
+            return "repeated"  # the region keeps moving (speech, chewing): one of many movements
+        if self.width > settings.max_seconds:
+            return "wide"
+        if self.score < settings.min_score + settings.contrast_margin and self.contrast < settings.min_contrast:
+            return "busy"  # a weak peak among many of its size: the clip's noise, not an expression
+        return None
+
+
+def candidates(
+    sig: _Signals, times: np.ndarray, valid: np.ndarray, settings: SpotSettings, min_score: float | None = None
+) -> tuple[np.ndarray, list[Candidate]]:
+    """The combined score (N,) and every peak of it above ``min_score`` (default: the settings'),
+    with the filters' measurements; :func:`spot` keeps those no filter rejects."""
+    n = len(times)
+    fps = (n - 1) / times[-1] if n > 1 and times[-1] > 0 else 30.0
+    k = max(1, round(settings.k_seconds * fps))
+    names = list(sig.regions)
+    stack = np.stack([sig.regions[name] for name in names])
+    score = np.clip(stack.max(axis=0), 0.0, None)
+    score[~valid] = 0.0
+
+    r = max(k + 1, round(settings.return_seconds * fps))
+    reach = round(settings.repeat_seconds * fps)
+    gap = round(settings.max_seconds * fps)  # a micro-expression and its feature-difference echoes
+    height = settings.min_score if min_score is None else min_score
+    peaks, _ = find_peaks(score, height=height, distance=max(1, round(settings.min_gap_seconds * fps)))
+    out = []
+    for p in peaks:
+        order = np.argsort(stack[:, p])
+        region = int(order[-1])
+        cells = np.flatnonzero(sig.labels == region)
+        cells = cells[np.argsort(sig.cells[p, cells])[-2:]]  # the cells that peaked
+        gy, gx = np.divmod(cells, settings.crop_size // settings.cell)
+        c = settings.cell
+        patch = np.stack([sig.crops[:, y * c : (y + 1) * c, x * c : (x + 1) * c] for y, x in zip(gy, gx)], 1)
+        lo, hi = max(p - r, 0), min(p + r, n - 1)
+        drift = float(np.abs(patch[hi] - patch[lo]).mean())
+        bump = float(np.abs(patch[p] - 0.5 * (patch[lo] + patch[hi])).mean())
+        # The region's score shortly before and after the movement (not within k of the clip's ends,
+        # where the feature difference is one-sided and echoes the movement).
+        own = stack[region]
+        near = np.r_[own[max(p - reach, k) : max(p - gap, k)], own[p + gap + 1 : min(p + reach + 1, n - k)]]
+        repeat = float(near.max()) / max(float(own[p]), 1e-9) if near.size else 0.0
+        a, b = _half_height_span(score, p)
+        elsewhere = np.r_[score[: max(p - gap, 0)], score[p + gap + 1 :]]
+        level = float(np.quantile(elsewhere, 0.9)) if elsewhere.size else 0.0
+        # Apex: the frame of the bump most displaced from the local baseline (r before, r after).
+        idx = np.arange(max(a - 1, 0), min(b + 2, n))
+        base = 0.5 * (patch[np.clip(idx - r, 0, n - 1)] + patch[np.clip(idx + r, 0, n - 1)])
+        apex = int(idx[int(np.argmax(np.abs(patch[idx] - base).mean(axis=(1, 2, 3))))])
+        onset, offset = _extent(patch, apex, r, settings.extent_fraction)
+        out.append(Candidate(
+            int(p), onset, apex, offset, names[region], float(score[p]), float(max(stack[order[-2], p], 0.0)),
+            drift / max(bump, 1e-9), repeat, float(times[b] - times[a]), float(score[p]) / max(level, 1.0),
+            bool(sig.speech[p]), bool(sig.blinks[p]),
+        ))  # fmt: skip
+    return score, out
 
 
 def spot(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) -> SpotResult:
@@ -551,50 +687,22 @@ def spot(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) 
         return SpotResult(times, np.zeros(n), (), ("no face to spot a micro-expression on",))
     if n < 2 * k + 3:
         return SpotResult(times, np.zeros(n), (), ("the clip is too short to spot a micro-expression in",))
-
     sig = signals(clip, track, settings)
-    names = list(sig.regions)
-    stack = np.stack([sig.regions[name] for name in names])
-    score = np.clip(stack.max(axis=0), 0.0, None)
-    score[~track.valid] = 0.0
+    return decide(sig, times, track.valid, settings)
 
-    r = max(k + 1, round(settings.return_seconds * fps))
-    reach = round(settings.repeat_seconds * fps)
-    gap = round(settings.max_seconds * fps)  # a micro-expression and its feature-difference echoes
-    peaks, _ = find_peaks(score, height=settings.min_score, distance=max(1, round(settings.min_gap_seconds * fps)))
-    intervals = []
-    for p in peaks:
-        region = int(np.argmax(stack[:, p]))
-        cells = np.flatnonzero(sig.labels == region)
-        cells = cells[np.argsort(sig.cells[p, cells])[-2:]]  # the cells that peaked
-        gy, gx = np.divmod(cells, settings.crop_size // settings.cell)
-        c = settings.cell
-        patch = np.stack([sig.crops[:, y * c : (y + 1) * c, x * c : (x + 1) * c] for y, x in zip(gy, gx)], 1)
-        lo, hi = max(p - r, 0), min(p + r, n - 1)
-        drift = float(np.abs(patch[hi] - patch[lo]).mean())
-        bump = float(np.abs(patch[p] - 0.5 * (patch[lo] + patch[hi])).mean())
-        if drift > settings.max_return_ratio * bump:
-            continue  # the edge of a held expression (or a lasting change), not a brief one
-        # The region's score shortly before and after the movement (not within k of the clip's ends,
-        # where the feature difference is one-sided and echoes the movement).
-        own = stack[region]
-        near = np.r_[own[max(p - reach, k) : max(p - gap, k)], own[p + gap + 1 : min(p + reach + 1, n - k)]]
-        if near.size and near.max() > settings.repeat_ratio * own[p]:
-            continue  # the region keeps moving (speech, chewing): one of many, not a single brief movement
-        a, b = _half_height_span(score, p)
-        if times[b] - times[a] > settings.max_seconds:
-            continue
-        # Apex: the frame of the bump most displaced from the local baseline (r before, r after).
-        idx = np.arange(max(a - 1, 0), min(b + 2, n))
-        base = 0.5 * (patch[np.clip(idx - r, 0, n - 1)] + patch[np.clip(idx + r, 0, n - 1)])
-        apex = int(idx[int(np.argmax(np.abs(patch[idx] - base).mean(axis=(1, 2, 3))))])
-        onset, offset = _extent(patch, apex, r, settings.extent_fraction)
-        intervals.append(Interval(float(times[onset]), float(times[apex]), float(times[offset]), float(score[p])))
 
+def decide(sig: _Signals, times: np.ndarray, valid: np.ndarray, settings: SpotSettings) -> SpotResult:
+    """Step 4 on computed signals: the peaks no filter rejects become intervals."""
+    score, found = candidates(sig, times, valid, settings)
+    intervals = tuple(
+        Interval(float(times[c.onset]), float(times[c.apex]), float(times[c.offset]), c.score)
+        for c in found
+        if c.rejected_by(settings) is None
+    )
     notices = []
     if sig.speech.mean() > 0.2:
         notices.append("the person talks in this clip: mouth movement while talking is not counted as an expression")
-    return SpotResult(times, score, tuple(intervals), tuple(notices))
+    return SpotResult(times, score, intervals, tuple(notices))
 
 
-__all__ = ["Interval", "SpotResult", "SpotSettings", "signals", "spot"]
+__all__ = ["Candidate", "Interval", "SpotResult", "SpotSettings", "candidates", "combine", "decide", "signals", "spot"]

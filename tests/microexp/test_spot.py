@@ -227,3 +227,80 @@ def test_a_movement_that_fills_a_short_clip_does_not_inflate_its_own_noise():
     long[200:225] += 8 * np.hanning(25)  # the same movement, 4 % of a long clip
     med = float(np.median(long))
     assert _noise(long, 0.1) == (med, max(1.4826 * float(np.median(np.abs(long - med))), 0.1))
+
+
+def test_noise_level_passes_smoothly_into_speech():
+    """The lower face is judged against its talking-time noise while talking. A hard switch of the
+    noise level at the edge of speech turns the edge into a peak of its own (and cuts an expression
+    there in two); blended over ``speech_blend_seconds`` a steady signal stays flat across it."""
+    from microexp.spot import _region_scores, _regions
+
+    rng = np.random.default_rng(1)
+    n, labels = 300, np.repeat(np.arange(len(_regions())), 4)
+    cells = np.abs(rng.normal(0, 0.05, (n, len(labels)))) + 1.0
+    corners = labels == list(_regions()).index("corners")
+    speech = np.zeros(n, bool)
+    speech[150:] = True
+    cells[150:, corners] += np.abs(rng.normal(0, 0.5, (150, int(corners.sum()))))  # talking: noisier
+    cells[135:165, corners] += 3.0  # a movement across the start of the phrase
+
+    def edge_step(settings):  # the score's fall from the last quiet frame to the first talking one
+        z = _region_scores(cells, labels, speech, FPS, settings)[1]["corners"]
+        return float(z[149] - z[150])
+
+    hard, soft = edge_step(SpotSettings(speech_blend_seconds=0.0)), edge_step(SpotSettings())
+    assert hard > 3.0 and soft < 0.5 * hard, (hard, soft)
+
+
+def test_brow_raise_during_a_blink_is_kept_a_blink_alone_is_not():
+    """Around a blink the eyes are silenced; the brows only where they move less than the eyes (a
+    blink moves them a little), so a brow raise that a blink overlaps still counts."""
+    from microexp.face import FaceTrack
+    from microexp.spot import _Signals, _regions, combine
+
+    rng = np.random.default_rng(2)
+    n, names = 150, list(_regions())
+    labels = np.repeat(np.arange(len(names)), 4)
+    track_lm = np.zeros((n, 478, 3), np.float32)
+    track_lm[..., :2] = rng.normal(0, 0.01, (n, 478, 2)) + 100.0
+    for outer, inner, upper, lower in ((33, 133, 159, 145), (362, 263, 386, 374)):  # eye aspect ratio 1/3
+        track_lm[:, outer, 0] -= 15
+        track_lm[:, inner, 0] += 15
+        track_lm[:, upper, 1] -= 5
+        track_lm[:, lower, 1] += 5
+        track_lm[72:78, [upper, lower], 1] = 100.0  # the lids meet
+    ok = np.ones(n, bool)
+    track = FaceTrack(track_lm, ok, ok, np.zeros((n, 0), np.float32), (), (320, 240))
+
+    def scores(brows_move: bool) -> _Signals:
+        cells = np.abs(rng.normal(0, 0.1, (n, len(labels)))) + 1.0
+        cells[70:80, labels == names.index("eyes")] += 6.0  # the lids close: a blink
+        if brows_move:
+            cells[70:80, labels == names.index("brows")] += 12.0
+        return combine([cells], np.zeros((n, 96, 96), np.float32), labels, track, FPS, SpotSettings())
+
+    blink = scores(False)
+    assert blink.blinks[75] and blink.regions["brows"][70:80].max() == 0 and blink.regions["eyes"][70:80].max() == 0
+    raised = scores(True)
+    assert raised.blinks[75] and raised.regions["brows"][70:80].max() > 10
+
+
+def test_candidates_record_why_a_peak_is_dropped():
+    """Each filter has its own reason, checked in the order spot() applies them."""
+    from microexp.spot import Candidate
+
+    s = SpotSettings()
+    from dataclasses import replace
+
+    ok = Candidate(10, 5, 10, 15, "brows", 20.0, 2.0, 0.1, 0.1, 0.2, 5.0, False, False)
+    assert ok.rejected_by(s) is None
+
+    assert replace(ok, score=s.min_score - 1).rejected_by(s) == "low"
+    assert replace(ok, return_ratio=s.max_return_ratio + 0.1).rejected_by(s) == "held"
+    assert replace(ok, repeat_ratio=s.repeat_ratio + 0.1).rejected_by(s) == "repeated"
+    assert replace(ok, width=s.max_seconds + 0.1).rejected_by(s) == "wide"
+    # A weak peak counts only when the rest of the clip is quiet; a strong one whatever the clip.
+    weak = replace(ok, score=s.min_score + 1)
+    assert replace(weak, contrast=s.min_contrast + 1).rejected_by(s) is None
+    assert replace(weak, contrast=s.min_contrast - 1).rejected_by(s) == "busy"
+    assert replace(ok, score=s.min_score + s.contrast_margin + 1, contrast=1.0).rejected_by(s) is None
