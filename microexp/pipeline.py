@@ -443,10 +443,10 @@ class Predictor:
         )
 
     def _spot(self, clip: Clip, track: FaceTrack, excerpt: bool) -> SpotResult:
-        """Spot ``clip``; an excerpt keeps only the top candidate, found without the score threshold."""
+        """Spot ``clip``; an excerpt keeps only the top candidate, found without the score thresholds."""
         if not excerpt:
             return spot(clip, track, self.spot_settings)
-        found = spot(clip, track, replace(self.spot_settings, min_score=0.0))
+        found = spot(clip, track, replace(self.spot_settings, min_score=0.0, min_contrast=0.0))
         return replace(found, intervals=(found.top,) if found.top else ())
 
     def _excerpt_notice(self, clip: Clip, intervals: tuple[IntervalResult, ...]) -> str:
