@@ -214,6 +214,24 @@ ZOO_BUILD_DATA = (
 ZOO_BUILD_SOURCE = "README.md, The zoo (python -m zoo build, LOSO pooled over 4 folds)"
 
 
+# The cross-generator figures: the same architecture and the zoo's recipe, 48 clips per generator (the
+# zoo itself trains on 240; 96 gave no better cross-generator figure, bench/README.md), one fold per
+# person, 3 seeds, scored on the pipeline as shipped (spot, then classify; short clips as excerpts).
+CROSS_SOURCE = (
+    "bench/results/crossgen-archs.json (python bench/crossgen.py --arch stcnn fusenet-intermediate fusenet-late "
+    "twostream --seeds 0 1 2 --clips 48 --modes apex shipped --register image; 2026-12-02)"
+)
+CROSS_DATA = ("`train.probe` clips of the held-out person (an independently written generator; 48 clips, "
+              "4 people, 1.4-2.2 s), pipeline as shipped, mean of 3 seeds")
+REVERSE_DATA = ("`train.synth` clips (the zoo recipe) of the held-out person, the model trained on `train.probe` "
+                "clips instead; 48 clips, 4 people, pipeline as shipped, mean of 3 seeds")
+
+
+def _cross(data: str, uf1: float, sd: float, uar: float, accuracy: float, recall: tuple[float, ...]) -> Metrics:
+    return Metrics("cross-generator", data, uf1, uar, accuracy, CROSS_SOURCE, uf1_sd=sd,
+                   recall=dict(zip(MEGC_LABELS, recall, strict=True)))  # fmt: skip
+
+
 def _entry(
     name: str,
     title: str,
@@ -222,6 +240,8 @@ def _entry(
     description: str,
     params: int,
     loso: tuple[float, float, float],
+    cross: Metrics | None = None,
+    reverse: Metrics | None = None,
     **arch_kwargs: Any,
 ) -> ZooEntry:
     uf1, uar, accuracy = loso
@@ -240,7 +260,8 @@ def _entry(
         recipe=Recipe(preset="default", seed=0, command=f"python -m zoo build --entries {name}"),
         metrics={
             OWN_GENERATOR: Metrics("loso", ZOO_BUILD_DATA, uf1, uar, accuracy, ZOO_BUILD_SOURCE),
-            CROSS_GENERATOR: None,
+            CROSS_GENERATOR: cross,
+            CROSS_GENERATOR_REVERSE: reverse,
         },
         arch_kwargs=arch_kwargs,
     )
@@ -251,16 +272,24 @@ ENTRIES: dict[str, ZooEntry] = {
     for e in (
         _entry("stcnn-t18", "MicroExpSTCNN (face, 18 frames)", "stcnn", ("face",),
                "The paper's single-stream 3D-CNN on the aligned 64x64 grey face; fastest.",
-               1_643_267, (0.848, 0.850, 0.850)),
+               1_643_267, (0.848, 0.850, 0.850),
+               _cross(CROSS_DATA, 0.440, 0.115, 0.486, 0.486, (0.333, 0.229, 0.896)),
+               _cross(REVERSE_DATA, 0.544, 0.043, 0.500, 0.500, (0.458, 0.521, 0.521))),
         _entry("fusenet-intermediate-t18", "Intermediate MicroExpFuseNet (eyes + mouth)", "fusenet-intermediate",
                ("eyes", "mouth"), "Two 3D-CNN branches on 32x32 eye and mouth crops, features fused before the dense layers.",
-               6_694_915, (0.919, 0.921, 0.921)),
+               6_694_915, (0.919, 0.921, 0.921),
+               _cross(CROSS_DATA, 0.430, 0.037, 0.444, 0.444, (0.354, 0.312, 0.667)),
+               _cross(REVERSE_DATA, 0.464, 0.045, 0.424, 0.424, (0.333, 0.438, 0.500))),
         _entry("fusenet-late-t18", "Late MicroExpFuseNet (eyes + mouth)", "fusenet-late", ("eyes", "mouth"),
                "Two 3D-CNN branches on 32x32 eye and mouth crops, each with its own dense layers, fused at the end.",
-               6_827_523, (0.863, 0.871, 0.871)),
+               6_827_523, (0.863, 0.871, 0.871),
+               _cross(CROSS_DATA, 0.480, 0.080, 0.486, 0.486, (0.292, 0.542, 0.625)),
+               _cross(REVERSE_DATA, 0.490, 0.028, 0.451, 0.451, (0.375, 0.438, 0.542))),
         _entry("twostream-t18", "Two-stream 3D-CNN (appearance + motion)", "twostream", ("face",),
                "An appearance stream on the face and a motion stream on frame differences, fused before the classifier.",
-               4_918_339, (0.859, 0.862, 0.863)),
+               4_918_339, (0.859, 0.862, 0.863),
+               _cross(CROSS_DATA, 0.451, 0.059, 0.486, 0.486, (0.292, 0.312, 0.854)),
+               _cross(REVERSE_DATA, 0.411, 0.026, 0.375, 0.375, (0.417, 0.333, 0.375))),
     )
 }
 DEFAULT_ENTRY = "stcnn-t18"
