@@ -100,6 +100,11 @@ RECIPES: dict[str, Recipe] = {
                (GenerationStep("synth", 0.5, _VARIED), GenerationStep("synth-scenes", 0.5, _MP4)), jitter=5,
                description="half train.synth --varied, half synth-scenes clips (the expression among "
                            "talking, blinks, head motion), 5 apex-offset windows per clip"),
+        Recipe("varied-au-scenes-jitter", "synth-varied-au+scenes",
+               (GenerationStep("synth", 0.5, (*_VARIED, "--au-direction", "25", "--au-noise", "0.3")),
+                GenerationStep("synth-scenes", 0.5, _MP4)), jitter=5,
+               description="varied-scenes-jitter, with each action unit's displacements turned by up to "
+                           "+-25 degrees and a smooth per-landmark gain (log sd 0.3) in the --varied half"),
     )
 }  # fmt: skip
 # The zoo's recipe: chosen by the synth->probe cross-generator comparison of bench/README.md

@@ -391,3 +391,62 @@ def test_shake_is_frame_to_frame_camera_jitter_drawn_only_when_asked():
     residual = shaken.shift - plain.shift
     assert residual.std() == pytest.approx(0.6, rel=1e-6) and np.array_equal(shaken.gain, plain.gain)
     assert Variety.varied().shake_px[1] > 0 and Variety().shake_px == (0.0, 0.0)
+
+
+def _mean_angle(shift, geo, side):
+    """Mean direction (radians, image coordinates) of the displacements on one side of the face."""
+    d = shift[geo.side == side].sum(0)
+    return float(np.arctan2(d[1], d[0]))
+
+
+def test_direction_jitter_turns_each_side_mirrored_and_keeps_the_amplitude(face):
+    _, lm = face
+    geo = synth.Geometry(lm)
+    turns = []
+    for seed in range(6):
+        plain = synth.landmark_displacement(lm, "AU12", 0.06, np.random.default_rng(seed))
+        turned = synth.landmark_displacement(lm, "AU12", 0.06, np.random.default_rng(seed), direction_degrees=30)
+        right = _mean_angle(turned, geo, 1) - _mean_angle(plain, geo, 1)
+        left = _mean_angle(turned, geo, -1) - _mean_angle(plain, geo, -1)
+        assert right == pytest.approx(-left, abs=0.05)  # mirrored: a symmetric smile stays symmetric
+        assert abs(right) <= np.radians(30) + 0.05
+        turns.append(abs(right))
+        assert np.linalg.norm(turned, axis=1).max() == pytest.approx(0.06 * geo.frame.iod, rel=1e-6)
+    assert max(turns) > np.radians(8)  # it does turn
+
+
+def test_magnitude_noise_is_smooth_and_varies_within_an_action_unit(face):
+    _, lm = face
+    geo = synth.Geometry(lm)
+    gain = synth.aus.smooth_gain(geo, np.random.default_rng(0), 0.3)
+    assert gain.shape == (478,) and (gain > 0).all()
+    assert 0.1 < np.log(gain).std() < 0.6
+    # neighbours (nearest landmark) get nearly the same gain: no jagged field for the warp
+    d2 = ((geo.P[:, None] - geo.P[None]) ** 2).sum(-1) + np.eye(478) * 1e9
+    log = np.log(gain)
+    far = np.random.default_rng(9).permutation(478)
+    assert np.abs(log - log[d2.argmin(1)]).mean() < 0.3 * np.abs(log - log[far]).mean()
+    noisy = synth.landmark_displacement(lm, "AU1+AU2", 0.06, np.random.default_rng(1), magnitude_noise=0.3)
+    plain = synth.landmark_displacement(lm, "AU1+AU2", 0.06, np.random.default_rng(1))
+    moved = np.linalg.norm(plain, axis=1) > 0.1 * np.linalg.norm(plain, axis=1).max()
+    ratio = np.linalg.norm(noisy[moved], axis=1) / np.linalg.norm(plain[moved], axis=1)
+    assert ratio.std() / ratio.mean() > 0.05  # parts of one action unit move by different amounts
+
+
+def test_au_variations_draw_nothing_when_off(face):
+    """Direction and magnitude jitter off (the default) keep every earlier clip's random stream."""
+    _, lm = face
+    a = synth.landmark_displacement(lm, "AU6+AU12", 0.05, np.random.default_rng(4), asymmetry=0.2)
+    b = synth.landmark_displacement(lm, "AU6+AU12", 0.05, np.random.default_rng(4), asymmetry=0.2,
+                                    direction_degrees=0.0, magnitude_noise=0.0)  # fmt: skip
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="au_direction"):
+        synth.Variety(au_direction=90)
+
+
+def test_cli_passes_the_au_variations_to_the_variety():
+    from train.synth.cli import _config, build_parser
+
+    config = _config(build_parser().parse_args(["--out", "x", "--varied", "--au-direction", "25", "--au-noise", "0.3"]))
+    assert (config.variety.au_direction, config.variety.au_noise) == (25.0, 0.3)
+    assert _config(build_parser().parse_args(["--out", "x"])).variety.au_direction == 0.0

@@ -288,6 +288,30 @@ def parse_recipe(recipe: str) -> tuple[int, ...]:
     return tuple(aus)
 
 
+def turn_mirrored(d: np.ndarray, geo: Geometry, radians: float) -> np.ndarray:
+    """(478, 2) displacements turned by ``radians`` on the image-right side and by ``-radians`` on the left.
+
+    Mirrored, so a symmetric action stays symmetric; points on the midline keep their direction.
+    """
+    a = radians * geo.side
+    c, s = np.cos(a), np.sin(a)
+    return np.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]], axis=1)
+
+
+def smooth_gain(geo: Geometry, rng: np.random.Generator, sd: float, waves: int = 6) -> np.ndarray:
+    """(478,) positive gain ``exp(sd * n)``, ``n`` a smooth random field of unit sd over the face.
+
+    A sum of plane waves of 0.3-1.2 cycles per face unit: neighbouring landmarks get nearly the same
+    gain (the warp stays smooth), distant parts of one action unit move by different amounts.
+    """
+    angle = rng.uniform(0, 2 * np.pi, waves)
+    freq = rng.uniform(0.3, 1.2, waves)
+    phase = rng.uniform(0, 2 * np.pi, waves)
+    k = 2 * np.pi * freq[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)  # (waves, 2)
+    n = np.cos(geo.P @ k.T + phase).sum(1) * np.sqrt(2.0 / waves)
+    return np.exp(sd * n)
+
+
 def landmark_displacement(
     landmarks: np.ndarray,
     recipe: str,
@@ -296,6 +320,8 @@ def landmark_displacement(
     *,
     ratio: tuple[float, float] = (0.7, 1.3),
     asymmetry: float = 0.0,
+    direction_degrees: float = 0.0,
+    magnitude_noise: float = 0.0,
 ) -> np.ndarray:
     """Apex displacement (478, 2) in pixels of a recipe; its largest landmark displacement is ``amplitude * IOD``.
 
@@ -307,12 +333,22 @@ def landmark_displacement(
             ``ratio``, and the face's sides by ``1 +- a`` with ``a`` uniform in +-``asymmetry``.
         ratio: (min, max) per-action-unit intensity factor (default +-30 %).
         asymmetry: largest left/right gain difference (0 = symmetric; draws nothing).
+        direction_degrees: each action unit's field is turned (mirrored left/right) by an angle
+            uniform in +-this (0 draws nothing): people pull the same muscle in slightly different
+            directions, and a model should not learn one generator's exact vectors.
+        magnitude_noise: sd of the log of a smooth per-landmark gain drawn for each action unit
+            (:func:`smooth_gain`; 0 draws nothing).
     """
     geo = Geometry(landmarks)
     total = np.zeros_like(geo.P)
     for au in parse_recipe(recipe):
         k = AU_INTENSITY[au] * (rng.uniform(*ratio) if rng is not None else 1.0)
-        total += k * au_field(au, geo)
+        field = au_field(au, geo)
+        if rng is not None and direction_degrees > 0:
+            field = turn_mirrored(field, geo, np.radians(rng.uniform(-direction_degrees, direction_degrees)))
+        if rng is not None and magnitude_noise > 0:
+            field = field * smooth_gain(geo, rng, magnitude_noise)[:, None]
+        total += k * field
     if rng is not None and asymmetry > 0:
         total *= side_gain(geo, float(rng.uniform(-asymmetry, asymmetry)))[:, None]
     peak = float(np.linalg.norm(total, axis=1).max())

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--asymmetry", type=float, default=None, help="largest left/right gain difference (e.g. 0.35)")
     v.add_argument("--occlusion", type=float, default=None, help="probability of a partial occluder per clip")
     v.add_argument("--tilt", type=float, default=None, help="constant in-plane head rotation, +-DEGREES")  # fmt: skip
+    v.add_argument("--au-direction", type=float, default=None,
+                   help="turn each action unit's displacements by up to +-DEGREES (mirrored left/right)")
+    v.add_argument("--au-noise", type=float, default=None,
+                   help="sd of the log of a smooth per-landmark gain of each action unit (e.g. 0.3)")  # fmt: skip
     p.add_argument("--size", type=_size, default=d.size, help="frame size WxH (default 320x240)")
     p.add_argument("--subjects-per-person", type=int, default=d.subjects_per_person,
                    help="subjects per real person (1 = honest LOSO; more = procedural variants)")  # fmt: skip
@@ -71,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> SynthConfig:
     variety = Variety.varied() if args.varied else Variety()
     chosen = {"fps": args.fps_range, "asymmetry": args.asymmetry, "occlusion": args.occlusion,
-              "tilt_degrees": args.tilt}  # fmt: skip
+              "tilt_degrees": args.tilt, "au_direction": args.au_direction, "au_noise": args.au_noise}  # fmt: skip
     variety = replace(variety, **{k: val for k, val in chosen.items() if val is not None})
     amplitude = args.amplitude or (VARIED_AMPLITUDE if args.varied else SynthConfig().amplitude)
     return SynthConfig(

@@ -120,7 +120,10 @@ def make_clip(
     h, w = photo_rgb.shape[:2]
     geo = Geometry(landmarks)
     asym = variety.asymmetry if au_rng is not None else 0.0
-    shift = landmark_displacement(landmarks, aus, amp, au_rng, ratio=variety.au_ratio, asymmetry=asym)
+    shift = landmark_displacement(
+        landmarks, aus, amp, au_rng, ratio=variety.au_ratio, asymmetry=asym,
+        direction_degrees=variety.au_direction, magnitude_noise=variety.au_noise,
+    )  # fmt: skip
     nz = draw_nuisances(
         rng, n, fps, nuisances, drift_px=variety.drift_px, roll_degrees=variety.roll_degrees,
         lighting=variety.lighting, noise=variety.noise, tilt_degrees=variety.tilt_degrees,

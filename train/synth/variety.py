@@ -29,6 +29,9 @@ class Variety:
         au_ratio: (min, max) multiplier of each action unit's relative intensity inside a recipe.
         asymmetry: largest left/right gain difference: one side moves ``1 + a``, the other ``1 - a``
             times as much, ``a`` uniform in +-asymmetry (0 = symmetric).
+        au_direction: each action unit's displacements turn (mirrored left/right) by an angle
+            uniform in +-au_direction degrees (0 = the table's directions).
+        au_noise: sd of the log of a smooth per-landmark gain of each action unit (0 = none).
         onset_seconds: (min, max) onset-to-apex duration; None = apex at 30-50 % of the span.
         hold_seconds: (min, max) time the apex is held (the annotated apex is the hold's middle).
         fps: (min, max) frame rate drawn per clip (log-uniform, whole frames per second);
@@ -52,6 +55,8 @@ class Variety:
 
     au_ratio: tuple[float, float] = (0.7, 1.3)
     asymmetry: float = 0.0
+    au_direction: float = 0.0
+    au_noise: float = 0.0
     onset_seconds: tuple[float, float] | None = None
     hold_seconds: tuple[float, float] = (0.0, 0.0)
     fps: tuple[float, float] | None = None
@@ -94,6 +99,10 @@ class Variety:
         check_range("shake_px", 0.0, 20.0)
         if self.recipes not in RECIPE_TABLES:
             problems.append(f"variety.recipes must be one of {sorted(RECIPE_TABLES)} (got {self.recipes!r})")
+        if not 0.0 <= self.au_direction <= 45.0:
+            problems.append(f"variety.au_direction must be in [0, 45] degrees (got {self.au_direction})")
+        if not 0.0 <= self.au_noise <= 1.0:
+            problems.append(f"variety.au_noise must be in [0, 1] (got {self.au_noise})")
         if not 0.0 <= self.asymmetry < 1.0:
             problems.append(f"variety.asymmetry must be in [0, 1) (got {self.asymmetry})")
         if not self.warp_steps or any(not 1 <= s <= 32 for s in self.warp_steps):
