@@ -54,3 +54,19 @@ def test_every_imported_package_is_pinned_in_both_files() -> None:
         if not dists & (requirements | extras):
             missing[module] = sorted(dists)
     assert not missing, f"imported but not declared in requirements.txt: {missing}"
+
+
+def test_the_repository_tracks_no_links_and_no_virtual_environment():
+    """A tracked ``.venv`` (a worktree's symlink committed by ``git add -A``) replaces the checkout's
+    environment on the next pull and breaks a fresh clone's setup; links point outside the clone."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    staged = subprocess.run(["git", "ls-files", "-s"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    links = [line.split("\t", 1)[1] for line in staged.splitlines() if line.startswith("120000")]
+    paths = [line.split("\t", 1)[1] for line in staged.splitlines()]
+    assert links == [] and not any(p == ".venv" or p.startswith(".venv/") for p in paths)
