@@ -361,6 +361,12 @@ def cell_regions(points: np.ndarray, size: int, cell: int) -> np.ndarray:
     return label
 
 
+def _frame_rate(times: np.ndarray, fallback: float) -> float:
+    """Mean frame rate of the frame times (seconds), ``fallback`` for one frame or no time span."""
+    n = len(times)
+    return (n - 1) / times[-1] if n > 1 and times[-1] > 0 else fallback
+
+
 def _median_mad(signal: np.ndarray, floor: float) -> tuple[float, float]:
     if not len(signal):  # a part of the clip with no frames (all of it is speech, say)
         return 0.0, floor
@@ -502,14 +508,14 @@ def _region_scores(
         s = raw[name] = np.sort(own, axis=1)[:, -2:].mean(axis=1) - common  # its two strongest cells
         # Talking moves the lower face all the time: while talking, its own noise level applies there.
         parts = (speech, ~speech) if name in _SPEECH_REGIONS and speech.sum() > 10 else (np.ones(len(s), bool),)
-        if len(parts) == 1 or not settings.speech_blend_seconds:
-            z[name] = np.zeros(len(s))
-            for part in parts:
-                base, scale = _noise(s[part], settings.noise_floor)
-                z[name][part] = (s[part] - base) / scale
-        else:  # the noise level passes smoothly from quiet to talking: a hard switch makes its own peaks
+        if len(parts) == 1:
+            base, scale = _noise(s, settings.noise_floor)
+            z[name] = (s - base) / scale
+        else:  # talking (weight w) and quiet noise levels; w passes smoothly between them unless blending is off
             (b1, s1), (b0, s0) = (_noise(s[part], settings.noise_floor) for part in parts)
-            w = np.clip(gaussian_filter1d(speech.astype(np.float64), settings.speech_blend_seconds * fps), 0, 1)
+            w = speech.astype(np.float64)
+            if settings.speech_blend_seconds:  # a hard switch makes peaks of its own at the edges of speech
+                w = np.clip(gaussian_filter1d(w, settings.speech_blend_seconds * fps), 0, 1)
             z[name] = (s - (w * b1 + (1 - w) * b0)) / (w * s1 + (1 - w) * s0)
         z[name] = np.where(s >= settings.min_difference, z[name], np.minimum(z[name], 0.0))
     return raw, z
@@ -533,7 +539,7 @@ def registered_cells(
     """Step 1 (the slow part): each registration's (N, cells) feature differences, the last
     registration's crops, the cells' region labels and the clip's frame rate."""
     times = np.asarray(clip.timestamps, dtype=np.float64)
-    fps = (len(times) - 1) / times[-1] if len(times) > 1 and times[-1] > 0 else float(clip.fps)
+    fps = _frame_rate(times, float(clip.fps))
     k = max(1, round(settings.k_seconds * fps))
     transforms, ref_points = registration(track, fps, settings)
     crops = face_crops(clip.frames, transforms, settings.crop_size)
@@ -603,7 +609,7 @@ class Candidate:
     blink: bool
 
     def rejected_by(self, settings: SpotSettings) -> str | None:
-        """Which filter drops this peak ("low", "held", "repeated", "wide"), or None when it is kept."""
+        """Which filter drops this peak ("low", "held", "repeated", "wide", "busy"), or None when it is kept."""
         if self.score < settings.min_score:
             return "low"
         if self.return_ratio > settings.max_return_ratio:
@@ -623,7 +629,7 @@ def candidates(
     """The combined score (N,) and every peak of it above ``min_score`` (default: the settings'),
     with the filters' measurements; :func:`spot` keeps those no filter rejects."""
     n = len(times)
-    fps = (n - 1) / times[-1] if n > 1 and times[-1] > 0 else 30.0
+    fps = _frame_rate(times, 30.0)
     k = max(1, round(settings.k_seconds * fps))
     names = list(sig.regions)
     stack = np.stack([sig.regions[name] for name in names])
@@ -681,7 +687,7 @@ def spot(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) 
     """
     times = np.asarray(clip.timestamps, dtype=np.float64)
     n = len(times)
-    fps = (n - 1) / times[-1] if n > 1 and times[-1] > 0 else float(clip.fps)
+    fps = _frame_rate(times, float(clip.fps))
     k = max(1, round(settings.k_seconds * fps))
     if not track.valid.any():
         return SpotResult(times, np.zeros(n), (), ("no face to spot a micro-expression on",))
