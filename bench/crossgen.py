@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for source, target in directions:
                 t0 = time.perf_counter()
                 pools: dict[str, tuple[list[str], list[str]]] = {m: ([], []) for m in ("apex", "shipped", "within")}
-                scores: dict[str, tuple[list[np.ndarray], list[int]]] = {m: ([], []) for m in ("apex", "within")}
+                probabilities: dict[str, tuple[list[np.ndarray], list[int]]] = {m: ([], []) for m in ("apex", "within")}
                 failures: list[str] = []
                 src, tgt = data[source], data[target]
                 for p, train_idx, own_idx, test_idx in person_folds(
@@ -228,8 +228,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             probs = predict(model, tuple(x[chosen] for x in ts.inputs))
                             pools[mode][0].extend(labels[int(ts.labels[i])] for i in idx)
                             pools[mode][1].extend(labels[int(k)] for k in probs.argmax(1))
-                            scores[mode][0].append(probs.numpy())
-                            scores[mode][1].extend(int(ts.labels[i]) for i in idx)
+                            probabilities[mode][0].append(probs.numpy())
+                            probabilities[mode][1].extend(int(ts.labels[i]) for i in idx)
                     if shipped:
                         subjects = {s for s, q in person[target].items() if q == p}
                         truth, pred, failed = shipped[target].predict(model, subjects)
@@ -245,8 +245,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               **pooled(truth, pred, labels)}  # fmt: skip
                     if mode == "shipped":
                         result["failed"] = failures
-                    if mode == "apex" and scores["within"][1]:
-                        result["calibration"] = cross_calibration(scores["within"], scores["apex"])
+                    if mode == "apex" and probabilities["within"][1]:
+                        result["calibration"] = cross_calibration(probabilities["within"], probabilities["apex"])
                     runs.append(result)
                     scores = f"UF1 {result['uf1']:.3f} UAR {result['uar']:.3f} acc {result['accuracy']:.3f}"
                     print(f"{arch} seed {seed} {source}->{result['test']} {mode}: {scores} (n={result['n']})",
