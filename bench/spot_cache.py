@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--micro", type=int, nargs=2, default=(1, 1))
     m.add_argument("--fps", type=float, default=30.0)
     m.add_argument("--crf", type=int, default=24)
+    m.add_argument("--shake", type=float, default=0.0, help="share of hand-held clips (train.scenes.shake)")
+    m.add_argument("--shake-px", type=float, nargs=2, default=(0.2, 1.0), help="their RMS frame-to-frame jitter, px")
     e = sub.add_parser("eval")
     e.add_argument("names", nargs="+")
     e.add_argument("--cache", type=Path, default=Path("/tmp/spot/cache"))
@@ -236,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         from train.scenes import LongConfig, generate_long
 
         config = LongConfig(clips=args.clips, seed=args.seed, seconds=tuple(args.seconds), fps=args.fps,
-                            amplitude=tuple(args.amplitude), micro=tuple(args.micro), crf=args.crf)
+                            amplitude=tuple(args.amplitude), micro=tuple(args.micro), crf=args.crf,
+                            shake=args.shake, shake_px=tuple(args.shake_px))
         print(generate_long(config, args.out, progress=False))
         return 0
     if args.command == "cache":
