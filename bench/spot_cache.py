@@ -153,7 +153,7 @@ def speech_share(clips: list[Cached], settings: SpotSettings) -> dict:
 
     hit = talk = false = other = 0
     for c in clips:
-        mask = speech_mask(c.track, c.clip_fps, settings)
+        mask = speech_mask(c.track, c.clip_fps, settings, c.crops, c.labels)
         truth = np.zeros(len(mask), bool)
         for e in c.events:
             if e.kind == "speech":
