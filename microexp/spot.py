@@ -217,7 +217,7 @@ class SpotSettings:
     speech_jitter: float = 2.0
     speech_gap_seconds: float = 0.7
     speech_reach_seconds: float = 0.5
-    speech_image_contrast: float = 1.5
+    speech_image_contrast: float = 1.0
     min_gap_seconds: float = 0.5
     extent_fraction: float = 0.15
     repeat_seconds: float = 1.0
