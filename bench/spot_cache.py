@@ -6,9 +6,11 @@ Usage::
     python bench/spot_cache.py cache --data NAME=DIR ... --cache /tmp/spot/cache   # once per set
     python bench/spot_cache.py eval --cache /tmp/spot/cache NAME ...                # per variant
     python bench/spot_cache.py make --out DIR --seed 31 --amplitude 0.06 0.13       # tuning clips
+    python bench/spot_cache.py make --out DIR --seed 33 --shake 0.7                 # 70 % of them hand-held
 
 ``make`` writes a ``train.scenes`` long-clip set shaped like the held-out clips (6 s, one
-micro-expression of 6-13 % IOD, talking, blinks, head motion; H.264 at a given crf) for tuning:
+micro-expression of 6-13 % IOD, talking, blinks, head motion, optionally hand-held shake; H.264 at a
+given crf) for tuning:
 ``synth-long`` has no option for the expressions' amplitude.
 
 ``DIR`` is a ``python -m train synth-long`` set (``intervals.csv``), a ``python -m train probe`` set
