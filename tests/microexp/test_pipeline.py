@@ -244,6 +244,37 @@ def test_best_window_spots_the_expression_in_the_examples(predictor):
         assert motions[-1] > 1.2 * motions[len(motions) // 2]
 
 
+def test_an_interval_is_labelled_by_the_mean_of_the_windows_around_its_apex(predictor):
+    """The interval's probabilities are the mean of its windows at APEX_SPREAD (each measured alone with a
+    one-offset Predictor), the centred window stays the one shown and explained, and only the sliding and
+    centred windows are listed."""
+    from pathlib import Path
+
+    from microexp.explain import explain_prediction
+    from microexp.pipeline import APEX_SPREAD
+
+    clip = load_clip(next((Path(__file__).resolve().parents[2] / "examples").glob("negative_*.mp4")))
+    first = predictor.predict(clip)
+    alone = []
+    for f in APEX_SPREAD:
+        one = Predictor(predictor.model, landmarker=predictor.landmarker, apex_spread=(f,)).predict(clip, track=first.track)
+        assert [r.interval for r in one.intervals] == [r.interval for r in first.intervals]
+        alone.append(one.intervals[0].probs)
+        if f == 0.0:  # the centred window alone: the interval's probabilities are that window's
+            np.testing.assert_allclose(one.intervals[0].probs, one.windows[one.intervals[0].window].probs)
+    mean = first.intervals[0].probs
+    np.testing.assert_allclose(mean, np.mean(alone, axis=0), atol=1e-5)
+    assert not np.allclose(alone[0], alone[-1])  # the shifted windows did see something else
+    assert first.prediction == first.labels[int(np.argmax(mean))] and np.array_equal(first.probs, mean)
+    assert len(first.windows) == len(first.sliding) + len(first.intervals)
+    assert len(first.aligned) == len(first.windows) == first.inputs[0].shape[0]
+    explained = explain_prediction(predictor.model, first, method="saliency")
+    assert first.labels[explained.target] == first.prediction
+    for bad in ((), (0.6,), (float("nan"),)):
+        with pytest.raises(ValueError, match="apex_spread"):
+            Predictor(predictor.model, landmarker=predictor.landmarker, apex_spread=bad)
+
+
 def test_clip_without_expression_gets_a_notice(predictor, face_mp4):
     """A still photo with drift and noise: nothing spotted, no label, and the user is told so."""
     from microexp.pipeline import NO_EXPRESSION
