@@ -16,7 +16,8 @@ Test modes:
 - ``shipped``: ``microexp.pipeline.Predictor.predict`` on the raw test clip, reading
   ``pred.prediction``: whatever window choice the pipeline makes;
 - ``shipped-single``: the same, each spotted interval labelled from its one centred window
-  (``apex_spread=(0.0,)``) instead of the mean over ``microexp.pipeline.APEX_SPREAD``.
+  (``apex_spread=(0.0,)``) instead of the mean over ``microexp.pipeline.APEX_SPREAD``;
+  ``shipped-wide``: the mean over five windows, offsets up to 0.3 of a window (training's jitter span).
 ``within`` (apex mode, A's own clips of p, same models) is reported beside them as the
 own-generator reference under the same person folds.
 
@@ -98,7 +99,11 @@ def person_folds(
 
 
 # shipped test modes -> the Predictor options they run with
-SHIPPED_MODES: dict[str, dict[str, Any]] = {"shipped": {}, "shipped-single": {"apex_spread": (0.0,)}}
+SHIPPED_MODES: dict[str, dict[str, Any]] = {
+    "shipped": {},
+    "shipped-single": {"apex_spread": (0.0,)},
+    "shipped-wide": {"apex_spread": (-0.3, -0.15, 0.0, 0.15, 0.3)},
+}
 NONE = "none"  # the shipped pipeline's answer when it spots nothing: scored as a miss of the true class
 
 
