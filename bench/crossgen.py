@@ -222,7 +222,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                synthetic=True, release=False, quiet=True)  # fmt: skip
             for source, target in directions:
                 t0 = time.perf_counter()
-                pools: dict[str, tuple[list[str], list[str]]] = {m: ([], []) for m in ("apex", "within", *SHIPPED_MODES)}
+                modes = ("apex", "within", *SHIPPED_MODES)
+                pools: dict[str, tuple[list[str], list[str]]] = {m: ([], []) for m in modes}
                 probabilities: dict[str, tuple[list[np.ndarray], list[int]]] = {m: ([], []) for m in ("apex", "within")}
                 failures: list[str] = []
                 src, tgt = data[source], data[target]
@@ -246,7 +247,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         pools[mode][0].extend(truth)
                         pools[mode][1].extend(pred)
                         failures += failed if mode == shipped_modes[0] else []
-                for mode in ("apex", "within", *SHIPPED_MODES):
+                for mode in modes:
                     truth, pred = pools[mode]
                     if not truth:
                         continue

@@ -42,7 +42,7 @@ from .models import MicroExpModel, load_model
 from .spec import InputSpec
 from .spot import Interval, SpotResult, SpotSettings, spot
 from .video import Clip, VideoLimits, load_clip
-from .windows import Window, make_windows, window_at
+from .windows import EXCERPT_SECONDS, Window, make_windows, window_at
 
 Progress = Callable[[float, str], None]
 BATCH = 64  # windows per forward pass; bounds memory on long clips
@@ -50,11 +50,6 @@ NO_EXPRESSION = "no micro-expression found in this clip (no brief facial movemen
 # Landmarks on every 2nd frame, interpolated between: markedly faster, and a paired LOSO test of models
 # trained on full-rate landmarks finds no accuracy change (bench/variants.py; figures in bench/README.md).
 INFERENCE_LANDMARK_STRIDE = 2
-# Clips up to this long are excerpts around one expression (module docstring). Dataset samples last
-# under 1.5 s (onset to offset at 100-200 fps); a micro-expression fills about 1 s of the spotter's
-# feature difference, so in a clip under 2.5 s its own noise is measured on fewer frames than the
-# movement covers.
-EXCERPT_SECONDS = 2.5
 # Each spotted interval is classified as the mean of windows centred on its apex and shifted by these
 # fractions of the window. Training shows a model windows whose centre lies up to 0.3 of a window from
 # the apex (``train fit --jitter``), and the spotted apex itself is off by a few frames, so one window
@@ -512,6 +507,7 @@ class Predictor:
 
 __all__ = [
     "APEX_SPREAD",
+    "EXCERPT_SECONDS",
     "INFERENCE_LANDMARK_STRIDE",
     "NO_EXPRESSION",
     "IntervalResult",

@@ -257,7 +257,8 @@ def test_an_interval_is_labelled_by_the_mean_of_the_windows_around_its_apex(pred
     first = predictor.predict(clip)
     alone = []
     for f in APEX_SPREAD:
-        one = Predictor(predictor.model, landmarker=predictor.landmarker, apex_spread=(f,)).predict(clip, track=first.track)
+        alone_predictor = Predictor(predictor.model, landmarker=predictor.landmarker, apex_spread=(f,))
+        one = alone_predictor.predict(clip, track=first.track)
         assert [r.interval for r in one.intervals] == [r.interval for r in first.intervals]
         alone.append(one.intervals[0].probs)
         if f == 0.0:  # the centred window alone: the interval's probabilities are that window's
