@@ -37,7 +37,7 @@ from microexp.clipcache import ClipCache
 from microexp.errors import FaceModelError, MicroExpError
 from microexp.explain import DEFAULT_METHOD, METHOD_TITLES, explain_prediction, importance_curve
 from microexp.face import FaceLandmarker, verify_face_model
-from microexp.pipeline import APEX_SPREAD, Predictor, inference_face_settings
+from microexp.pipeline import Predictor, inference_face_settings
 from microexp.video import VideoLimits, write_video
 
 # Source frames up to 1920x1920 pixels (2560x1440 and portrait or landscape 1080p pass, 4K does not): decoding
@@ -172,7 +172,6 @@ def _note(entry, pred, window_index: int, what: str) -> str:
     return (f"**Model: {entry.title}.** {head}  \n"
             f"Explained: {what}, window {w.window.start:.2f}-{w.window.end:.2f} s"
             + (f" ({', '.join(f'{c} {p:.0%}' for c, p in zip(pred.labels, w.probs))})" if w.probs is not None else "")
-            + (f"; an interval's label is the mean of {len(APEX_SPREAD)} windows around its apex" if w.centred else "")
             + f".  \n**What this model was trained on:** {entry.training_data}. {synthetic}"
             + "".join(f"  \nNote: {n}" for n in pred.notices))
 

@@ -15,9 +15,9 @@ Test modes:
 - ``apex``: the window centred on the annotated apex, the window training sees (tensor cache);
 - ``shipped``: ``microexp.pipeline.Predictor.predict`` on the raw test clip, reading
   ``pred.prediction``: whatever window choice the pipeline makes;
-- ``shipped-single``: the same, each spotted interval labelled from its one centred window
-  (``apex_spread=(0.0,)``) instead of the mean over ``microexp.pipeline.APEX_SPREAD``;
-  ``shipped-wide``: the mean over five windows, offsets up to 0.3 of a window (training's jitter span).
+- ``shipped-spread3`` / ``shipped-spread5``: the same, each spotted interval labelled from the mean of 3
+  windows (offsets -0.15, 0, 0.15 of a window from its apex) or 5 (up to 0.3, training's jitter span)
+  instead of ``microexp.pipeline.APEX_SPREAD`` (the centred window alone).
 ``within`` (apex mode, A's own clips of p, same models) is reported beside them as the
 own-generator reference under the same person folds.
 
@@ -101,8 +101,8 @@ def person_folds(
 # shipped test modes -> the Predictor options they run with
 SHIPPED_MODES: dict[str, dict[str, Any]] = {
     "shipped": {},
-    "shipped-single": {"apex_spread": (0.0,)},
-    "shipped-wide": {"apex_spread": (-0.3, -0.15, 0.0, 0.15, 0.3)},
+    "shipped-spread3": {"apex_spread": (-0.15, 0.0, 0.15)},
+    "shipped-spread5": {"apex_spread": (-0.3, -0.15, 0.0, 0.15, 0.3)},
 }
 NONE = "none"  # the shipped pipeline's answer when it spots nothing: scored as a miss of the true class
 

@@ -50,11 +50,12 @@ NO_EXPRESSION = "no micro-expression found in this clip (no brief facial movemen
 # Landmarks on every 2nd frame, interpolated between: markedly faster, and a paired LOSO test of models
 # trained on full-rate landmarks finds no accuracy change (bench/variants.py; figures in bench/README.md).
 INFERENCE_LANDMARK_STRIDE = 2
-# Each spotted interval is classified as the mean of windows centred on its apex and shifted by these
-# fractions of the window. Training shows a model windows whose centre lies up to 0.3 of a window from
-# the apex (``train fit --jitter``), and the spotted apex itself is off by a few frames, so one window
-# puts the label at the mercy of exactly where the apex lands; the mean over nearby windows does not.
-APEX_SPREAD = (-0.15, 0.0, 0.15)
+# A spotted interval is labelled from the mean probabilities of windows centred on its apex and shifted
+# by these fractions of the window. Default: the centred window alone. The mean over (-0.15, 0, 0.15) or
+# over training's whole jitter span (-0.3 .. 0.3) was measured against it on the same models and
+# cross-generator clips and changed nothing beyond the seed spread (UF1 0.520 / 0.521 against 0.524;
+# bench/README.md, "Labelling an interval from several windows"), so the simpler one stays.
+APEX_SPREAD = (0.0,)
 
 
 def inference_face_settings(**overrides: Any) -> FaceSettings:
