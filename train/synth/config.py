@@ -79,7 +79,7 @@ class SynthConfig:
         amplitude: (min, max) apex displacement, as the largest landmark displacement over the IOD.
         size: (width, height) of the frames.
         subjects_per_person: 1 = one subject per real person (honest LOSO); k > 1 adds procedural
-            variants of each person as extra subjects (LOSO over them leaks identity: group by person).
+            variants of each person as extra subjects (``train fit``'s LOSO groups them by person).
         nuisances: head drift, blinks, lighting change, sensor noise (off: the expression alone).
         format: ``jpg`` (frame folders) or ``mp4`` (H.264 files).
         jpeg_quality: JPEG quality of frame files.
