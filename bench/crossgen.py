@@ -31,7 +31,7 @@ reuses that track for every model (``Predictor.predict(clip, track=...)``), whic
 Usage: ``python bench/crossgen.py [--recipe NAME] [--arch stcnn ...] [--seeds 0 1 2] [--clips 96] [--epochs N]
 [--directions synth-probe] [--quick]``
 Writes ``bench/results/crossgen.json`` (``crossgen-quick.json`` with ``--quick``), with every apex and
-within test clip's (action units, truth, prediction) under ``clips`` and their per-recipe breakdown
+within test clip's ``"clip action-units truth prediction"`` under ``clips`` (per run) and their per-recipe breakdown
 under ``per_recipe`` (printed after the summary): which recipes of a class fail, and as what.
 """
 
@@ -103,6 +103,18 @@ def per_recipe(rows: list[dict[str, Any]], labels: tuple[str, ...]) -> list[dict
         out.append({"arch": arch, "train": train, "test": test, "mode": mode, "truth": truth, "recipe": recipe or "?",
                     "n": len(mine), "predicted": predicted, "recall": round(predicted.get(truth, 0) / len(mine), 4)})
     return out  # fmt: skip
+
+
+def compact_clips(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-clip rows grouped by run, each clip one ``"clip recipe truth prediction"`` string (the result
+    file stays small: a row per line of indented JSON)."""
+    fields = ("arch", "seed", "train", "test", "mode")
+    runs: dict[tuple, list[str]] = {}
+    for r in rows:
+        runs.setdefault(tuple(r[f] for f in fields), []).append(
+            f"{r['clip']} {r['recipe'] or '?'} {r['truth']} {r['prediction']}"
+        )
+    return [{**dict(zip(fields, key, strict=True)), "rows": lines} for key, lines in runs.items()]
 
 
 def recipe_table(breakdown: list[dict[str, Any]], labels: tuple[str, ...]) -> str:
@@ -384,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(result["runs"])
     labels = tuple(result.pop("labels"))
     result["per_recipe"] = per_recipe(result["clips"], labels)
+    result["clips"] = compact_clips(result["clips"])
     write_json(out, {
         "protocol": "cross-generator, one fold per held-out person (train A without p, test B's clips of p), pooled",
         "command": " ".join(["python", "bench/crossgen.py", *(argv if argv is not None else sys.argv[1:])]),

@@ -155,3 +155,14 @@ def test_per_recipe_counts_what_each_recipe_is_taken_for(tmp_path):
     assert au12["predicted"] == {"negative": 1, "positive": 0, "surprise": 1}
     assert table[2]["recall"] == 1.0
     assert "| stcnn | synth -> probe | apex | positive | AU12 | 2 | 0.00 | 1 / 0 / 1 |" in recipe_table(table, labels)
+
+
+def test_compact_clips_keeps_one_line_per_clip_per_run():
+    from bench.crossgen import compact_clips
+
+    run = {"arch": "stcnn", "train": "synth", "test": "probe", "mode": "apex"}
+    rows = [{**run, "seed": s, "clip": f"synthetic/sub01/c{k}", "recipe": "AU12" if k else "", "truth": "positive",
+             "prediction": "negative"} for s in (0, 1) for k in (0, 1)]  # fmt: skip
+    out = compact_clips(rows)
+    assert [r["seed"] for r in out] == [0, 1] and out[0]["mode"] == "apex"
+    assert out[1]["rows"] == ["synthetic/sub01/c0 ? positive negative", "synthetic/sub01/c1 AU12 positive negative"]
