@@ -98,7 +98,8 @@ def per_recipe(rows: list[dict[str, Any]], labels: tuple[str, ...]) -> list[dict
                   key=lambda k: (*k[:4], labels.index(k[4]) if k[4] in labels else len(labels), k[5]))
     out = []
     for arch, train, test, mode, truth, recipe in keys:
-        mine = [r["prediction"] for r in rows if tuple(r[f] for f in fields) == (arch, train, test, mode, truth, recipe)]
+        key = (arch, train, test, mode, truth, recipe)
+        mine = [r["prediction"] for r in rows if tuple(r[f] for f in fields) == key]
         predicted = {c: mine.count(c) for c in labels}
         out.append({"arch": arch, "train": train, "test": test, "mode": mode, "truth": truth, "recipe": recipe or "?",
                     "n": len(mine), "predicted": predicted, "recall": round(predicted.get(truth, 0) / len(mine), 4)})
@@ -119,10 +120,10 @@ def compact_clips(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def recipe_table(breakdown: list[dict[str, Any]], labels: tuple[str, ...]) -> str:
     """The per-recipe breakdown as a markdown table (one row per recipe, predictions counted)."""
-    rows = [[b["arch"], f"{b['train']} -> {b['test']}", b["mode"], b["truth"], b["recipe"], str(b["n"]), f"{b['recall']:.2f}",
-             " / ".join(str(b["predicted"][c]) for c in labels)] for b in breakdown]  # fmt: skip
-    return markdown_table(["model", "train -> test", "mode", "truth", "recipe", "n", "recall", f"predicted {' / '.join(labels)}"],
-                          rows)  # fmt: skip
+    rows = [[b["arch"], f"{b['train']} -> {b['test']}", b["mode"], b["truth"], b["recipe"], str(b["n"]),
+             f"{b['recall']:.2f}", " / ".join(str(b["predicted"][c]) for c in labels)] for b in breakdown]  # fmt: skip
+    header = ["model", "train -> test", "mode", "truth", "recipe", "n", "recall", f"predicted {' / '.join(labels)}"]
+    return markdown_table(header, rows)
 
 
 def person_folds(
@@ -280,11 +281,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             pools[mode][1].extend(labels[int(k)] for k in probs.argmax(1))
                             probabilities[mode][0].append(probs.numpy())
                             probabilities[mode][1].extend(int(ts.labels[i]) for i in idx)
-                            clip_rows.extend(
-                                clip_predictions(arch, seed, source, target if mode == "apex" else source, mode,
-                                                 ts, idx, probs.argmax(1).tolist(), labels,
-                                                 recipe_of[target if mode == "apex" else source])
-                            )  # fmt: skip
+                            tested = target if mode == "apex" else source
+                            predicted = probs.argmax(1).tolist()
+                            clip_rows.extend(clip_predictions(arch, seed, source, tested, mode, ts, idx, predicted,
+                                                              labels, recipe_of[tested]))  # fmt: skip
                     if shipped:
                         subjects = {s for s, q in person[target].items() if q == p}
                         truth, pred, failed = shipped[target].predict(model, subjects)
