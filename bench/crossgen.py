@@ -14,7 +14,10 @@ the other generator's predictions is reported before and after it (``calibration
 Test modes:
 - ``apex``: the window centred on the annotated apex, the window training sees (tensor cache);
 - ``shipped``: ``microexp.pipeline.Predictor.predict`` on the raw test clip, reading
-  ``pred.prediction``: whatever window choice the pipeline makes.
+  ``pred.prediction``: whatever window choice the pipeline makes;
+- ``shipped-spread3`` / ``shipped-spread5``: the same, each spotted interval labelled from the mean of 3
+  windows (offsets -0.15, 0, 0.15 of a window from its apex) or 5 (up to 0.3, training's jitter span)
+  instead of ``microexp.pipeline.APEX_SPREAD`` (the centred window alone).
 ``within`` (apex mode, A's own clips of p, same models) is reported beside them as the
 own-generator reference under the same person folds.
 
@@ -144,6 +147,12 @@ def person_folds(
     ]
 
 
+# shipped test modes -> the Predictor options they run with
+SHIPPED_MODES: dict[str, dict[str, Any]] = {
+    "shipped": {},
+    "shipped-spread3": {"apex_spread": (-0.15, 0.0, 0.15)},
+    "shipped-spread5": {"apex_spread": (-0.3, -0.15, 0.0, 0.15, 0.3)},
+}
 NONE = "none"  # the shipped pipeline's answer when it spots nothing: scored as a miss of the true class
 
 
@@ -200,13 +209,13 @@ class ShippedTests:
         self.landmarker = landmarker
         self.tracks: dict[Path, Any] = {}
 
-    def predict(self, model: Any, subjects: set[str]) -> tuple[list[str], list[str], list[str]]:
-        """(truth, prediction, failures) over the clips of ``subjects``."""
+    def predict(self, model: Any, subjects: set[str], **options: Any) -> tuple[list[str], list[str], list[str]]:
+        """(truth, prediction, failures) over the clips of ``subjects``; ``options`` go to the Predictor."""
         from microexp.errors import MicroExpError
         from microexp.pipeline import Predictor
         from microexp.video import load_clip
 
-        predictor = Predictor(model, landmarker=self.landmarker)
+        predictor = Predictor(model, landmarker=self.landmarker, **options)
         truth, pred, failed = [], [], []
         for r in (r for r in self.records if r.subject in subjects):
             try:
@@ -246,7 +255,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("the two sets share no person: cross-generator folds need the same identities")
     preset = get_preset("default", epochs=args.epochs)
     ctx = init_distributed()
-    landmarker = FaceLandmarker(settings=inference_face_settings()) if "shipped" in args.modes else None
+    shipped_modes = [m for m in args.modes if m in SHIPPED_MODES]
+    landmarker = FaceLandmarker(settings=inference_face_settings()) if shipped_modes else None
     shipped = {g: ShippedTests(sets[g], landmarker) for g in GENERATORS} if landmarker else {}
     directions = [tuple(d.split("-")) for d in args.directions]
     runs = []
@@ -263,7 +273,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                synthetic=True, release=False, quiet=True)  # fmt: skip
             for source, target in directions:
                 t0 = time.perf_counter()
-                pools: dict[str, tuple[list[str], list[str]]] = {m: ([], []) for m in ("apex", "shipped", "within")}
+                modes = ("apex", "within", *SHIPPED_MODES)
+                pools: dict[str, tuple[list[str], list[str]]] = {m: ([], []) for m in modes}
                 probabilities: dict[str, tuple[list[np.ndarray], list[int]]] = {m: ([], []) for m in ("apex", "within")}
                 failures: list[str] = []
                 src, tgt = data[source], data[target]
@@ -285,20 +296,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             predicted = probs.argmax(1).tolist()
                             clip_rows.extend(clip_predictions(arch, seed, source, tested, mode, ts, idx, predicted,
                                                               labels, recipe_of[tested]))  # fmt: skip
-                    if shipped:
+                    for mode in shipped_modes:
                         subjects = {s for s, q in person[target].items() if q == p}
-                        truth, pred, failed = shipped[target].predict(model, subjects)
-                        pools["shipped"][0].extend(truth)
-                        pools["shipped"][1].extend(pred)
-                        failures += failed
-                for mode in ("apex", "shipped", "within"):
+                        truth, pred, failed = shipped[target].predict(model, subjects, **SHIPPED_MODES[mode])
+                        pools[mode][0].extend(truth)
+                        pools[mode][1].extend(pred)
+                        failures += failed if mode == shipped_modes[0] else []
+                for mode in modes:
                     truth, pred = pools[mode]
                     if not truth:
                         continue
                     result = {"arch": arch, "seed": seed, "train": source,
                               "test": source if mode == "within" else target, "mode": mode,
                               **pooled(truth, pred, labels)}  # fmt: skip
-                    if mode == "shipped":
+                    if mode in SHIPPED_MODES:
                         result["failed"] = failures
                     if mode == "apex" and probabilities["within"][1]:
                         result["calibration"] = cross_calibration(probabilities["within"], probabilities["apex"])
@@ -358,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="apex-offset windows per training clip (train fit --jitter; default: the recipe's)")
     p.add_argument("--directions", nargs="+", default=["synth-probe", "probe-synth"],
                    choices=["synth-probe", "probe-synth"])
-    p.add_argument("--modes", nargs="+", default=["apex", "shipped"], choices=["apex", "shipped"])
+    p.add_argument("--modes", nargs="+", default=["apex", "shipped"], choices=["apex", *SHIPPED_MODES])
     p.add_argument("--quick", action="store_true", help="one architecture, one seed, 36 clips, 8 epochs")
     p.add_argument("--synth", type=Path, default=None, help="an existing `python -m train synth` set (mp4 or jpg)")
     p.add_argument("--probe", type=Path, default=None, help="an existing `python -m train probe` set")

@@ -6,9 +6,11 @@ Usage::
     python bench/spot_cache.py cache --data NAME=DIR ... --cache /tmp/spot/cache   # once per set
     python bench/spot_cache.py eval --cache /tmp/spot/cache NAME ...                # per variant
     python bench/spot_cache.py make --out DIR --seed 31 --amplitude 0.06 0.13       # tuning clips
+    python bench/spot_cache.py make --out DIR --seed 33 --shake 0.7                 # 70 % of them hand-held
 
 ``make`` writes a ``train.scenes`` long-clip set shaped like the held-out clips (6 s, one
-micro-expression of 6-13 % IOD, talking, blinks, head motion; H.264 at a given crf) for tuning:
+micro-expression of 6-13 % IOD, talking, blinks, head motion, optionally hand-held shake; H.264 at a
+given crf) for tuning:
 ``synth-long`` has no option for the expressions' amplitude.
 
 ``DIR`` is a ``python -m train synth-long`` set (``intervals.csv``), a ``python -m train probe`` set
@@ -153,7 +155,7 @@ def speech_share(clips: list[Cached], settings: SpotSettings) -> dict:
 
     hit = talk = false = other = 0
     for c in clips:
-        mask = speech_mask(c.track, c.clip_fps, settings)
+        mask = speech_mask(c.track, c.clip_fps, settings, c.crops, c.labels)
         truth = np.zeros(len(mask), bool)
         for e in c.events:
             if e.kind == "speech":
@@ -226,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--micro", type=int, nargs=2, default=(1, 1))
     m.add_argument("--fps", type=float, default=30.0)
     m.add_argument("--crf", type=int, default=24)
+    m.add_argument("--shake", type=float, default=0.0, help="share of hand-held clips (train.scenes.shake)")
+    m.add_argument("--shake-px", type=float, nargs=2, default=(0.2, 1.0), help="their RMS frame-to-frame jitter, px")
     e = sub.add_parser("eval")
     e.add_argument("names", nargs="+")
     e.add_argument("--cache", type=Path, default=Path("/tmp/spot/cache"))
@@ -236,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         from train.scenes import LongConfig, generate_long
 
         config = LongConfig(clips=args.clips, seed=args.seed, seconds=tuple(args.seconds), fps=args.fps,
-                            amplitude=tuple(args.amplitude), micro=tuple(args.micro), crf=args.crf)
+                            amplitude=tuple(args.amplitude), micro=tuple(args.micro), crf=args.crf,
+                            shake=args.shake, shake_px=tuple(args.shake_px))
         print(generate_long(config, args.out, progress=False))
         return 0
     if args.command == "cache":

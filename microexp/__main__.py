@@ -18,6 +18,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from .windows import EXCERPT_SECONDS
+
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
@@ -37,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--excerpt", choices=("auto", "yes", "no"), default="auto",
                    help="take the clip as an excerpt around one expression, always labelled at its strongest brief "
                    "movement (yes), or spot in it as in a recording, labelled only when a movement stands out (no); "
-                   "auto: excerpt when it lasts at most 2.5 s, as dataset samples do")
+                   f"auto: excerpt when it lasts at most {EXCERPT_SECONDS:g} s, as dataset samples do")
     p.add_argument("--landmark-stride", type=int, default=None, metavar="K",
                    help="face landmarks on every K-th frame, interpolated between "
                    "(default 2; 1 = every frame, as training caches use)")

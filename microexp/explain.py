@@ -208,7 +208,8 @@ def explain_window(
 def explain_prediction(
     model: nn.Module, prediction: Any, method: str = DEFAULT_METHOD, window: int | None = None, fast: bool = True
 ) -> WindowExplanation:
-    """Explain the predicted class of one window of a :class:`microexp.pipeline.Prediction`.
+    """Explain the predicted class of one window of a :class:`microexp.pipeline.Prediction`: a spotted
+    interval's label for its centred window, the window's own most probable class otherwise.
 
     Args:
         window: index into ``prediction.windows`` (default: ``best_window``, the window the prediction
@@ -219,7 +220,9 @@ def explain_prediction(
     if index not in valid:
         raise ValueError(f"window {index} was skipped or does not exist; valid windows: {valid}")
     result = prediction.windows[index]
-    target = int(np.argmax(result.probs))
+    # an interval's centred window explains the interval's label (the mean over the windows around its apex)
+    label = next((r.label for r in getattr(prediction, "intervals", ()) if r.window == index and r.label), None)
+    target = prediction.labels.index(label) if label is not None else int(np.argmax(result.probs))
     inputs = result.inputs  # this window's own (1, C, T, S, S) tensors
     regions = tuple(model.spec.regions) if hasattr(model, "spec") else tuple(result.aligned.crops)
     explanation = explain_window(model, inputs, target, result.window.positions, regions, method=method, fast=fast)

@@ -42,7 +42,7 @@ from .models import MicroExpModel, load_model
 from .spec import InputSpec
 from .spot import Interval, SpotResult, SpotSettings, spot
 from .video import Clip, VideoLimits, load_clip
-from .windows import Window, make_windows, window_at
+from .windows import EXCERPT_SECONDS, Window, make_windows, window_at
 
 Progress = Callable[[float, str], None]
 BATCH = 64  # windows per forward pass; bounds memory on long clips
@@ -50,11 +50,12 @@ NO_EXPRESSION = "no micro-expression found in this clip (no brief facial movemen
 # Landmarks on every 2nd frame, interpolated between: markedly faster, and a paired LOSO test of models
 # trained on full-rate landmarks finds no accuracy change (bench/variants.py; figures in bench/README.md).
 INFERENCE_LANDMARK_STRIDE = 2
-# Clips up to this long are excerpts around one expression (module docstring). Dataset samples last
-# under 1.5 s (onset to offset at 100-200 fps); a micro-expression fills about 1 s of the spotter's
-# feature difference, so in a clip under 2.5 s its own noise is measured on fewer frames than the
-# movement covers.
-EXCERPT_SECONDS = 2.5
+# A spotted interval is labelled from the mean probabilities of windows centred on its apex and shifted
+# by these fractions of the window. Default: the centred window alone. The mean over (-0.15, 0, 0.15) or
+# over training's whole jitter span (-0.3 .. 0.3) was measured against it on the same models and
+# cross-generator clips and changed nothing beyond the seed spread (UF1 0.520 / 0.521 against 0.524;
+# bench/README.md, "Labelling an interval from several windows"), so the simpler one stays.
+APEX_SPREAD = (0.0,)
 
 
 def inference_face_settings(**overrides: Any) -> FaceSettings:
@@ -99,8 +100,9 @@ class IntervalResult:
 
     Attributes:
         interval: onset, apex, offset (seconds) and spotting score.
-        window: index into ``Prediction.windows`` of the window centred on its apex.
-        probs: (classes,) probabilities of that window, None when its face coverage was too low.
+        window: index into ``Prediction.windows`` of the window centred on its apex (the one explained).
+        probs: (classes,) mean probabilities of the windows around its apex (``Predictor.apex_spread``)
+            whose face was detected well enough; None when none was.
         label: the most probable class, None when not classified.
     """
 
@@ -263,6 +265,8 @@ class Predictor:
         excerpt: how a clip is taken: None (default) as an excerpt around one expression when it lasts
             at most :data:`EXCERPT_SECONDS`, as a recording to spot in otherwise; True or False for every
             clip.
+        apex_spread: offsets, as fractions of the model's window, of the windows whose mean
+            probabilities label a spotted interval (:data:`APEX_SPREAD`; ``(0.0,)``: the centred window alone).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (default ``$MICROEXP_DEVICE``, else ``auto``):
             where the model runs (:func:`microexp.device.resolve_device`); the model is moved there.
             Windows are prepared on CPU and the returned tensors and probabilities stay on CPU.
@@ -280,6 +284,7 @@ class Predictor:
         spot_settings: SpotSettings = SpotSettings(),
         excerpt: bool | None = None,
         device: str | torch.device | None = None,
+        apex_spread: Sequence[float] = APEX_SPREAD,
     ) -> None:
         self.device = resolve_device(device)
         prepare(self.device)
@@ -292,6 +297,9 @@ class Predictor:
         self.landmark_stride = landmark_stride
         self.spot_settings = spot_settings
         self.excerpt = excerpt
+        if not apex_spread or any(not abs(float(f)) <= 0.5 for f in apex_spread):
+            raise ValueError(f"apex_spread must be offsets within +-0.5 of a window, got {apex_spread!r}")
+        self.apex_spread = tuple(float(f) for f in apex_spread)
         self._landmarker = landmarker
         self._owns_landmarker = landmarker is None
 
@@ -369,19 +377,26 @@ class Predictor:
         lap("spot")
         ranked = [] if short else sorted(spotted.intervals, key=lambda i: -i.score)
         centred = [window_at(clip.timestamps, self.spec, iv.apex, len(windows) + j) for j, iv in enumerate(ranked)]
+        spread = self._spread(clip, ranked, centred)
         lap("windows")
         report(0.6, "alignment")
-        aligned = preprocess_clip(clip, track, self.spec, windows + centred, self.min_coverage)
+        extra = [w for ws in spread for w in ws if w.index >= len(windows) + len(centred)]
+        everything = preprocess_clip(clip, track, self.spec, windows + centred + extra, self.min_coverage)
         lap("align")
-        if not any(a.window.index < len(windows) for a in aligned):
+        if not any(a.window.index < len(windows) for a in everything):
             raise NoFaceError(
                 f"the face was detected in too few frames (less than {self.min_coverage:.0%} of every window); "
                 "film one person facing the camera, well lit, without covering the face"
             )
         report(0.8, "model")
-        inputs = to_tensors(aligned, self.spec)
-        probs = self._infer(inputs)
+        everything_inputs = to_tensors(everything, self.spec)
+        everything_probs = self._infer(everything_inputs)
         lap("model")
+        probs_of = {a.window.index: everything_probs[k] for k, a in enumerate(everything)}
+        kept = [k for k, a in enumerate(everything) if a.window.index < len(windows) + len(centred)]
+        aligned = [everything[k] for k in kept]  # the spread windows only feed the intervals' mean
+        inputs = tuple(x[kept] for x in everything_inputs)
+        probs = everything_probs[kept]
 
         by_index = {a.window.index: (k, a) for k, a in enumerate(aligned)}
         results = []
@@ -395,13 +410,8 @@ class Predictor:
             else:
                 reason = f"face detected in {cov:.0%} of frames"
                 results.append(WindowResult(w, None, cov, reason, centred=w.index >= len(windows)))
-        intervals = tuple(
-            IntervalResult(
-                iv, w.index, results[w.index].probs,
-                None if results[w.index].probs is None else self.spec.labels[int(np.argmax(results[w.index].probs))],
-            )
-            for iv, w in zip(ranked, centred)
-        )  # fmt: skip
+        intervals = tuple(self._label(iv, w.index, probs_of.get(w.index), [probs_of.get(x.index) for x in ws])
+                          for iv, w, ws in zip(ranked, centred, spread))  # fmt: skip
         sliding = [i for i in range(len(windows)) if results[i].probs is not None]
         most_motion = max(sliding, key=lambda i: results[i].motion)
         contrast = results[most_motion].motion / max(float(np.median([results[i].motion for i in sliding])), 1e-6)
@@ -409,8 +419,9 @@ class Predictor:
         labelled = [r for r in intervals if r.label is not None]
         if excerpt:
             notes.append(self._excerpt_notice(clip, intervals))
+        chosen = None
         if labelled and not short:
-            best, prediction = labelled[0].window, labelled[0].label
+            best, prediction, chosen = labelled[0].window, labelled[0].label, labelled[0].probs
         else:
             best = most_motion
             prediction = self.spec.labels[int(np.argmax(results[best].probs))] if short or excerpt else None
@@ -428,7 +439,7 @@ class Predictor:
             windows=tuple(results),
             best_window=best,
             prediction=prediction,
-            probs=results[best].probs if prediction is not None else None,
+            probs=chosen if chosen is not None else results[best].probs if prediction is not None else None,
             timings_ms=timings,
             notices=tuple(notes),
             clip=clip,
@@ -441,6 +452,32 @@ class Predictor:
             spot=spotted,
             excerpt=excerpt,
         )
+
+    def _spread(self, clip: Clip, ranked: Sequence[Interval], centred: Sequence[Window]) -> list[list[Window]]:
+        """For each interval, its windows at :attr:`apex_spread` (offset 0: its centred window itself; the
+        others get indices after the centred windows')."""
+        length, out, index = self.spec.window_seconds, [], centred[-1].index + 1 if centred else 0
+        for iv, w in zip(ranked, centred):
+            around = []
+            for f in self.apex_spread:
+                if f == 0.0:
+                    around.append(w)
+                else:
+                    around.append(window_at(clip.timestamps, self.spec, iv.apex + f * length, index))
+                    index += 1
+            out.append(around)
+        return out
+
+    def _label(
+        self, interval: Interval, window: int, own: np.ndarray | None, spread: Sequence[np.ndarray | None]
+    ) -> IntervalResult:
+        """An interval's label from the mean probabilities of its spread windows that were classified;
+        none when its own centred window ``window`` (the one explained; probabilities ``own``) was not."""
+        present = [p for p in spread if p is not None]
+        if own is None or not present:
+            return IntervalResult(interval, window, None, None)
+        mean = np.mean(present, axis=0).astype(np.float32)
+        return IntervalResult(interval, window, mean, self.spec.labels[int(np.argmax(mean))])
 
     def _spot(self, clip: Clip, track: FaceTrack, excerpt: bool) -> SpotResult:
         """Spot ``clip``; an excerpt keeps only the top candidate, found without the score thresholds."""
@@ -470,6 +507,8 @@ class Predictor:
 
 
 __all__ = [
+    "APEX_SPREAD",
+    "EXCERPT_SECONDS",
     "INFERENCE_LANDMARK_STRIDE",
     "NO_EXPRESSION",
     "IntervalResult",

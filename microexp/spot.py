@@ -26,8 +26,10 @@ second face pass. Steps:
 3. Distractors: a blink (the eye aspect ratio dips, or the eye cells move far more than the brows)
    silences the eyes around it, and the brows where they move less than ``blink_brow_ratio`` times
    the eyes (a brow raise during a blink is kept); speech (the mouth shape oscillating over about a
-   second, clearly more than rigid landmark distances do, since landmarks jitter on compressed
-   video) silences the mouth and judges lip corners and nose against their speech-time noise, the
+   second, clearly more than rigid landmark distances do, since landmarks jitter on compressed or
+   hand-held video; in a train of openings, as syllables are, since one mouth-opening expression
+   oscillates too; and the mouth's pixels moving more than the rigid face's in the image-registered
+   crops) silences the mouth and judges lip corners and nose against their speech-time noise, the
    noise level passing smoothly (``speech_blend_seconds``) between quiet and talking; a bump whose region has not returned to its baseline
    ``return_seconds`` later is the edge of a held (macro-)expression and is dropped, as is a bump
    wider than ``max_seconds`` at half height. A micro-expression is one brief movement of its
@@ -161,6 +163,15 @@ class SpotSettings:
         speech_level: mouth-shape oscillation (RMS of the high-passed lip gap, mouth height and jaw
             drop, in inter-ocular distances) above which the person is taken to be talking.
         speech_contrast: ... and least ratio of that oscillation to the rigid distances' (landmark jitter).
+        speech_cycles: ... and only inside a train of mouth openings (:func:`syllables`): talking
+            opens and closes the mouth 2-8 times a second, an expression once.
+        speech_prominence: least rise of one opening (sum of the mouth-shape distances, IOD).
+        speech_jitter: ... and least ratio of that rise to the rigid distances' oscillation.
+        speech_gap_seconds: longest time between two openings of one train.
+        speech_reach_seconds: a train counts this far before and after itself (a phrase's first and
+            last syllables, weak ones in between).
+        speech_image_contrast: ... and only where the mouth's pixels oscillate this many times more than
+            the rigid face's in the registered crops (:func:`mouth_pixels_move`; 0: not asked).
         speech_blend_seconds: the lower face's noise level passes from its quiet to its talking value
             over this Gaussian width (0: a hard switch, whose step makes peaks of its own at the edges
             of speech and cuts an expression there in two).
@@ -201,6 +212,12 @@ class SpotSettings:
     speech_level: float = 0.01
     speech_contrast: float = 1.2
     speech_blend_seconds: float = 0.1
+    speech_cycles: bool = True
+    speech_prominence: float = 0.01
+    speech_jitter: float = 2.0
+    speech_gap_seconds: float = 0.7
+    speech_reach_seconds: float = 0.5
+    speech_image_contrast: float = 1.0
     min_gap_seconds: float = 0.5
     extent_fraction: float = 0.15
     repeat_seconds: float = 1.0
@@ -408,7 +425,9 @@ def eye_aspect_ratio(points: np.ndarray) -> np.ndarray:
     return np.mean(ratios, axis=0)
 
 
-def speech_mask(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndarray:
+def speech_mask(
+    track: FaceTrack, fps: float, settings: SpotSettings, crops: np.ndarray | None = None, labels: np.ndarray | None = None
+) -> np.ndarray:
     """(N,) bool: frames where the mouth opens and closes as in speech.
 
     The mouth's shape (:data:`_MOUTH_SHAPE`, in inter-ocular distances) is high-passed (minus its
@@ -419,20 +438,74 @@ def speech_mask(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndar
     left, right = eye_centres(lm)
     iod = np.maximum(np.linalg.norm(right - left, axis=-1), 1e-6)
 
-    def oscillation(pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
+    def fast(pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
         shape = np.stack([np.linalg.norm(lm[:, a] - lm[:, b], axis=-1) / iod for a, b in pairs], 1)
         shape = gaussian_filter1d(shape, max(0.03 * fps, 1e-3), axis=0, mode="nearest")
-        fast = shape - gaussian_filter1d(shape, max(0.25 * fps, 1.0), axis=0, mode="nearest")
-        power = (fast * fast).sum(axis=1)
+        return shape - gaussian_filter1d(shape, max(0.25 * fps, 1.0), axis=0, mode="nearest")
+
+    def oscillation(high: np.ndarray) -> np.ndarray:
+        power = (high * high).sum(axis=1)
         return np.sqrt(gaussian_filter1d(power, max(0.5 * settings.speech_seconds * fps, 1.0), mode="nearest"))
 
     # Landmarks jitter on a compressed or shaky video: the mouth must oscillate clearly more than
     # the same number of rigid distances do, not only more than a fixed level.
-    rms = oscillation(_MOUTH_SHAPE)
-    talking = (rms > settings.speech_level) & (rms > settings.speech_contrast * oscillation(_RIGID_SHAPE))
+    mouth = fast(_MOUTH_SHAPE)
+    rms, jitter = oscillation(mouth), oscillation(fast(_RIGID_SHAPE))
+    talking = (rms > settings.speech_level) & (rms > settings.speech_contrast * jitter)
+    if settings.speech_cycles:
+        talking &= syllables(mouth.sum(axis=1), jitter, fps, settings)
+    if settings.speech_image_contrast and crops is not None and labels is not None:
+        talking &= mouth_pixels_move(crops, labels, fps, settings)
     # A brief mouth movement (an expression) is no speech: keep only runs lasting speech_seconds.
     run = max(1, round(settings.speech_seconds * fps))
     return binary_dilation(binary_erosion(talking, np.ones(run, bool)), np.ones(run, bool))
+
+
+def mouth_pixels_move(crops: np.ndarray, labels: np.ndarray, fps: float, settings: SpotSettings) -> np.ndarray:
+    """(N,) bool: the mouth's pixels oscillate ``speech_image_contrast`` times more than the rigid face's
+    (face cells of no region above the mouth, and the nose) in the registered crops.
+
+    Landmarks jitter with shake and head motion; the crops are registered by image (ECC), so what
+    is left there on the rigid face is registration error, and the mouth must clearly exceed it.
+    """
+    g = settings.crop_size // settings.cell
+    rows = np.arange(len(labels)) // g
+    mouth = labels == list(_regions()).index("mouth")
+    if len(labels) != g * g or crops.shape[1:] != (settings.crop_size, settings.crop_size) or not mouth.any():
+        return np.ones(len(crops), bool)  # no crop grid to measure on: the landmarks decide alone
+    rigid = ((labels == -1) & (rows < rows[mouth].min())) | (labels == list(_regions()).index("nose"))
+    if not rigid.any():
+        return np.ones(len(crops), bool)
+
+    def rms(cells: np.ndarray) -> np.ndarray:
+        px = crops[:, np.kron(cells.reshape(g, g), np.ones((settings.cell, settings.cell), bool))].astype(np.float64)
+        high = px - gaussian_filter1d(px, max(0.25 * fps, 1.0), axis=0, mode="nearest")
+        return np.sqrt(gaussian_filter1d((high * high).mean(axis=1), max(0.5 * settings.speech_seconds * fps, 1.0),
+                                         mode="nearest"))  # fmt: skip
+
+    return rms(mouth) > settings.speech_image_contrast * rms(rigid)
+
+
+def syllables(opening: np.ndarray, jitter: np.ndarray, fps: float, settings: SpotSettings) -> np.ndarray:
+    """(N,) bool: frames inside a train of mouth openings (syllables, 2-8 a second).
+
+    ``opening`` is the high-passed mouth shape. Its peaks count as openings when they stand out by
+    ``speech_prominence`` IOD and ``speech_jitter`` times the rigid distances' oscillation (landmark
+    jitter, which camera shake raises). Talking repeats them: the span between two openings at most
+    ``speech_gap_seconds`` apart, widened by ``speech_reach_seconds``, is a train. A mouth-opening expression
+    (AU25/26, a lip press) is one opening, however large, and makes no train: without this its own
+    RMS over a second passed for speech, silenced the mouth and scored the lip corners against its
+    own movement.
+    """
+    peaks, props = find_peaks(opening, prominence=settings.speech_prominence)
+    peaks = peaks[props["prominences"] > settings.speech_jitter * jitter[peaks]]
+    train = np.zeros(len(opening), bool)
+    gap = settings.speech_gap_seconds * fps
+    for a, b in zip(peaks[:-1], peaks[1:]):
+        if b - a <= gap:
+            train[a : b + 1] = True
+    half = max(1, round(settings.speech_reach_seconds * fps))
+    return binary_dilation(train, np.ones(2 * half + 1, bool)) if train.any() else train
 
 
 def _half_height_span(curve: np.ndarray, peak: int) -> tuple[int, int]:
@@ -558,7 +631,7 @@ def combine(
 ) -> _Signals:
     """Steps 2-3 from each registration's (N, cells) feature differences: region scores (the larger
     of the registrations'), blinks and speech, distractors silenced."""
-    speech = speech_mask(track, fps, settings)
+    speech = speech_mask(track, fps, settings, crops, labels)
     scored = [_region_scores(c, labels, speech, fps, settings) for c in cells]
     raw = scored[-1][0]
     z = {name: np.max([zs[name] for _, zs in scored], axis=0) for name in raw}

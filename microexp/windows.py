@@ -16,6 +16,11 @@ import numpy as np
 from .spec import InputSpec
 
 _EPS = 1e-6
+# Clips up to this long are excerpts around one expression (``microexp.pipeline``'s docstring). Dataset
+# samples last under 1.5 s (onset to offset at 100-200 fps); a micro-expression fills about 1 s of the
+# spotter's feature difference, so in a clip under 2.5 s its own noise is measured on fewer frames than
+# the movement covers. Kept here, beside the window arithmetic, so the CLI's help can name it cheaply.
+EXCERPT_SECONDS = 2.5
 
 
 @dataclass(frozen=True)

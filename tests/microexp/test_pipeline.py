@@ -244,6 +244,46 @@ def test_best_window_spots_the_expression_in_the_examples(predictor):
         assert motions[-1] > 1.2 * motions[len(motions) // 2]
 
 
+def test_an_interval_can_be_labelled_by_the_mean_of_windows_around_its_apex(predictor):
+    """With ``apex_spread``, the interval's probabilities are the mean of its windows at those offsets (each
+    measured alone with a one-offset Predictor); the centred window stays the one shown and explained, and
+    only the sliding and centred windows are listed. The default is the centred window alone."""
+    from pathlib import Path
+
+    from microexp.explain import explain_prediction
+    from microexp.pipeline import APEX_SPREAD
+
+    assert APEX_SPREAD == (0.0,)
+    clip = load_clip(next((Path(__file__).resolve().parents[2] / "examples").glob("negative_*.mp4")))
+    single = predictor.predict(clip)
+    (only,) = single.intervals
+    np.testing.assert_allclose(only.probs, single.windows[only.window].probs)
+    spread = (-0.15, 0.0, 0.15)
+    first = Predictor(predictor.model, landmarker=predictor.landmarker, apex_spread=spread).predict(
+        clip, track=single.track
+    )
+    alone = []
+    for f in spread:
+        one = Predictor(predictor.model, landmarker=predictor.landmarker, apex_spread=(f,)).predict(
+            clip, track=single.track
+        )
+        assert [r.interval for r in one.intervals] == [r.interval for r in single.intervals]
+        alone.append(one.intervals[0].probs)
+    mean = first.intervals[0].probs
+    np.testing.assert_allclose(mean, np.mean(alone, axis=0), atol=1e-5)
+    np.testing.assert_allclose(alone[1], only.probs, atol=1e-6)
+    assert not np.allclose(alone[0], alone[-1])  # the shifted windows did see something else
+    assert first.prediction == first.labels[int(np.argmax(mean))] and np.array_equal(first.probs, mean)
+    assert len(first.windows) == len(first.sliding) + len(first.intervals)
+    assert len(first.aligned) == len(first.windows) == first.inputs[0].shape[0]
+    assert first.windows[first.best_window].window.center == single.windows[single.best_window].window.center
+    explained = explain_prediction(predictor.model, first, method="saliency")
+    assert first.labels[explained.target] == first.prediction
+    for bad in ((), (0.6,), (float("nan"),)):
+        with pytest.raises(ValueError, match="apex_spread"):
+            Predictor(predictor.model, landmarker=predictor.landmarker, apex_spread=bad)
+
+
 def test_clip_without_expression_gets_a_notice(predictor, face_mp4):
     """A still photo with drift and noise: nothing spotted, no label, and the user is told so."""
     from microexp.pipeline import NO_EXPRESSION

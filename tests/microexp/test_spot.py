@@ -304,3 +304,70 @@ def test_candidates_record_why_a_peak_is_dropped():
     assert replace(weak, contrast=s.min_contrast + 1).rejected_by(s) is None
     assert replace(weak, contrast=s.min_contrast - 1).rejected_by(s) == "busy"
     assert replace(ok, score=s.min_score + s.contrast_margin + 1, contrast=1.0).rejected_by(s) is None
+
+
+def _true_speech(events, n: int) -> np.ndarray:
+    out = np.zeros(n, bool)
+    for e in events:
+        if e.kind == "speech":
+            out[e.onset : e.offset + 1] = True
+    return out
+
+
+HAND_HELD = {"shake": 1.0, "shake_px": (0.8, 1.0), "macro": 0.0, "head_per_minute": (0.0, 0.0)}
+
+
+@pytest.mark.parametrize("name", ["grace_hopper", "biden_official", "obama_2012_official"])
+def test_hand_held_still_face_gets_no_speech_mask_and_no_interval(landmarker, photos, name):
+    """Hand-held shake (train.scenes.shake: sway and tremor, ~1 px a frame) with blinks and nothing
+    else: the mouth landmarks jitter, but they make no train of openings, and nothing is spotted."""
+    from microexp.spot import speech_mask
+
+    clip, events = _long_clip(photos, name, 2, micro=(0, 0), speech=0.0, **HAND_HELD)
+    track = track_of(landmarker, clip)
+    assert not speech_mask(track, clip.fps, SpotSettings()).any()
+    assert spot(clip, track).intervals == ()
+
+
+@pytest.mark.parametrize(("name", "seed"), [("grace_hopper", 1), ("grace_hopper", 3), ("obama_2012_official", 1)])
+def test_hand_held_expression_is_found_at_its_apex(landmarker, photos, name, seed):
+    """The same shake with one micro-expression (brow raise with parted lips, frown): the top interval
+    holds its apex."""
+    clip, events = _long_clip(photos, name, seed, micro=(1, 1), speech=0.0, **HAND_HELD)
+    (truth,) = [e for e in events if e.kind == "micro"]
+    top = spot(clip, track_of(landmarker, clip)).top
+    assert top is not None and top.onset - 0.034 <= truth.apex / clip.fps <= top.offset + 0.034, (truth, top)
+
+
+def test_one_mouth_opening_expression_is_not_speech_talking_is(landmarker, photos):
+    """AU1+AU2+AU25 parts the lips once: over a second its mouth-shape RMS passes for talking, which
+    silenced the mouth around the expression and scored the lip corners against it. Talking opens the
+    mouth again and again; under the same hand-held shake it is still found."""
+    from microexp.spot import speech_mask
+
+    clip, events = _long_clip(photos, "obama_2012_official", 1, micro=(1, 1), speech=0.0, **HAND_HELD)
+    assert [e.aus for e in events if e.kind == "micro"] == ["AU1+AU2+AU25"]
+    track = track_of(landmarker, clip)
+    assert speech_mask(track, clip.fps, SpotSettings(speech_cycles=False)).any()  # what the RMS alone said
+    assert not speech_mask(track, clip.fps, SpotSettings()).any()
+    for name, seed in (("biden_official", 1), ("grace_hopper", 5)):
+        talk, events = _long_clip(photos, name, seed, micro=(0, 0), speech=1.0, **HAND_HELD)
+        truth = _true_speech(events, len(talk))
+        mask = speech_mask(track_of(landmarker, talk), talk.fps, SpotSettings())
+        assert truth.sum() > 2 * talk.fps and (mask & truth).sum() > 0.8 * truth.sum(), (name, truth.sum(), mask.sum())
+
+
+def test_syllables_need_repeated_openings():
+    """A train of openings 2-8 a second is talking; one opening, or landmark jitter as large as the
+    openings, is not."""
+    from microexp.spot import syllables
+
+    fps, n, s = 30.0, 150, SpotSettings()
+    t = np.arange(n) / fps
+    quiet = np.full(n, 0.002)  # the rigid distances' oscillation (landmark jitter)
+    talk = np.where((t > 1) & (t < 3.5), 0.03 * np.sin(2 * np.pi * 4 * t), 0.0)
+    train = syllables(talk, quiet, fps, s)
+    assert train[45:100].all() and not train[:10].any() and not train[-20:].any()
+    once = 0.05 * np.exp(-0.5 * ((t - 2.0) / 0.08) ** 2)
+    assert not syllables(once, quiet, fps, s).any()
+    assert not syllables(talk, np.full(n, 0.03), fps, s).any()  # openings no larger than the jitter

@@ -6,6 +6,7 @@ Layout (``python -m train synth-long --out DIR``)::
     DIR/sub01/long_0001.mp4     (or a frame folder DIR/sub01/long_0001/img1.jpg ...)
     DIR/intervals.csv           subject,person,clip,kind,onset,apex,offset,label,aus,fps
     DIR/long_config.json
+    DIR/shake.csv               subject,clip,shake_px (only with --shake: RMS frame-to-frame jitter, px)
 
 One csv row per event; ``kind`` is micro, macro, blink, speech or head; frames are 1-based and
 inclusive (CASME II); ``label`` is the MEGC class of micro and macro events. A clip with no micro row
@@ -18,7 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from train.synth import (
     FACES_DIR,
     LABELS,
     FacePhoto,
+    _Geometry,
     Variant,
     _jitter,
     _subjects,
@@ -44,6 +46,7 @@ from train.synth import (
 from .motions import Event, Scene
 from .plan import Draft, overlaps
 from .render import render_frames
+from .shake import hand_shake
 
 COLUMNS = ("subject", "person", "clip", "kind", "onset", "apex", "offset", "label", "aus", "fps")
 
@@ -71,6 +74,9 @@ class LongConfig:
         macro: probability of one macro-expression (held 1-4 s, onset and offset 0.5-1 s).
         macro_amplitude: (min, max) apex displacement of the macro-expression / IOD.
         nuisances: slow head drift, lighting change and sensor noise over the whole clip.
+        shake: probability that a clip is filmed hand-held (:mod:`train.scenes.shake`: sway and hand
+            tremor move the whole frame); 0 draws nothing, so sets made without it stay as they were.
+        shake_px: (min, max) RMS frame-to-frame step of a hand-held clip's translation, output pixels.
         subjects_per_person: 1 = one subject per real person (see ``train.synth``).
         format: ``mp4`` (H.264) or ``jpg`` (frame folders).
         jpeg_quality, crf: compression of jpg frames / mp4 files.
@@ -95,6 +101,8 @@ class LongConfig:
     macro: float = 0.5
     macro_amplitude: tuple[float, float] = (0.08, 0.15)
     nuisances: bool = True
+    shake: float = 0.0
+    shake_px: tuple[float, float] = (0.2, 1.0)
     subjects_per_person: int = 1
     format: str = "mp4"
     jpeg_quality: int = 90
@@ -105,10 +113,10 @@ class LongConfig:
         ranges = (
             ("seconds", 1.0, 60.0), ("me_seconds", 0.04, 0.5), ("amplitude", 1e-4, 0.5), ("jaw", 0.0, 0.3),
             ("blinks_per_minute", 0.0, 60.0), ("head_per_minute", 0.0, 60.0), ("macro_amplitude", 1e-4, 0.5),
-            ("micro", 0, 10),
+            ("micro", 0, 10), ("shake_px", 0.0, 10.0),
         )  # fmt: skip
         problems = head_problems(self) + range_problems(self, ranges)
-        problems += probability_problems(self, ("speech", "speech_overlap", "double_blink", "macro"))
+        problems += probability_problems(self, ("speech", "speech_overlap", "double_blink", "macro", "shake"))
         problems += tail_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
@@ -116,11 +124,13 @@ class LongConfig:
 
 @dataclass(frozen=True)
 class LongClip:
-    """One long clip. ``frames``: (N, H, W, 3) uint8 RGB; ``events``: time order, 0-based frames."""
+    """One long clip. ``frames``: (N, H, W, 3) uint8 RGB; ``events``: time order, 0-based frames;
+    ``shake_px``: its hand-held jitter (RMS frame-to-frame step in pixels, 0 on a tripod)."""
 
     frames: np.ndarray
     fps: float
     events: tuple[Event, ...]
+    shake_px: float = 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,10 +220,15 @@ def make_long_clip(
     rgb, lm = frame_face(photo, config.size, variant)
     n = max(3, round(rng.uniform(*config.seconds) * config.fps))
     scene = plan_long(rng, n, config.fps, lm, config.size, config)
+    step = 0.0
+    if config.shake > 0 and rng.random() < config.shake:  # no draw at all without shake: old sets repeat
+        step = float(rng.uniform(*config.shake_px))
+        shake = hand_shake(rng, n, config.fps, step, _Geometry(lm).frame.iod)
+        scene = replace(scene, pose=scene.pose + shake)
     frames = np.empty((n, rgb.shape[0], rgb.shape[1], 3), np.uint8)
     for i, frame in enumerate(render_frames(rgb, lm, scene, config.fps, rng, config.nuisances)):
         frames[i] = frame
-    return LongClip(frames, float(config.fps), scene.events)
+    return LongClip(frames, float(config.fps), scene.events, step)
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,7 +252,7 @@ def generate_long(
     with dataset_folder(out_dir, overwrite) as tmp:
         photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
         subjects = _subjects(photos, config.subjects_per_person, config.seed)
-        rows = []
+        rows, shaken = [], []
         draws = subject_clips(subjects, config.seed, 10, config.clips, "synth-long", progress)
         for i, rng, subject, photo in draws:
             clip = make_long_clip(photo, rng, config, _jitter(subject.variant, rng))
@@ -249,6 +264,9 @@ def generate_long(
                  "aus": e.aus, "fps": f"{config.fps:g}"}
                 for e in clip.events
             ]  # fmt: skip
+            shaken.append(f"{subject.id},{name},{clip.shake_px:.3f}\n")
+        if config.shake > 0:  # which clips are hand-held (intervals.csv lists events, and shake is none)
+            (tmp / "shake.csv").write_text("subject,clip,shake_px\n" + "".join(shaken))
         note = (
             "Synthetic long clips warped from public-domain photos: synthesised speech, blinks, head "
             "motion and macro-expressions around 0-3 micro-expressions. Frames in intervals.csv are 1-based, "
@@ -280,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="micro-expressions per clip (default 0 3)")  # fmt: skip
     p.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), default=d.size, help="frame size (default 320 240)")
     p.add_argument("--no-nuisances", action="store_true", help="no drift, lighting change or noise")
+    p.add_argument("--shake", type=float, default=d.shake,
+                   help="share of clips filmed hand-held: sway and hand tremor move the frame (default 0)")
+    p.add_argument("--shake-px", type=float, nargs=2, metavar=("MIN", "MAX"), default=d.shake_px,
+                   help="RMS frame-to-frame jitter of a hand-held clip, pixels (default 0.2 1)")  # fmt: skip
     add_run_arguments(p, d.faces_dir)
     return p
 
@@ -288,6 +310,7 @@ def _config(args: argparse.Namespace) -> LongConfig:
     return LongConfig(
         clips=args.clips, seed=args.seed, seconds=tuple(args.seconds), fps=args.fps, format=args.format,
         micro=tuple(args.micro), size=tuple(args.size), nuisances=not args.no_nuisances, faces_dir=args.faces,
+        shake=args.shake, shake_px=tuple(args.shake_px),
     )  # fmt: skip
 
 
