@@ -23,7 +23,8 @@ second face pass. Steps:
    above its usual level: a head movement moves every cell, an expression some), divided by its own
    robust noise level (median and MAD over the clip, with a floor), so a region that moves all clip
    long counts less.
-3. Distractors: a blink (the eye aspect ratio dips, or the eye cells move far more than the brows)
+3. Distractors: a blink (the eye aspect ratio dips briefly, as lids that meet do, not for as long as a
+   lid tightener narrows the eye; or the eye cells move far more than the brows)
    silences the eyes around it, and the brows where they move less than ``blink_brow_ratio`` times
    the eyes (a brow raise during a blink is kept); speech (the mouth shape oscillating over about a
    second, clearly more than rigid landmark distances do, since landmarks jitter on compressed or
@@ -31,7 +32,8 @@ second face pass. Steps:
    oscillates too; and the mouth's pixels moving more than the rigid face's in the image-registered
    crops) silences the mouth and judges lip corners and nose against their speech-time noise, the
    noise level passing smoothly (``speech_blend_seconds``) between quiet and talking; a bump whose region has not returned to its baseline
-   ``return_seconds`` later is the edge of a held (macro-)expression and is dropped, as is a bump
+   ``return_seconds`` later is the edge of a held (macro-)expression and is dropped (where the clip
+   cuts that span short, against the frames that exist: :func:`_return_ratio`), as is a bump
    wider than ``max_seconds`` at half height. A micro-expression is one brief movement of its
    region: a peak whose region reaches ``repeat_ratio`` of it again within ``repeat_seconds`` (beyond
    the movement's own ``max_seconds``) is one of many, as in speech the landmarks barely show (weak
