@@ -33,7 +33,9 @@ reuses that track for every model (``Predictor.predict(clip, track=...)``), whic
 
 Usage: ``python bench/crossgen.py [--recipe NAME] [--arch stcnn ...] [--seeds 0 1 2] [--clips 96] [--epochs N]
 [--directions synth-probe] [--quick]``
-Writes ``bench/results/crossgen.json`` (``crossgen-quick.json`` with ``--quick``).
+Writes ``bench/results/crossgen.json`` (``crossgen-quick.json`` with ``--quick``), with every apex and
+within test clip's ``"clip action-units truth prediction"`` under ``clips`` (per run) and their per-recipe breakdown
+under ``per_recipe`` (printed after the summary): which recipes of a class fail, and as what.
 """
 
 from __future__ import annotations
@@ -78,6 +80,53 @@ def persons_of(folder: Path) -> dict[str, str]:
     """Loader subject id (``synthetic/sub01``) -> person, from the set's annotations.csv."""
     with (folder / "annotations.csv").open(newline="", encoding="utf-8") as f:
         return {f"synthetic/{row['subject']}": row["person"] for row in csv.DictReader(f)}
+
+
+def clip_recipes(folder: Path) -> dict[str, str]:
+    """Cache clip id (``synthetic/sub01/clip_0001``, as ``TensorSet.clips``) -> the clip's action units
+    (annotations.csv's ``aus``; "" where a set does not record them)."""
+    with (folder / "annotations.csv").open(newline="", encoding="utf-8") as f:
+        return {f"synthetic/{row['subject']}/{row['clip']}": row.get("aus") or "" for row in csv.DictReader(f)}
+
+
+def per_recipe(rows: list[dict[str, Any]], labels: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per (arch, train, test, mode, true class, recipe): clips and how often each class was predicted.
+
+    ``rows`` are per-clip predictions (``recipe``, ``truth``, ``prediction`` plus the run's keys),
+    pooled over seeds, so ``n`` counts clip x seed; ``recall`` is the share predicted right. Shows WHICH
+    recipes of a class a model misses and what it takes them for, which the pooled confusion hides.
+    """
+    fields = ("arch", "train", "test", "mode", "truth", "recipe")
+    keys = sorted({tuple(r[f] for f in fields) for r in rows},
+                  key=lambda k: (*k[:4], labels.index(k[4]) if k[4] in labels else len(labels), k[5]))
+    out = []
+    for arch, train, test, mode, truth, recipe in keys:
+        key = (arch, train, test, mode, truth, recipe)
+        mine = [r["prediction"] for r in rows if tuple(r[f] for f in fields) == key]
+        predicted = {c: mine.count(c) for c in labels}
+        out.append({"arch": arch, "train": train, "test": test, "mode": mode, "truth": truth, "recipe": recipe or "?",
+                    "n": len(mine), "predicted": predicted, "recall": round(predicted.get(truth, 0) / len(mine), 4)})
+    return out  # fmt: skip
+
+
+def compact_clips(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-clip rows grouped by run, each clip one ``"clip recipe truth prediction"`` string (the result
+    file stays small: a row per line of indented JSON)."""
+    fields = ("arch", "seed", "train", "test", "mode")
+    runs: dict[tuple, list[str]] = {}
+    for r in rows:
+        runs.setdefault(tuple(r[f] for f in fields), []).append(
+            f"{r['clip']} {r['recipe'] or '?'} {r['truth']} {r['prediction']}"
+        )
+    return [{**dict(zip(fields, key, strict=True)), "rows": lines} for key, lines in runs.items()]
+
+
+def recipe_table(breakdown: list[dict[str, Any]], labels: tuple[str, ...]) -> str:
+    """The per-recipe breakdown as a markdown table (one row per recipe, predictions counted)."""
+    rows = [[b["arch"], f"{b['train']} -> {b['test']}", b["mode"], b["truth"], b["recipe"], str(b["n"]),
+             f"{b['recall']:.2f}", " / ".join(str(b["predicted"][c]) for c in labels)] for b in breakdown]  # fmt: skip
+    header = ["model", "train -> test", "mode", "truth", "recipe", "n", "recall", f"predicted {' / '.join(labels)}"]
+    return markdown_table(header, rows)
 
 
 def person_folds(
@@ -202,6 +251,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sets = {g: sets[g] or made[g] for g in GENERATORS}
     sets = {g: Path(p).resolve() for g, p in sets.items()}
     person = {g: persons_of(sets[g]) for g in GENERATORS}
+    recipe_of = {g: clip_recipes(sets[g]) for g in GENERATORS}
+    clip_rows: list[dict[str, Any]] = []
     shared = sorted(set(person["synth"].values()) & set(person["probe"].values()))
     if not shared:
         raise SystemExit("the two sets share no person: cross-generator folds need the same identities")
@@ -244,6 +295,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             pools[mode][1].extend(labels[int(k)] for k in probs.argmax(1))
                             probabilities[mode][0].append(probs.numpy())
                             probabilities[mode][1].extend(int(ts.labels[i]) for i in idx)
+                            tested = target if mode == "apex" else source
+                            predicted = probs.argmax(1).tolist()
+                            clip_rows.extend(clip_predictions(arch, seed, source, tested, mode, ts, idx, predicted,
+                                                              labels, recipe_of[tested]))  # fmt: skip
                     for mode in shipped_modes:
                         subjects = {s for s, q in person[target].items() if q == p}
                         truth, pred, failed = shipped[target].predict(model, subjects, **SHIPPED_MODES[mode])
@@ -268,7 +323,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"  {arch} seed {seed} {source}->{target}: {time.perf_counter() - t0:.0f} s", flush=True)
     if landmarker is not None:
         landmarker.close()
-    return {"sets": {g: str(sets[g]) for g in GENERATORS}, "persons": shared, "jitter": args.jitter, "runs": runs}
+    return {"sets": {g: str(sets[g]) for g in GENERATORS}, "persons": shared, "jitter": args.jitter, "runs": runs,
+            "labels": list(labels), "clips": clip_rows}  # fmt: skip
+
+
+def clip_predictions(
+    arch: str, seed: int, train: str, test: str, mode: str, ts: Any, idx: list[int], predicted: list[int],
+    labels: tuple[str, ...], recipes: dict[str, str],
+) -> list[dict[str, Any]]:
+    """One row per test clip: (clip, its action units, truth, prediction) with the run's keys."""
+    return [{"arch": arch, "seed": seed, "train": train, "test": test, "mode": mode, "clip": ts.clips[i],
+             "recipe": recipes.get(ts.clips[i], ""), "truth": labels[int(ts.labels[i])], "prediction": labels[int(k)]}
+            for i, k in zip(idx, predicted, strict=True)]  # fmt: skip
 
 
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -342,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     result = run(args)
     summary = summarise(result["runs"])
+    labels = tuple(result.pop("labels"))
+    result["per_recipe"] = per_recipe(result["clips"], labels)
+    result["clips"] = compact_clips(result["clips"])
     write_json(out, {
         "protocol": "cross-generator, one fold per held-out person (train A without p, test B's clips of p), pooled",
         "command": " ".join(["python", "bench/crossgen.py", *(argv if argv is not None else sys.argv[1:])]),
@@ -362,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     classes = " / ".join(summary[0]["recall"]) if summary else ""
     print(markdown_table(["model", "train -> test", "mode", "UF1", "UAR", "accuracy", f"recall {classes}",
                           "ECE before -> after"], rows))  # fmt: skip
+    print(recipe_table(result["per_recipe"], labels))
     print(f"-> {out} ({time.perf_counter() - start:.0f} s)")
     return 0
 

@@ -23,7 +23,8 @@ second face pass. Steps:
    above its usual level: a head movement moves every cell, an expression some), divided by its own
    robust noise level (median and MAD over the clip, with a floor), so a region that moves all clip
    long counts less.
-3. Distractors: a blink (the eye aspect ratio dips, or the eye cells move far more than the brows)
+3. Distractors: a blink (the eye aspect ratio dips briefly, as lids that meet do, not for as long as a
+   lid tightener narrows the eye; or the eye cells move far more than the brows)
    silences the eyes around it, and the brows where they move less than ``blink_brow_ratio`` times
    the eyes (a brow raise during a blink is kept); speech (the mouth shape oscillating over about a
    second, clearly more than rigid landmark distances do, since landmarks jitter on compressed or
@@ -31,7 +32,8 @@ second face pass. Steps:
    oscillates too; and the mouth's pixels moving more than the rigid face's in the image-registered
    crops) silences the mouth and judges lip corners and nose against their speech-time noise, the
    noise level passing smoothly (``speech_blend_seconds``) between quiet and talking; a bump whose region has not returned to its baseline
-   ``return_seconds`` later is the edge of a held (macro-)expression and is dropped, as is a bump
+   ``return_seconds`` later is the edge of a held (macro-)expression and is dropped (where the clip
+   cuts that span short, against the frames that exist: :func:`_return_ratio`), as is a bump
    wider than ``max_seconds`` at half height. A micro-expression is one brief movement of its
    region: a peak whose region reaches ``repeat_ratio`` of it again within ``repeat_seconds`` (beyond
    the movement's own ``max_seconds``) is one of many, as in speech the landmarks barely show (weak
@@ -156,6 +158,8 @@ class SpotSettings:
         blink_dominance: a blink moves the eye cells at least this many times more than the brows.
         blink_score: least eye-region score of a blink.
         blink_margin: seconds around a blink where eye and brow signals are ignored.
+        blink_seconds: widest dip of the eye aspect ratio (at half its depth) that is a blink; a lid
+            tightener (AU7) narrows the eye for longer (:func:`_lid_closures`; 0: any dip).
         blink_brow_ratio: ... except where the brows score more than this many times the eyes: a
             blink moves the brows a little, a brow raise or frown during a blink more than the lids
             (0 silences the brows around every blink).
@@ -204,10 +208,11 @@ class SpotSettings:
     min_difference: float = 0.5
     noise_floor: float = 0.1
     blink_ratio: float = 0.8
-    blink_dominance: float = 1.5
+    blink_dominance: float = 1.75
     blink_score: float = 12.0
     blink_margin: float = 0.3
     blink_brow_ratio: float = 1.5
+    blink_seconds: float = 0.25
     speech_seconds: float = 1.0
     speech_level: float = 0.01
     speech_contrast: float = 1.2
@@ -549,6 +554,32 @@ def _extent(patch: np.ndarray, apex: int, r: int, fraction: float) -> tuple[int,
     return lo + a, lo + b
 
 
+def _return_ratio(patch: np.ndarray, p: int, r: int) -> float:
+    """How far the (N, ...) ``patch`` pixels are from having returned to their baseline on both sides of
+    the peak ``p``: the change between ``r`` frames before and after it over the bump's size (a held
+    expression's edge is a lasting change, a micro-expression returns).
+
+    Where the clip cuts one side short (``p - r < 0`` or ``p + r >= N``), the clip's first (last) frame may
+    lie inside the movement's rise (fall), not at its baseline: an apex 0.1 s from the clip's start had
+    its before-frame at 40-90 % of the apex and was dropped as held. There the side that exists is the
+    baseline, and the ratio is the clip-end frame's departure from it, projected on the largest
+    departure between that end and the peak: under 1 when the movement rises from the clip's end to an
+    apex, about 1 when the clip's end lies on a held expression's plateau (then the plateau is the
+    largest departure; the peak, its release, lies between plateau and baseline).
+    """
+    n = len(patch)
+    lo, hi = max(p - r, 0), min(p + r, n - 1)
+    if (p - r < 0) == (p + r > n - 1):  # both sides whole (or both cut: nothing better to compare against)
+        drift = float(np.abs(patch[hi] - patch[lo]).mean())
+        bump = float(np.abs(patch[p] - 0.5 * (patch[lo] + patch[hi])).mean())
+        return drift / max(bump, 1e-9)
+    span = np.arange(0, p + 1) if p - r < 0 else np.arange(p, n)  # from the peak to the clip's cut end
+    edge = 0 if p - r < 0 else n - 1
+    departure = (patch[span] - patch[hi if p - r < 0 else lo]).reshape(len(span), -1).astype(np.float64)
+    top = departure[int(np.argmax(np.abs(departure).mean(axis=1)))]  # the movement's largest departure
+    return float(departure[edge - span[0]] @ top) / max(float(top @ top), 1e-9)
+
+
 @dataclass(frozen=True)
 class _Signals:
     """Intermediate per-clip signals of :func:`spot` (kept together for inspection and tests)."""
@@ -560,6 +591,34 @@ class _Signals:
     raw: dict[str, np.ndarray]  # region -> (N,) feature difference (grey levels)
     blinks: np.ndarray  # (N,) bool
     speech: np.ndarray  # (N,) bool
+
+
+def _lid_closures(ear: np.ndarray, fps: float, settings: SpotSettings) -> np.ndarray:
+    """(N,) bool: frames where the eye aspect ratio (over its clip median) is under ``blink_ratio`` in a
+    dip brief enough for a blink.
+
+    A blink closes the lids fully and briefly (the aspect ratio's dip is under 0.2 s wide at half its
+    depth on every tuning blink); a lid tightener (AU7, with a frown in AU4+AU7) narrows the eye by a
+    fraction for the whole expression, 0.2-0.3 s at half depth. A dip wider than ``blink_seconds`` is
+    that, not a blink (0: every dip is a blink).
+    """
+    low = ear < settings.blink_ratio
+    if not settings.blink_seconds or not low.any():
+        return low
+    out = np.zeros(len(ear), bool)
+    starts = np.flatnonzero(np.diff(np.r_[0, low.astype(np.int8)]) == 1)
+    ends = np.flatnonzero(np.diff(np.r_[low.astype(np.int8), 0]) == -1)
+    for a, b in zip(starts, ends):
+        i = a + int(np.argmin(ear[a : b + 1]))
+        half = 0.5 * (1.0 + ear[i])  # half way between the usual aspect ratio (1) and the dip's bottom
+        lo, hi = i, i
+        while lo > 0 and ear[lo - 1] < half:
+            lo -= 1
+        while hi < len(ear) - 1 and ear[hi + 1] < half:
+            hi += 1
+        if (hi - lo + 1) / fps <= settings.blink_seconds:
+            out[a : b + 1] = True
+    return out
 
 
 def _region_scores(
@@ -637,7 +696,7 @@ def combine(
     z = {name: np.max([zs[name] for _, zs in scored], axis=0) for name in raw}
     # A blink: the lids close (eye aspect ratio dips), or the eye cells move far more than the brows.
     ear = eye_aspect_ratio(_fill(track.landmarks[..., :2].astype(np.float64), track.valid))
-    closing = (ear < settings.blink_ratio * np.median(ear)) | (
+    closing = _lid_closures(ear / max(float(np.median(ear)), 1e-9), fps, settings) | (
         (z["eyes"] > settings.blink_score) & (z["eyes"] > settings.blink_dominance * np.maximum(z["brows"], 0))
     )
     margin = 2 * round(settings.blink_margin * fps) + 1
@@ -723,9 +782,7 @@ def candidates(
         gy, gx = np.divmod(cells, settings.crop_size // settings.cell)
         c = settings.cell
         patch = np.stack([sig.crops[:, y * c : (y + 1) * c, x * c : (x + 1) * c] for y, x in zip(gy, gx)], 1)
-        lo, hi = max(p - r, 0), min(p + r, n - 1)
-        drift = float(np.abs(patch[hi] - patch[lo]).mean())
-        bump = float(np.abs(patch[p] - 0.5 * (patch[lo] + patch[hi])).mean())
+        return_ratio = _return_ratio(patch, p, r)
         # The region's score shortly before and after the movement (not within k of the clip's ends,
         # where the feature difference is one-sided and echoes the movement).
         own = stack[region]
@@ -741,7 +798,7 @@ def candidates(
         onset, offset = _extent(patch, apex, r, settings.extent_fraction)
         out.append(Candidate(
             int(p), onset, apex, offset, names[region], float(score[p]), float(max(stack[order[-2], p], 0.0)),
-            drift / max(bump, 1e-9), repeat, float(times[b] - times[a]), float(score[p]) / max(level, 1.0),
+            return_ratio, repeat, float(times[b] - times[a]), float(score[p]) / max(level, 1.0),
             bool(sig.speech[p]), bool(sig.blinks[p]),
         ))  # fmt: skip
     return score, out

@@ -12,6 +12,8 @@ libx264, so neither the product nor the Space needs an ``ffmpeg`` binary.
 
 from __future__ import annotations
 
+import functools
+
 import math
 import re
 import time
@@ -177,6 +179,7 @@ def write_video(
     crf: int = 23,
     timestamps: np.ndarray | None = None,
     preset: str = "veryfast",
+    deterministic: bool = False,
 ) -> Path:
     """Write frames as browser-playable H.264 MP4 (yuv420p, moov atom first).
 
@@ -190,6 +193,8 @@ def write_video(
         crf: x264 constant rate factor (lower is better quality, 18-28 is sensible).
         timestamps: optional ``(N,)`` increasing seconds per frame, for variable frame rate.
         preset: x264 speed preset.
+        deterministic: the same frames always give the same bytes (:func:`deterministic_x264`; data
+            generators promise "same seed, same bytes").
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
@@ -204,7 +209,7 @@ def write_video(
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             stream = out.add_stream("libx264", rate=rate)
             stream.width, stream.height, stream.pix_fmt = w + pad_w, h + pad_h, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": preset}
+            stream.options = {"crf": str(crf), "preset": preset, **(deterministic_x264() if deterministic else {})}
             if timestamps is not None:
                 # Millisecond ticks carry arbitrary (variable) frame times.
                 stream.codec_context.time_base = Fraction(1, 1000)
@@ -218,6 +223,24 @@ def write_video(
                 out.mux(stream.encode(frame))
             out.mux(stream.encode())
     return path
+
+
+@functools.cache
+def deterministic_x264() -> dict[str, str]:
+    """x264 options under which the same frames always encode to the same bytes on this CPU.
+
+    On a CPU with AVX-512 the x264 of PyAV's wheel writes different files for the same frames from one
+    run to the next (seen on an AMD EPYC with AVX512-BF16: up to four different files in four runs,
+    one or many threads; decoded pixels up to 79 grey levels apart), while its AVX2 code is repeatable;
+    so x264 is told to stop at AVX2 there. Other CPUs keep x264's own choice (forcing AVX2 where it is
+    missing would crash), and were repeatable where seen.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = next((set(line.partition(":")[2].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        flags = set()
+    return {"x264-params": "asm=avx2"} if {"avx512f", "avx2"} <= flags else {}
 
 
 # ----------------------------------------------------------------------------- internals

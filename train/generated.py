@@ -35,10 +35,11 @@ def write_frames(folder: Path, frames: np.ndarray, quality: int) -> None:
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
-    """One H.264 file at constant rate factor ``crf``."""
+    """One H.264 file at constant rate factor ``crf``, the same bytes for the same frames (generated sets
+    promise that; ``microexp.video.deterministic_x264``)."""
     from microexp.video import write_video
 
-    write_video(path, frames, fps, crf=crf)
+    write_video(path, frames, fps, crf=crf, deterministic=True)
 
 
 def write_clip(subject_dir: Path, name: str, frames: np.ndarray, fps: float, fmt: str, quality: int, crf: int) -> None:

@@ -130,3 +130,42 @@ def test_cross_calibration_fits_on_one_generator_and_scores_the_other():
     c = cross_calibration(overconfident(400), overconfident(300))
     assert c["temperature"] > 3 and c["n"] == 300
     assert c["ece_before"] > 0.2 and c["ece_after"] < 0.5 * c["ece_before"]
+
+
+def test_per_recipe_counts_what_each_recipe_is_taken_for(tmp_path):
+    """The breakdown keeps recipes of one class apart and counts every prediction over seeds."""
+    from bench.crossgen import clip_recipes, per_recipe, recipe_table
+
+    (tmp_path / "annotations.csv").write_text(
+        "subject,person,clip,label,aus\nsub01,ann,clip_0001,positive,AU12\nsub02,bob,clip_0002,positive,AU6+AU12\n",
+        encoding="utf-8",
+    )
+    recipes = clip_recipes(tmp_path)
+    assert recipes == {"synthetic/sub01/clip_0001": "AU12", "synthetic/sub02/clip_0002": "AU6+AU12"}
+    labels = ("negative", "positive", "surprise")
+    run = {"arch": "stcnn", "train": "synth", "test": "probe", "mode": "apex", "truth": "positive"}
+    rows = [
+        {**run, "seed": 0, "recipe": "AU12", "prediction": "negative"},
+        {**run, "seed": 1, "recipe": "AU12", "prediction": "surprise"},
+        {**run, "seed": 0, "recipe": "AU6+AU12", "prediction": "positive"},
+        {**run, "seed": 0, "recipe": "AU4", "truth": "negative", "prediction": "negative"},
+    ]
+    table = per_recipe(rows, labels)
+    assert [(b["truth"], b["recipe"]) for b in table] == [("negative", "AU4"), ("positive", "AU12"),
+                                                          ("positive", "AU6+AU12")]  # fmt: skip
+    au12 = table[1]
+    assert au12["n"] == 2 and au12["recall"] == 0.0
+    assert au12["predicted"] == {"negative": 1, "positive": 0, "surprise": 1}
+    assert table[2]["recall"] == 1.0
+    assert "| stcnn | synth -> probe | apex | positive | AU12 | 2 | 0.00 | 1 / 0 / 1 |" in recipe_table(table, labels)
+
+
+def test_compact_clips_keeps_one_line_per_clip_per_run():
+    from bench.crossgen import compact_clips
+
+    run = {"arch": "stcnn", "train": "synth", "test": "probe", "mode": "apex"}
+    rows = [{**run, "seed": s, "clip": f"synthetic/sub01/c{k}", "recipe": "AU12" if k else "", "truth": "positive",
+             "prediction": "negative"} for s in (0, 1) for k in (0, 1)]  # fmt: skip
+    out = compact_clips(rows)
+    assert [r["seed"] for r in out] == [0, 1] and out[0]["mode"] == "apex"
+    assert out[1]["rows"] == ["synthetic/sub01/c0 ? positive negative", "synthetic/sub01/c1 AU12 positive negative"]

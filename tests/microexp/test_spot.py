@@ -371,3 +371,40 @@ def test_syllables_need_repeated_openings():
     once = 0.05 * np.exp(-0.5 * ((t - 2.0) / 0.08) ** 2)
     assert not syllables(once, quiet, fps, s).any()
     assert not syllables(talk, np.full(n, 0.03), fps, s).any()  # openings no larger than the jitter
+
+
+@pytest.mark.parametrize("kind", ["au12", "brows"])
+@pytest.mark.parametrize("where", ["start", "end"])
+def test_expression_whose_apex_is_a_tenth_of_a_second_from_the_clip_end_is_spotted(landmarker, kind, where):
+    """A clip trimmed tightly around an expression: its apex 0.1 s from the clip's first (last) frame,
+    its onset (offset) before (after) the clip. The clip's end frame lies inside the movement, not at its
+    baseline; the return test used to read that as a held expression (the mouth cases were dropped)."""
+    n, apex = 60, (3 if where == "start" else 56)
+    clip = au_clip(landmarker, kind, course(n, apex - 5, apex, apex + 6), seed=4)
+    top = spot(clip, track_of(landmarker, clip)).top
+    assert top is not None and abs(top.apex - apex / FPS) <= 0.05 and top.onset <= apex / FPS <= top.offset, top
+
+
+@pytest.mark.parametrize("kind", ["au12", "brows"])
+@pytest.mark.parametrize("where", ["start", "end"])
+def test_held_expression_cut_by_the_clip_end_gives_none(landmarker, kind, where):
+    """The control: a held expression whose plateau the clip's first (last) frames show, released
+    (raised) 0.27 s from that end, is no micro-expression."""
+    n = 60
+    amp = course(n, -40, -30, 8, hold=32) if where == "start" else course(n, 50, 57, 200, hold=100)
+    clip = au_clip(landmarker, kind, amp, seed=4)
+    assert spot(clip, track_of(landmarker, clip)).intervals == ()
+
+
+def test_a_brief_lid_closure_is_a_blink_a_lasting_narrowing_is_not():
+    """The eye aspect ratio (over its median) dips briefly and deeply in a blink; a lid tightener (AU7, as in
+    AU4+AU7) narrows the eye less and for the whole expression. Only the first counts as a blink."""
+    from microexp.spot import _lid_closures
+
+    fps = 30.0
+    ear = np.ones(120)
+    ear[20:24] = [0.7, 0.4, 0.45, 0.75]  # a blink: 0.13 s under 0.8
+    ear[56:70] = 1.0 - 0.28 * np.sin(np.linspace(0, np.pi, 14))  # AU7: down to 0.72, 0.3 s at half depth
+    closed = _lid_closures(ear, fps, SpotSettings())
+    assert closed[20:24].any() and not closed[56:70].any()
+    assert _lid_closures(ear, fps, SpotSettings(blink_seconds=0))[56:70].any()  # the old rule: both
