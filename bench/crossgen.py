@@ -134,12 +134,15 @@ def person_folds(
 ) -> list[tuple[str, list[int], list[int], list[int]]]:
     """One fold per shared person p: (p, source clips of everyone else, source clips of p, target clips of p).
 
-    Indices are positions in the two sets; p never appears among the training clips.
+    Indices are positions in the two sets; p never appears among the training clips, not even blended
+    into another identity (``a+b``, ``train.synth.morph``).
     """
+    from train.protocols import people_in
+
     return [
         (
             p,
-            [i for i, q in enumerate(source_persons) if q != p],
+            [i for i, q in enumerate(source_persons) if p not in people_in(q)],
             [i for i, q in enumerate(source_persons) if q == p],
             [i for i, q in enumerate(target_persons) if q == p],
         )

@@ -19,6 +19,9 @@ from sklearn.model_selection import train_test_split
 
 from train.datasets import natural_key
 
+# A synthetic identity blended from several people (``train.synth.morph``) names them joined by this;
+# holding one of them out of training holds out the blend too.
+BLEND = "+"
 PROTOCOLS = ("loso", "paper-split", "cross-generator")  # the names ``python -m train fit --protocol`` accepts
 ALIASES = {"paper": "paper-split"}  # older spelling, still accepted by make_folds
 
@@ -45,16 +48,30 @@ def _unique(subjects: Sequence[str]) -> list[str]:
     return sorted(set(subjects), key=natural_key)
 
 
-def loso(subjects: Sequence[str]) -> list[Fold]:
+def people_in(person: str) -> frozenset[str]:
+    """The people a clip shows: one, or several for a blended identity (``a+b``)."""
+    return frozenset(person.split(BLEND))
+
+
+def loso(subjects: Sequence[str], persons: Sequence[str] = ()) -> list[Fold]:
     """Leave-one-subject-out folds, one per subject in natural order of the subject ids.
 
     Args:
         subjects: subject id of each clip (``records[i].subject``).
+        persons: who each clip shows (empty: the subject is the person). A subject showing a blend of
+            people (``a+b``) is never tested on, and is left out of the training side of every fold
+            that tests one of its people, so no face of the held-out person is trained on.
     """
+    if persons and len(persons) != len(subjects):
+        raise ValueError("persons must be empty or name the person of every clip")
+    shown = [people_in(p or s) for p, s in zip(persons or subjects, subjects)]
     folds = []
     for held in _unique(subjects):
         test = tuple(i for i, s in enumerate(subjects) if s == held)
-        train = tuple(i for i, s in enumerate(subjects) if s != held)
+        people = frozenset().union(*(shown[i] for i in test))
+        if len(people) > 1 and all(len(shown[i]) > 1 for i in test):
+            continue  # a blended identity: training data only
+        train = tuple(i for i, s in enumerate(subjects) if s != held and not (shown[i] & people))
         folds.append(Fold(name=f"loso:{held}", train=train, test=test, test_subjects=(held,)))
     return folds
 
@@ -126,7 +143,9 @@ def cross_generator(train_people: Sequence[str], test_people: Sequence[str]) -> 
     on the other set's clips of the held-out person.
 
     Only people present in both sets get a fold (a person seen in just one set can never be held out of
-    training and tested on). ``train`` indexes the training set, ``test`` the test set.
+    training and tested on); blended identities (``a+b``) of the training set are never held out, and
+    leave its training side whenever one of their people is. ``train`` indexes the training set,
+    ``test`` the test set.
 
     Raises:
         ValueError: the two sets share no person.
@@ -136,14 +155,19 @@ def cross_generator(train_people: Sequence[str], test_people: Sequence[str]) -> 
         raise ValueError("the training and test data share no person to hold out")
     folds = []
     for held in sorted(shared, key=natural_key):
-        train = tuple(i for i, p in enumerate(train_people) if p != held)
+        # also without the blended identities that show the held-out person (``a+b``)
+        train = tuple(i for i, p in enumerate(train_people) if held not in people_in(p))
         test = tuple(i for i, p in enumerate(test_people) if p == held)
         folds.append(Fold(name=f"cross:{held}", train=train, test=test, test_subjects=(held,)))
     return folds
 
 
 def make_folds(
-    protocol: str, subjects: Sequence[str], seed: int = 4, test_subjects: Sequence[str] | None = None
+    protocol: str,
+    subjects: Sequence[str],
+    seed: int = 4,
+    test_subjects: Sequence[str] | None = None,
+    persons: Sequence[str] = (),
 ) -> list[Fold]:
     """Folds for a protocol name: ``loso`` (one fold per subject), ``paper-split`` (one leaky fold) or
     ``cross-generator`` (one fold per person shared with a second, test set).
@@ -153,6 +177,7 @@ def make_folds(
         subjects: subject (for cross-generator: person) of each clip.
         seed: random state of the paper split (4, as the original).
         test_subjects: cross-generator only: the person of each clip of the test set.
+        persons: loso only: who each clip shows (blended identities, :func:`loso`); empty: the subjects.
 
     Raises:
         ValueError: unknown protocol, or too few clips/subjects for it.
@@ -163,7 +188,7 @@ def make_folds(
     if name == "cross-generator":
         return cross_generator(subjects, test_subjects)
     if name == "loso":
-        return loso(subjects)
+        return loso(subjects, persons)
     if name == "paper-split":
         return [paper_split(len(subjects), seed=seed, subjects=subjects)]
     raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")

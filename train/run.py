@@ -258,7 +258,7 @@ def _run(
     labels = tensor_set.spec.labels
     try:
         if test_set is None:
-            folds = make_folds(config.protocol, tensor_set.subjects)
+            folds = make_folds(config.protocol, tensor_set.subjects, persons=tensor_set.persons)
         else:
             folds = make_folds(config.protocol, tensor_set.people, test_subjects=test_set.people)
     except ValueError as exc:

@@ -105,6 +105,11 @@ RECIPES: dict[str, Recipe] = {
                 GenerationStep("synth-scenes", 0.5, _MP4)), jitter=5,
                description="varied-scenes-jitter, with each action unit's displacements turned by up to "
                            "+-25 degrees and a smooth per-landmark gain (log sd 0.3) in the --varied half"),
+        Recipe("varied-scenes-morphs-jitter", "synth-varied+scenes-morphs",
+               (GenerationStep("synth", 0.5, (*_VARIED, "--morphs", "6")),
+                GenerationStep("synth-scenes", 0.5, (*_MP4, "--morphs", "6"))), jitter=5,
+               description="varied-scenes-jitter with six blended identities (train.synth.morph: one per pair "
+                           "of the four people) beside the four photographed ones"),
     )
 }  # fmt: skip
 # The zoo's recipe: chosen by the synth->probe cross-generator comparison of bench/README.md

@@ -13,6 +13,9 @@ def test_person_folds_hold_each_person_out_of_training():
         assert sorted(train + own) == list(range(len(source)))
         assert test == [i for i, q in enumerate(target) if q == p]
     assert folds[0][1:] == ([1, 3, 4], [0, 2], [1, 2])
+    # a blend of ann and cid (train.synth.morph) trains bob's fold only
+    blended = person_folds(source + ["ann+cid"], target, ["ann", "bob"])
+    assert blended[0][1] == [1, 3, 4] and blended[1][1] == [0, 2, 3, 5]
 
 
 def test_summarise_gives_mean_and_sample_sd_over_seeds():

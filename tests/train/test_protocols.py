@@ -103,3 +103,25 @@ def test_cross_generator_holds_out_each_shared_person_from_training() -> None:
         make_folds("cross-generator", train_people)
     with pytest.raises(ValueError):
         make_folds("loso", train_people, test_subjects=test_people)
+
+
+def test_blended_identities_never_train_a_fold_that_tests_one_of_their_people() -> None:
+    """A morph of ann and bob (``ann+bob``, ``train.synth.morph``) is training data only, and leaves the
+    training side of ann's and bob's folds, in LOSO (by the persons) and across generators."""
+    subjects = ["sub1", "sub2", "sub3", "sub4", "sub1", "sub4", "sub5"]
+    persons = ["ann", "bob", "cid", "ann+bob", "ann", "ann+bob", "bob+cid"]
+    folds = make_folds("loso", subjects, persons=persons)
+    assert [f.test_subjects for f in folds] == [("sub1",), ("sub2",), ("sub3",)]  # the blends get no fold
+    by_name = {f.name: f for f in folds}
+    assert by_name["loso:sub1"].train == (1, 2, 6)  # not ann+bob (3, 5); bob+cid shows no ann
+    assert by_name["loso:sub2"].train == (0, 2, 4)  # neither ann+bob nor bob+cid
+    assert by_name["loso:sub3"].train == (0, 1, 3, 4, 5)
+    assert make_folds("loso", subjects) == loso(subjects)  # without persons: every subject as before
+    assert len(loso(subjects)) == 5
+    # persons equal to the subjects (what a real dataset's cache holds) change nothing
+    assert loso(SUBJECTS, persons=SUBJECTS) == loso(SUBJECTS)
+    with pytest.raises(ValueError, match="every clip"):
+        loso(subjects, persons=persons[:3])
+    cross = make_folds("cross-generator", persons, test_subjects=["ann", "bob", "cid"])
+    assert [f.name for f in cross] == ["cross:ann", "cross:bob", "cross:cid"]  # no blend is held out
+    assert cross[0].train == (1, 2, 6) and cross[1].train == (0, 2, 4) and cross[2].train == (0, 1, 3, 4, 5)

@@ -20,6 +20,7 @@ import numpy as np
 from train.generated import balanced_labels, dataset_folder, dataset_meta, write_clip, write_tables
 from train.generator_cli import add_output_arguments, add_run_arguments, label_list, run_generator
 from train.synth import COLUMNS as SYNTH_COLUMNS
+from train.synth.morph import add_morph_argument, with_morphs
 from train.synth import (
     FACES_DIR,
     LABELS,
@@ -49,7 +50,7 @@ class SceneConfig:
 
     Attributes:
         clips, seed, labels, fps, me_seconds, amplitude, size, subjects_per_person, nuisances,
-            format, jpeg_quality, crf, faces_dir: as in ``train.synth.SynthConfig``.
+            format, jpeg_quality, crf, faces_dir, morphs: as in ``train.synth.SynthConfig``.
         seconds: (min, max) clip length.
         speech: probability that the person talks during the clip (a turn of 1 s up to the whole clip).
         jaw: (min, max) jaw opening of the talking / IOD.
@@ -77,6 +78,7 @@ class SceneConfig:
     jpeg_quality: int = 90
     crf: int = 18
     faces_dir: str = str(FACES_DIR)
+    morphs: int = 0
 
     def __post_init__(self) -> None:
         ranges = (
@@ -160,7 +162,7 @@ def generate_scenes(
 ) -> Path:
     """Write ``config.clips`` short scene clips in synth's layout; return the ``annotations.csv`` path."""
     with dataset_folder(out_dir, overwrite) as tmp:
-        photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
+        photos = with_morphs(tuple(photos) if photos is not None else load_faces(config.faces_dir), config.morphs)
         subjects = _subjects(photos, config.subjects_per_person, config.seed)
         # Balanced labels, shuffled by the seed; subjects in turn (as synth does).
         labels = balanced_labels(config.labels, config.clips, np.random.default_rng([config.seed, 21]))
@@ -208,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="subjects per real person (1 = honest LOSO; more = procedural variants)")  # fmt: skip
     p.add_argument("--format", choices=("jpg", "mp4"), default=d.format, help="frame folders or H.264 files")
     p.add_argument("--no-nuisances", action="store_true", help="no drift, lighting change or noise")
+    add_morph_argument(p)
     add_run_arguments(p, d.faces_dir)
     return p
 
@@ -217,7 +220,7 @@ def _config(args: argparse.Namespace) -> SceneConfig:
         clips=args.clips, seed=args.seed, labels=label_list(args.labels),
         seconds=tuple(args.seconds), fps=args.fps, size=tuple(args.size), speech=args.speech, head=args.head,
         subjects_per_person=args.subjects_per_person, format=args.format, nuisances=not args.no_nuisances,
-        faces_dir=args.faces,
+        faces_dir=args.faces, morphs=args.morphs,
     )  # fmt: skip
 
 

@@ -21,9 +21,11 @@ its test media come from here. One clip is one still photograph brought to life:
 
 Identities: 5 photos of 4 people. Procedural variants (flip, face width, skin tone, gamma, crop and
 scale) can multiply the subjects, but variants of one person share that person's identity, so a
-leave-one-subject-out split over variants leaks identity. The default is honest: one subject per
-person (``subjects_per_person=1``); every row of ``annotations.csv`` also names its ``person`` so
-that variants can be grouped. Same seed, same bytes.
+leave-one-subject-out split over variants alone would leak identity; every row of ``annotations.csv``
+names its ``person``, and ``train fit``'s LOSO holds out every clip of the held-out subject's person
+(``train.protocols.loso``). Blended identities (``morphs``, :mod:`train.synth.morph`) are persons
+``a+b`` of their own. The default is one subject per person (``subjects_per_person=1``), no morphs.
+Same seed, same bytes.
 
 ``media`` makes small real video files (face clips, rotated, VFR, audio-only, broken uploads) from
 the same photos for tests and benchmarks.

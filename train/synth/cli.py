@@ -10,6 +10,7 @@ from dataclasses import replace
 from train.generator_cli import add_output_arguments, add_run_arguments, label_list, run_generator, span
 
 from .config import VARIED_AMPLITUDE, SynthConfig
+from .morph import add_morph_argument
 from .variety import Variety
 from .writer import generate
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("jpg", "mp4"), default=d.format, help="frame folders or H.264 files")
     p.add_argument("--jpeg-quality", type=int, default=d.jpeg_quality)
     p.add_argument("--crf", type=int, default=d.crf, help="x264 quality for --format mp4")
+    add_morph_argument(p)
     add_run_arguments(p, d.faces_dir)
     return p
 
@@ -83,6 +85,7 @@ def _config(args: argparse.Namespace) -> SynthConfig:
         fps=args.fps, seconds=args.seconds, me_seconds=args.me_seconds, amplitude=amplitude,
         size=args.size, subjects_per_person=args.subjects_per_person, nuisances=not args.no_nuisances,
         format=args.format, jpeg_quality=args.jpeg_quality, crf=args.crf, faces_dir=args.faces, variety=variety,
+        morphs=args.morphs,
     )  # fmt: skip
 
 

@@ -58,6 +58,8 @@ def tail_problems(config) -> list[str]:
         problems.append(f"size must be between 64 and 4096 pixels per side (got {config.size})")
     if config.subjects_per_person < 1:
         problems.append("subjects_per_person must be >= 1")
+    if getattr(config, "morphs", 0) < 0:
+        problems.append("morphs must be >= 0")
     if config.format not in ("jpg", "mp4"):
         problems.append(f"format must be jpg or mp4 (got {config.format!r})")
     return problems
@@ -77,12 +79,15 @@ class SynthConfig:
         amplitude: (min, max) apex displacement, as the largest landmark displacement over the IOD.
         size: (width, height) of the frames.
         subjects_per_person: 1 = one subject per real person (honest LOSO); k > 1 adds procedural
-            variants of each person as extra subjects (LOSO over them leaks identity: group by person).
+            variants of each person as extra subjects (``train fit``'s LOSO groups them by person).
         nuisances: head drift, blinks, lighting change, sensor noise (off: the expression alone).
         format: ``jpg`` (frame folders) or ``mp4`` (H.264 files).
         jpeg_quality: JPEG quality of frame files.
         crf: x264 constant rate factor of mp4 files.
         faces_dir: folder of neutral face photographs (with an optional SOURCES.md table naming persons).
+        morphs: this many blended identities (``train.synth.morph``: half-way between two people, one
+            per pair) join the photographed ones as subjects of their own; protocols keep a morph out of
+            training whenever one of its people is held out.
         variety: per-clip randomisation of everything the label does not depend on; the default
             reproduces the original generator, :meth:`varied` is the wide preset.
     """
@@ -101,6 +106,7 @@ class SynthConfig:
     jpeg_quality: int = 90
     crf: int = 18
     faces_dir: str = str(FACES_DIR)
+    morphs: int = 0
     variety: Variety = field(default_factory=Variety)
 
     @classmethod

@@ -20,6 +20,7 @@ from train.generated import balanced_labels, dataset_folder, dataset_meta, write
 
 from .clip import make_clip
 from .config import COLUMNS, STYLE_COLUMNS, SynthConfig
+from .morph import with_morphs
 from .photos import FacePhoto, Variant, frame_face, jitter, load_faces, random_variant
 from .variety import Variety, draw_fps
 
@@ -82,7 +83,7 @@ def generate(
         FileExistsError: ``out_dir`` holds files and ``overwrite`` is False (checked before any work).
     """
     with dataset_folder(out_dir, overwrite) as tmp:
-        photos = tuple(photos) if photos is not None else load_faces(config.faces_dir)
+        photos = with_morphs(tuple(photos) if photos is not None else load_faces(config.faces_dir), config.morphs)
         subjects = make_subjects(photos, config.subjects_per_person, config.seed)
         # Balanced labels, shuffled by the seed; subjects in turn, so every subject gets every class.
         labels = balanced_labels(config.labels, config.clips, np.random.default_rng([config.seed, 1]))
