@@ -13,7 +13,6 @@ libx264, so neither the product nor the Space needs an ``ffmpeg`` binary.
 from __future__ import annotations
 
 import functools
-
 import math
 import re
 import time
@@ -26,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from microexp.atomic import atomic_path
+from microexp.cpuinfo import model_and_flags, read_cpuinfo
 from microexp.errors import (
     EmptyFileError,
     NotAVideoError,
@@ -235,11 +235,7 @@ def deterministic_x264() -> dict[str, str]:
     so x264 is told to stop at AVX2 there. Other CPUs keep x264's own choice (forcing AVX2 where it is
     missing would crash), and were repeatable where seen.
     """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            flags = next((set(line.partition(":")[2].split()) for line in f if line.startswith("flags")), set())
-    except OSError:
-        flags = set()
+    _, flags = model_and_flags(read_cpuinfo())
     return {"x264-params": "asm=avx2"} if {"avx512f", "avx2"} <= flags else {}
 
 

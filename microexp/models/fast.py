@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from microexp.cpuinfo import model_and_flags, read_cpuinfo
+
 MODES = ("auto", "fast", "reference")
 PRECISIONS = ("fp32", "bf16")
 
@@ -446,14 +448,7 @@ class CpuFeatures:
 
 def parse_cpuinfo(text: str, capability: str = "") -> CpuFeatures:
     """:class:`CpuFeatures` from the text of ``/proc/cpuinfo`` (first processor's model and flags)."""
-    model, flags = "", set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and not model:
-            model = value.strip()
-        elif key in ("flags", "Features") and not flags:
-            flags = set(value.split())
+    model, flags = model_and_flags(text)
     return CpuFeatures(
         model=model,
         avx512_bf16="avx512_bf16" in flags,
@@ -466,12 +461,7 @@ def parse_cpuinfo(text: str, capability: str = "") -> CpuFeatures:
 
 def cpu_features() -> CpuFeatures:
     """This machine's :class:`CpuFeatures` (a VM reports what its hypervisor passes through)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
-        text = ""
-    return parse_cpuinfo(text, torch.backends.cpu.get_cpu_capability())
+    return parse_cpuinfo(read_cpuinfo(), torch.backends.cpu.get_cpu_capability())
 
 
 def native_bf16() -> bool:
