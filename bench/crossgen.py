@@ -134,20 +134,15 @@ def person_folds(
 ) -> list[tuple[str, list[int], list[int], list[int]]]:
     """One fold per shared person p: (p, source clips of everyone else, source clips of p, target clips of p).
 
-    Indices are positions in the two sets; p never appears among the training clips, not even blended
-    into another identity (``a+b``, ``train.synth.morph``).
+    Indices are positions in the two sets; training and test sides are those of ``train fit
+    --protocol cross-generator`` (:func:`train.protocols.cross_generator`), so p never appears among the
+    training clips, not even blended into another identity (``a+b``, ``train.synth.morph``).
     """
-    from train.protocols import people_in
+    from train.protocols import cross_generator
 
-    return [
-        (
-            p,
-            [i for i, q in enumerate(source_persons) if p not in people_in(q)],
-            [i for i, q in enumerate(source_persons) if q == p],
-            [i for i, q in enumerate(target_persons) if q == p],
-        )
-        for p in shared
-    ]
+    folds = {f.test_subjects[0]: f for f in cross_generator(source_persons, target_persons)}
+    own = {p: [i for i, q in enumerate(source_persons) if q == p] for p in shared}
+    return [(p, list(folds[p].train), own[p], list(folds[p].test)) for p in shared]
 
 
 # shipped test modes -> the Predictor options they run with

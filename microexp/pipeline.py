@@ -393,10 +393,9 @@ class Predictor:
         everything_probs = self._infer(everything_inputs)
         lap("model")
         probs_of = {a.window.index: everything_probs[k] for k, a in enumerate(everything)}
-        kept = [k for k, a in enumerate(everything) if a.window.index < len(windows) + len(centred)]
-        aligned = [everything[k] for k in kept]  # the spread windows only feed the intervals' mean
-        inputs = tuple(x[kept] for x in everything_inputs)
-        probs = everything_probs[kept]
+        # the spread windows come last (preprocess_clip keeps the order) and only feed the intervals' mean
+        kept = sum(a.window.index < len(windows) + len(centred) for a in everything)
+        aligned, inputs, probs = everything[:kept], tuple(x[:kept] for x in everything_inputs), everything_probs[:kept]
 
         by_index = {a.window.index: (k, a) for k, a in enumerate(aligned)}
         results = []
