@@ -431,7 +431,11 @@ def eye_aspect_ratio(points: np.ndarray) -> np.ndarray:
 
 
 def speech_mask(
-    track: FaceTrack, fps: float, settings: SpotSettings, crops: np.ndarray | None = None, labels: np.ndarray | None = None
+    track: FaceTrack,
+    fps: float,
+    settings: SpotSettings,
+    crops: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N,) bool: frames where the mouth opens and closes as in speech.
 
@@ -610,12 +614,7 @@ def _lid_closures(ear: np.ndarray, fps: float, settings: SpotSettings) -> np.nda
     ends = np.flatnonzero(np.diff(np.r_[low.astype(np.int8), 0]) == -1)
     for a, b in zip(starts, ends):
         i = a + int(np.argmin(ear[a : b + 1]))
-        half = 0.5 * (1.0 + ear[i])  # half way between the usual aspect ratio (1) and the dip's bottom
-        lo, hi = i, i
-        while lo > 0 and ear[lo - 1] < half:
-            lo -= 1
-        while hi < len(ear) - 1 and ear[hi + 1] < half:
-            hi += 1
+        lo, hi = _half_height_span(1.0 - ear, i)  # the dip's width at half its depth below the usual ratio 1
         if (hi - lo + 1) / fps <= settings.blink_seconds:
             out[a : b + 1] = True
     return out
