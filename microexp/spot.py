@@ -30,7 +30,8 @@ second face pass. Steps:
    second, clearly more than rigid landmark distances do, since landmarks jitter on compressed or
    hand-held video; in a train of openings, as syllables are, since one mouth-opening expression
    oscillates too; and the mouth's pixels moving more than the rigid face's in the image-registered
-   crops) silences the mouth and judges lip corners and nose against their speech-time noise, the
+   crops; shapes measured in the head frame, :func:`head_frame`, so that a nod or turn does not
+   change them) silences the mouth and judges lip corners and nose against their speech-time noise, the
    noise level passing smoothly (``speech_blend_seconds``) between quiet and talking; a bump whose region has not returned to its baseline
    ``return_seconds`` later is the edge of a held (macro-)expression and is dropped (where the clip
    cuts that span short, against the frames that exist: :func:`_return_ratio`), as is a bump
@@ -40,7 +41,7 @@ second face pass. Steps:
    jaw movement, the start of a phrase) or the cheeks moving with the jaw, and is dropped.
 4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals
    (:func:`candidates` measures each filter on every peak, :meth:`Candidate.rejected_by` applies
-   them); a weak peak (under ``min_score + contrast_margin``) must also stand ``min_contrast`` times
+   them); a peak where the head's rigid landmarks jerk (:func:`head_motion`) is the head's; a weak peak (under ``min_score + contrast_margin``) must also stand ``min_contrast`` times
    above the rest of the clip. The apex is refined to the frame most displaced from the local baseline; onset and offset are
    where that movement itself falls under ``extent_fraction`` of its apex value (:func:`_extent`).
 
@@ -269,6 +270,16 @@ def _rigid_points(landmarks: np.ndarray) -> np.ndarray:
     return np.array(sorted(set(oval) | set(_NOSE_BRIDGE)), dtype=np.int64)
 
 
+def _head_points(landmarks: np.ndarray) -> np.ndarray:
+    """Face outline above the eyes (forehead, temples) and nose bridge: the head frame's anchors. The
+    outline lower down (cheeks, jaw line above the lips) follows the jaw in the face mesh when the person
+    talks, so a fit on it took part of every opening out of the mouth's shape."""
+    g = landmark_groups()
+    level = eye_centres(landmarks)[0][1]
+    oval = [i for i in g["oval"] if landmarks[i, 1] < level]
+    return np.array(sorted(set(oval) | set(_NOSE_BRIDGE)), dtype=np.int64)
+
+
 def _fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """(N, ...) values with rows where ``valid`` is False filled linearly in time from the valid ones."""
     idx = np.flatnonzero(valid)
@@ -321,8 +332,8 @@ def registration(track: FaceTrack, fps: float, settings: SpotSettings) -> tuple[
 
 
 def head_frame(track: FaceTrack, fps: float, smooth_seconds: float = 0.1, affine: bool = True) -> np.ndarray:
-    """(N, 478, 2) landmarks, each frame mapped onto the middle valid frame by the least-squares map
-    (:func:`_fit_rigid`) of its rigid points (upper face outline, nose bridge).
+    """(N, 478, 2) landmarks, each frame mapped onto the middle valid frame by the least-squares affine
+    map of its head points (:func:`_head_points`: outline above the eyes, nose bridge).
 
     A head turn or nod foreshortens the face in the image: the mouth's height over the inter-ocular
     distance changes with the pose, which passed for speech (or hid it, when the rigid distances that
@@ -337,7 +348,7 @@ def head_frame(track: FaceTrack, fps: float, smooth_seconds: float = 0.1, affine
     if not len(valid):
         return lm
     ref = lm[valid[len(valid) // 2]]
-    rigid = _rigid_points(ref)
+    rigid = _head_points(ref)
     if affine:  # every frame's least-squares affine at once: normal equations of [x, y, 1] -> reference
         design = np.concatenate([lm[:, rigid], np.ones((len(lm), len(rigid), 1))], axis=2)  # (N, K, 3)
         gram = np.einsum("nki,nkj->nij", design, design) + 1e-9 * np.eye(3)
