@@ -30,7 +30,8 @@ second face pass. Steps:
    second, clearly more than rigid landmark distances do, since landmarks jitter on compressed or
    hand-held video; in a train of openings, as syllables are, since one mouth-opening expression
    oscillates too; and the mouth's pixels moving more than the rigid face's in the image-registered
-   crops) silences the mouth and judges lip corners and nose against their speech-time noise, the
+   crops; shapes measured in the head frame, :func:`head_frame`, so that a nod or turn does not
+   change them) silences the mouth and judges lip corners and nose against their speech-time noise, the
    noise level passing smoothly (``speech_blend_seconds``) between quiet and talking; a bump whose region has not returned to its baseline
    ``return_seconds`` later is the edge of a held (macro-)expression and is dropped (where the clip
    cuts that span short, against the frames that exist: :func:`_return_ratio`), as is a bump
@@ -40,7 +41,7 @@ second face pass. Steps:
    jaw movement, the start of a phrase) or the cheeks moving with the jaw, and is dropped.
 4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals
    (:func:`candidates` measures each filter on every peak, :meth:`Candidate.rejected_by` applies
-   them); a weak peak (under ``min_score + contrast_margin``) must also stand ``min_contrast`` times
+   them); a peak where the head's rigid landmarks jerk (:func:`head_motion`) is the head's; a weak peak (under ``min_score + contrast_margin``) must also stand ``min_contrast`` times
    above the rest of the clip. The apex is refined to the frame most displaced from the local baseline; onset and offset are
    where that movement itself falls under ``extent_fraction`` of its apex value (:func:`_extent`).
 
@@ -176,6 +177,10 @@ class SpotSettings:
             last syllables, weak ones in between).
         speech_image_contrast: ... and only where the mouth's pixels oscillate this many times more than
             the rigid face's in the registered crops (:func:`mouth_pixels_move`; 0: not asked).
+        head_frame: measure the mouth's shape (speech) and the eyes' aspect ratio (blinks) on landmarks
+            mapped frame by frame onto the reference frame by their rigid points' affine fit
+            (:func:`head_frame`), so that a head turn, nod or tilt does not change them.
+        head_frame_seconds: Gaussian sigma over which that map's parameters are smoothed.
         speech_blend_seconds: the lower face's noise level passes from its quiet to its talking value
             over this Gaussian width (0: a hard switch, whose step makes peaks of its own at the edges
             of speech and cuts an expression there in two).
@@ -189,6 +194,10 @@ class SpotSettings:
         min_contrast, contrast_margin: a peak under ``min_score + contrast_margin`` must also be
             ``min_contrast`` times the combined score's 90th percentile elsewhere in the clip: a
             weak peak is an expression only when the rest of the clip is quiet.
+        head_level, head_contrast: a peak where the head's rigid landmarks jerk (:func:`head_motion`)
+            by more than ``head_level`` IOD and ``head_contrast`` times their clip median is the head
+            movement's residue (the registration, smoothed over ``registration_seconds``, lags a
+            fast nod or turn, and every cell moves), not an expression (0: not asked).
     """
 
     crop_size: int = 96
@@ -207,12 +216,12 @@ class SpotSettings:
     min_score: float = 7.0
     min_difference: float = 0.5
     noise_floor: float = 0.1
-    blink_ratio: float = 0.8
+    blink_ratio: float = 0.9
     blink_dominance: float = 1.75
     blink_score: float = 12.0
     blink_margin: float = 0.3
     blink_brow_ratio: float = 1.5
-    blink_seconds: float = 0.25
+    blink_seconds: float = 0.2
     speech_seconds: float = 1.0
     speech_level: float = 0.01
     speech_contrast: float = 1.2
@@ -223,12 +232,16 @@ class SpotSettings:
     speech_gap_seconds: float = 0.7
     speech_reach_seconds: float = 0.5
     speech_image_contrast: float = 1.0
+    head_frame: bool = True
+    head_frame_seconds: float = 0.1
     min_gap_seconds: float = 0.5
     extent_fraction: float = 0.15
     repeat_seconds: float = 1.0
     repeat_ratio: float = 0.5
     min_contrast: float = 3.0
     contrast_margin: float = 5.0
+    head_level: float = 0.06
+    head_contrast: float = 5.0
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -254,6 +267,16 @@ def _rigid_points(landmarks: np.ndarray) -> np.ndarray:
     g = landmark_groups()
     lips_top = landmarks[list(g["lips"]), 1].min()
     oval = [i for i in g["oval"] if landmarks[i, 1] < lips_top]
+    return np.array(sorted(set(oval) | set(_NOSE_BRIDGE)), dtype=np.int64)
+
+
+def _head_points(landmarks: np.ndarray) -> np.ndarray:
+    """Face outline above the eyes (forehead, temples) and nose bridge: the head frame's anchors. The
+    outline lower down (cheeks, jaw line above the lips) follows the jaw in the face mesh when the person
+    talks, so a fit on it took part of every opening out of the mouth's shape."""
+    g = landmark_groups()
+    level = eye_centres(landmarks)[0][1]
+    oval = [i for i in g["oval"] if landmarks[i, 1] < level]
     return np.array(sorted(set(oval) | set(_NOSE_BRIDGE)), dtype=np.int64)
 
 
@@ -306,6 +329,65 @@ def registration(track: FaceTrack, fps: float, settings: SpotSettings) -> tuple[
     per_frame[:, :2] = params.reshape(-1, 2, 3)
     per_frame[:, 2, 2] = 1.0
     return (base @ per_frame)[:, :2], ref @ base[:2, :2].T + base[:2, 2]
+
+
+def head_frame(track: FaceTrack, fps: float, smooth_seconds: float = 0.1, affine: bool = True) -> np.ndarray:
+    """(N, 478, 2) landmarks, each frame mapped onto the middle valid frame by the least-squares affine
+    map of its head points (:func:`_head_points`: outline above the eyes, nose bridge).
+
+    A head turn or nod foreshortens the face in the image: the mouth's height over the inter-ocular
+    distance changes with the pose, which passed for speech (or hid it, when the rigid distances that
+    measure landmark jitter changed too) and shifted the eye aspect ratio's baseline. In this frame
+    the head's rigid movement (a weak-perspective view of it: shift, tilt, scale, foreshortening) is
+    taken out and distances between landmarks measure the face's own movement. The map's parameters
+    are smoothed over ``smooth_seconds`` (Gaussian sigma) only: the fit's own frame-to-frame jitter,
+    extrapolated to the mouth, would otherwise oscillate like syllables; a head movement is slower.
+    """
+    lm = _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
+    valid = np.flatnonzero(track.valid)
+    if not len(valid):
+        return lm
+    ref = lm[valid[len(valid) // 2]]
+    rigid = _head_points(ref)
+    if affine:  # every frame's least-squares affine at once: normal equations of [x, y, 1] -> reference
+        design = np.concatenate([lm[:, rigid], np.ones((len(lm), len(rigid), 1))], axis=2)  # (N, K, 3)
+        gram = np.einsum("nki,nkj->nij", design, design) + 1e-9 * np.eye(3)
+        params = np.linalg.solve(gram, np.einsum("nki,kj->nij", design, ref[rigid])).transpose(0, 2, 1)  # (N, 2, 3)
+    else:
+        params = np.stack([_fit_rigid(frame[rigid], ref[rigid], affine) for frame in lm])
+    if smooth_seconds > 0:
+        params = gaussian_filter1d(params, smooth_seconds * fps, axis=0, mode="nearest")
+    return np.einsum("nkj,nij->nki", lm, params[:, :, :2]) + params[:, None, :, 2]
+
+
+def head_motion(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndarray:
+    """(N,) how much the head's rigid landmarks (:func:`_rigid_points`) depart from a steady course, in
+    IOD: the same band-pass as the cells' feature difference (:func:`cell_differences`, half-span
+    ``k_seconds``) on their image positions, averaged over the points.
+
+    Smooth head motion (drift, a slow turn) is near 0, as the registration follows it; a nod or a
+    quick turn, which the registration (median over ``registration_seconds``) cannot follow, peaks
+    where it moves every cell of the crop.
+    """
+    lm = _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
+    valid = np.flatnonzero(track.valid)
+    if not len(valid):
+        return np.zeros(len(lm))
+    ref = lm[valid[len(valid) // 2]]
+    left, right = eye_centres(ref)
+    iod = max(float(np.linalg.norm(right - left)), 1e-6)
+    points = gaussian_filter1d(lm[:, _rigid_points(ref)], max(0.03 * fps, 1e-3), axis=0, mode="nearest")
+    n, k = len(lm), max(1, round(settings.k_seconds * fps))
+    t = np.arange(n)
+    band = points - 0.5 * (points[np.clip(t - k, 0, n - 1)] + points[np.clip(t + k, 0, n - 1)])
+    return np.linalg.norm(band, axis=-1).mean(axis=1) / iod
+
+
+def _landmarks(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndarray:
+    """(N, 478, 2) landmarks for shape measurements: in the head frame (:func:`head_frame`) or as tracked."""
+    if settings.head_frame:
+        return head_frame(track, fps, settings.head_frame_seconds, settings.affine)
+    return _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
 
 
 def face_crops(frames: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarray:
@@ -436,14 +518,16 @@ def speech_mask(
     settings: SpotSettings,
     crops: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    landmarks: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(N,) bool: frames where the mouth opens and closes as in speech.
+    """(N,) bool: frames where the mouth opens and closes as in speech (``landmarks``: the (N, 478, 2)
+    shape landmarks, :func:`_landmarks`, when already computed).
 
     The mouth's shape (:data:`_MOUTH_SHAPE`, in inter-ocular distances) is high-passed (minus its
     0.25 s running mean) so that a mouth held open is not speech; its running RMS over
     ``speech_seconds`` is then compared with ``speech_level``.
     """
-    lm = _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
+    lm = _landmarks(track, fps, settings) if landmarks is None else landmarks
     left, right = eye_centres(lm)
     iod = np.maximum(np.linalg.norm(right - left, axis=-1), 1e-6)
 
@@ -595,6 +679,7 @@ class _Signals:
     raw: dict[str, np.ndarray]  # region -> (N,) feature difference (grey levels)
     blinks: np.ndarray  # (N,) bool
     speech: np.ndarray  # (N,) bool
+    head: np.ndarray | None = None  # (N,) rigid head jerk in IOD (head_motion); None: not measured
 
 
 def _lid_closures(ear: np.ndarray, fps: float, settings: SpotSettings) -> np.ndarray:
@@ -689,12 +774,13 @@ def combine(
 ) -> _Signals:
     """Steps 2-3 from each registration's (N, cells) feature differences: region scores (the larger
     of the registrations'), blinks and speech, distractors silenced."""
-    speech = speech_mask(track, fps, settings, crops, labels)
+    points = _landmarks(track, fps, settings)
+    speech = speech_mask(track, fps, settings, crops, labels, points)
     scored = [_region_scores(c, labels, speech, fps, settings) for c in cells]
     raw = scored[-1][0]
     z = {name: np.max([zs[name] for _, zs in scored], axis=0) for name in raw}
     # A blink: the lids close (eye aspect ratio dips), or the eye cells move far more than the brows.
-    ear = eye_aspect_ratio(_fill(track.landmarks[..., :2].astype(np.float64), track.valid))
+    ear = eye_aspect_ratio(points)
     closing = _lid_closures(ear / max(float(np.median(ear)), 1e-9), fps, settings) | (
         (z["eyes"] > settings.blink_score) & (z["eyes"] > settings.blink_dominance * np.maximum(z["brows"], 0))
     )
@@ -705,7 +791,7 @@ def combine(
     z["brows"] = np.where(blinks & ~own, 0.0, z["brows"])
     z["eyes"] = np.where(blinks, 0.0, z["eyes"])
     z["mouth"] = np.where(speech, 0.0, z["mouth"])
-    return _Signals(crops, cells[-1], labels, z, raw, blinks, speech)
+    return _Signals(crops, cells[-1], labels, z, raw, blinks, speech, head_motion(track, fps, settings))
 
 
 @dataclass(frozen=True)
@@ -723,6 +809,8 @@ class Candidate:
         contrast: score over the combined score's 90th percentile elsewhere in the clip (beyond
             ``max_seconds`` from the peak): a clip that moves all along has many such peaks.
         speech, blink: whether the peak falls in speech or around a blink.
+        head: the head's rigid jerk at the peak (:func:`head_motion`, IOD); head_ratio: that over its clip
+            median.
     """
 
     peak: int
@@ -738,11 +826,15 @@ class Candidate:
     contrast: float
     speech: bool
     blink: bool
+    head: float = 0.0
+    head_ratio: float = 0.0
 
     def rejected_by(self, settings: SpotSettings) -> str | None:
-        """Which filter drops this peak ("low", "held", "repeated", "wide", "busy"), or None when it is kept."""
+        """Which filter drops this peak ("low", "head", "held", "repeated", "wide", "busy"), or None when it is kept."""
         if self.score < settings.min_score:
             return "low"
+        if settings.head_level and self.head > settings.head_level and self.head_ratio > settings.head_contrast:
+            return "head"  # the residue of a head movement the registration did not follow
         if self.return_ratio > settings.max_return_ratio:
             return "held"  # the edge of a held expression (or a lasting change), not a brief one
         if self.repeat_ratio > settings.repeat_ratio:
@@ -772,6 +864,8 @@ def candidates(
     gap = round(settings.max_seconds * fps)  # a micro-expression and its feature-difference echoes
     height = settings.min_score if min_score is None else min_score
     peaks, _ = find_peaks(score, height=height, distance=max(1, round(settings.min_gap_seconds * fps)))
+    head = sig.head if sig.head is not None else np.zeros(n)
+    head_level = max(float(np.median(head[valid])) if valid.any() else 0.0, 1e-9)
     out = []
     for p in peaks:
         order = np.argsort(stack[:, p])
@@ -798,7 +892,7 @@ def candidates(
         out.append(Candidate(
             int(p), onset, apex, offset, names[region], float(score[p]), float(max(stack[order[-2], p], 0.0)),
             return_ratio, repeat, float(times[b] - times[a]), float(score[p]) / max(level, 1.0),
-            bool(sig.speech[p]), bool(sig.blinks[p]),
+            bool(sig.speech[p]), bool(sig.blinks[p]), head[p], head[p] / head_level,
         ))  # fmt: skip
     return score, out
 

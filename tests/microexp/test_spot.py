@@ -304,6 +304,10 @@ def test_candidates_record_why_a_peak_is_dropped():
     assert replace(weak, contrast=s.min_contrast + 1).rejected_by(s) is None
     assert replace(weak, contrast=s.min_contrast - 1).rejected_by(s) == "busy"
     assert replace(ok, score=s.min_score + s.contrast_margin + 1, contrast=1.0).rejected_by(s) is None
+    # A peak where the head jerks is the head's, unless the head moves like that all clip long.
+    assert replace(ok, head=2 * s.head_level, head_ratio=2 * s.head_contrast).rejected_by(s) == "head"
+    assert replace(ok, head=2 * s.head_level, head_ratio=0.5 * s.head_contrast).rejected_by(s) is None
+    assert replace(ok, head=0.5 * s.head_level, head_ratio=2 * s.head_contrast).rejected_by(s) is None
 
 
 def _true_speech(events, n: int) -> np.ndarray:
@@ -408,3 +412,109 @@ def test_a_brief_lid_closure_is_a_blink_a_lasting_narrowing_is_not():
     closed = _lid_closures(ear, fps, SpotSettings())
     assert closed[20:24].any() and not closed[56:70].any()
     assert _lid_closures(ear, fps, SpotSettings(blink_seconds=0))[56:70].any()  # the old rule: both
+
+
+def _head_moved(frames: np.ndarray, iod: float, centre: np.ndarray, start: int, span: int, cycles: int,
+                kind: str, degrees: float = 22.0, shift: float = 0.2) -> np.ndarray:
+    """``frames`` with one quick rigid head movement from ``start`` over ``span`` frames: a nod (squash
+    across the eye line and a vertical shift, as a pitch looks in 2D) or a turn (squash along it and a
+    sideways shift), ``cycles`` half-waves of sin^2-windowed motion, back to rest."""
+    import math
+
+    import cv2
+
+    out = frames.copy()
+    for t in range(start, start + span + 1):
+        phase = (t - start) / span
+        c = math.sin(math.pi * phase) ** 2 * math.sin(math.pi * cycles * phase)
+        squash = math.cos(math.radians(degrees)) ** abs(c)
+        if kind == "nod":
+            m = np.array([[1, 0, 0], [0, squash, (1 - squash) * centre[1] + shift * iod * c]], np.float32)
+        else:
+            m = np.array([[squash, 0, (1 - squash) * centre[0] + shift * iod * c], [0, 1, 0]], np.float32)
+        out[t] = cv2.warpAffine(frames[t], m, frames.shape[2:0:-1], borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+@pytest.mark.parametrize(("photo", "kind", "span", "cycles"), [
+    ("obama_2012_official.jpg", "nod", 15, 2), ("obama_2012_official.jpg", "nod", 30, 1),
+    ("biden_official.jpg", "nod", 20, 2), ("biden_official.jpg", "turn", 20, 2),
+])  # fmt: skip
+def test_still_face_that_nods_or_turns_gets_no_interval_and_no_speech_mask(landmarker, photo, kind, span, cycles):
+    """A quick nod or turn (0.5-1 s) of an otherwise still face: the registration, smoothed over 0.4 s, lags
+    it and every cell moves (main scored these 12-50 noise units); the head's rigid landmarks jerk there
+    (``head_motion``), so the peak is the head's, and the mouth's shape in the head frame does not change."""
+    from microexp.spot import head_motion, speech_mask
+
+    frames = face_frames(photo, n=150, fps=FPS, drift_px=2.0, noise=1.5, seed=3)
+    lm = landmarker.detect(frames[0])[0]
+    iod = float(np.linalg.norm(lm[EYE_OUTER[0], :2] - lm[EYE_OUTER[1], :2]))
+    clip = clip_from_frames(_head_moved(frames, iod, lm[list(EYE_OUTER), :2].mean(0), 60, span, cycles, kind), FPS)
+    track = track_of(landmarker, clip)
+    settings = SpotSettings()
+    jerk = head_motion(track, clip.fps, settings)
+    assert jerk[60 : 61 + span].max() > settings.head_level > jerk[:50].max()  # the movement, and only it
+    assert not speech_mask(track, clip.fps, settings).any()
+    assert spot(clip, track).intervals == ()
+    assert spot(clip, track, SpotSettings(head_level=0)).intervals != ()  # without the head test: a false peak
+
+
+def test_head_turns_of_a_still_face_are_no_speech(landmarker, photos):
+    """train.scenes head turns and nods (about one every two seconds), no talking: the 2D mouth height
+    over the inter-ocular distance changes as the head turns, which passed for talking; in the head frame
+    (``head_frame``) it stays put."""
+    from microexp.spot import speech_mask
+
+    clip, events = _long_clip(photos, "obama_2012_official", 4, micro=(0, 0), speech=0.0, macro=0.0,
+                              head_per_minute=(30.0, 40.0))  # fmt: skip
+    assert [e.kind for e in events if e.kind == "head"]
+    track = track_of(landmarker, clip)
+    assert speech_mask(track, clip.fps, SpotSettings(head_frame=False)).any()  # the image-plane measure
+    assert not speech_mask(track, clip.fps, SpotSettings()).any()
+
+
+def test_head_frame_takes_out_foreshortening_but_keeps_the_mouth_opening(landmarker):
+    """Landmarks squashed along and across the eye line (turn, nod) and shifted, frame by frame: in the
+    head frame the mouth height no longer follows the pose; a real mouth opening is kept."""
+    from microexp.face import FaceTrack
+    from microexp.spot import head_frame
+
+    lm = landmarker.detect(face_frames("grace_hopper.jpg", n=1, fps=FPS, seed=0)[0])[0][:, :2].astype(np.float64)
+    n = 60
+    t = np.arange(n)
+    sx, sy = 1 - 0.1 * np.sin(t / 5.0) ** 2, 1 - 0.08 * np.sin(t / 3.0) ** 2
+    opening = np.where((t > 40) & (t < 50), 0.1, 0.0)  # lower lip and chin drop by 0.1 of the face height
+    centre = lm.mean(0)
+    face_height = np.ptp(lm[:, 1])
+    frames = []
+    for i in range(n):
+        p = lm.copy()
+        p[lm[:, 1] > lm[14, 1] - 1, 1] += opening[i] * face_height  # from the lower inner lip down
+        p = (p - centre) * [sx[i], sy[i]] + centre + [3.0 * np.sin(i / 7), 2.0 * np.cos(i / 4)]
+        frames.append(p)
+    points = np.stack(frames).astype(np.float32)
+    track = FaceTrack(np.concatenate([points, np.zeros((n, 478, 1), np.float32)], 2), np.ones(n, bool),
+                      np.ones(n, bool), np.zeros((n, 0), np.float32), (), (640, 480))  # fmt: skip
+
+    def height(p: np.ndarray) -> np.ndarray:  # outer-lip height over the eye corners' distance
+        return np.linalg.norm(p[:, 0] - p[:, 17], axis=-1) / np.linalg.norm(p[:, 33] - p[:, 263], axis=-1)
+
+    raw, normalised = height(points), height(head_frame(track, FPS, smooth_seconds=0.0))
+    still = opening == 0
+    assert np.ptp(raw[still]) > 0.01 and np.ptp(normalised[still]) < 1e-3
+    assert normalised[45] - np.median(normalised[still]) > 0.9 * 0.1 * face_height / np.linalg.norm(lm[33] - lm[263])
+
+
+def test_a_shallow_brief_dip_is_a_blink_a_shallow_lasting_one_is_not():
+    """Landmarks often do not follow the lids all the way: a partial blink dips the eye aspect ratio to
+    0.8-0.9 of its median, as briefly as a full one (<= 0.17 s at half depth on every tuning blink); a lid
+    tightener or a cheek raise narrows it as little but for 0.23 s or more."""
+    from microexp.spot import _lid_closures
+
+    fps = 30.0
+    ear = np.ones(120)
+    ear[20:24] = [0.95, 0.85, 0.86, 0.95]  # a partial blink
+    ear[56:72] = 1.0 - 0.15 * np.sin(np.linspace(0, np.pi, 16))  # AU7: down to 0.85, about 0.27 s at half depth
+    closed = _lid_closures(ear, fps, SpotSettings())
+    assert closed[20:24].any() and not closed[56:72].any()
+    assert not _lid_closures(ear, fps, SpotSettings(blink_ratio=0.8))[20:24].any()  # the old level missed it
