@@ -8,8 +8,11 @@ mean +- sample sd over the runs of each draw and over all runs pooled, and what 
 
 Fusion rules: ``mean`` (arithmetic mean of the two probability vectors) and ``geometric`` (normalised
 geometric mean, i.e. the mean of the log-probabilities: a class one model rules out stays ruled out).
-``a`` and ``b`` alone are recomputed from the same stored probabilities, a check against the files' own
-summaries.
+``calibrated``: the mean after each model's probabilities are tempered by its own temperature, fitted
+(as ``train fit`` fits the zoo's) on the same run's ``within`` predictions, i.e. the training generator's
+held-out persons, never the test clips: a model that is confidently wrong does not simply outvote the
+other. ``a`` and ``b`` alone are recomputed from the same stored probabilities, a check against the
+files' own summaries.
 
 Usage: ``python bench/crossgen_fuse.py --a A_d0.json A_d1.json --b B_d0.json B_d1.json [--draws d0 d1]
 --out FILE``; the i-th file of ``--a`` pairs with the i-th of ``--b``.
@@ -33,7 +36,7 @@ from bench.common import markdown_table  # noqa: E402
 from bench.crossgen import parse_clip, per_recipe, pooled  # noqa: E402
 
 RUN_KEYS = ("seed", "train", "test", "mode")
-RULES = ("a", "b", "mean", "geometric")
+RULES = ("a", "b", "mean", "geometric", "calibrated")
 
 
 def load_runs(path: Path) -> tuple[dict[tuple, dict[str, dict[str, Any]]], tuple[str, ...], str]:
@@ -55,8 +58,32 @@ def load_runs(path: Path) -> tuple[dict[tuple, dict[str, dict[str, Any]]], tuple
     return runs, labels, archs.pop()
 
 
-def fuse(pa: np.ndarray, pb: np.ndarray, rule: str) -> np.ndarray:
-    """(N, K) probabilities of two models -> (N, K) fused by ``rule`` (see the module docstring)."""
+def temper(p: np.ndarray, t: float) -> np.ndarray:
+    """Probabilities (N, K) -> softmax(log p / t): the temperature applied to a model's output."""
+    z = np.log(np.clip(p, 1e-12, None)) / t
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def within_temperature(runs: dict[tuple, dict[str, dict[str, Any]]], key: tuple, labels: tuple[str, ...]) -> float:
+    """The temperature fitted on the ``within`` run (training generator, held-out persons) matching the
+    test run ``key`` (same seed and training side); 1.0 when the file holds none."""
+    from train.calibration import fit_temperature
+
+    seed, train, _, _ = key
+    own = runs.get((seed, train, train, "within"))
+    if not own:
+        return 1.0
+    rows = list(own.values())
+    z = np.log(np.clip(np.asarray([r["probs"] for r in rows], dtype=np.float64), 1e-12, None))
+    return fit_temperature(z, [labels.index(r["truth"]) for r in rows])
+
+
+def fuse(pa: np.ndarray, pb: np.ndarray, rule: str, temperatures: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """(N, K) probabilities of two models -> (N, K) fused by ``rule`` (see the module docstring);
+    ``temperatures`` (of a, of b) are used by ``calibrated`` only."""
+    if rule == "calibrated":
+        return (temper(pa, temperatures[0]) + temper(pb, temperatures[1])) / 2.0
     if rule == "a":
         return pa
     if rule == "b":
@@ -88,10 +115,12 @@ def fuse_pair(
         truth = [ra[c]["truth"] for c in order]
         pa = np.asarray([ra[c]["probs"] for c in order], dtype=np.float64)
         pb = np.asarray([rb[c]["probs"] for c in order], dtype=np.float64)
+        temperatures = (within_temperature(a, key, labels), within_temperature(b, key, labels))
         for rule in RULES:
-            pred = [labels[int(k)] for k in fuse(pa, pb, rule).argmax(1)]
+            pred = [labels[int(k)] for k in fuse(pa, pb, rule, temperatures).argmax(1)]
             run = dict(zip(RUN_KEYS, key, strict=True))
-            scored.append({"draw": draw, "rule": rule, **run, **pooled(truth, pred, labels)})
+            scored.append({"draw": draw, "rule": rule, **run, **pooled(truth, pred, labels),
+                           "temperatures": [round(t, 4) for t in temperatures]})  # fmt: skip
             clips += [{"arch": rule, "train": run["train"], "test": run["test"], "mode": run["mode"],
                        "truth": t, "recipe": ra[c]["recipe"], "prediction": p}
                       for c, t, p in zip(order, truth, pred, strict=True)]  # fmt: skip
@@ -146,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     per_draw = summarise(scored, ("rule", "train", "test", "mode", "draw"))
     overall = summarise(scored, ("rule", "train", "test", "mode"))
     breakdown = per_recipe(clips, labels)
-    names = {"a": arch_a, "b": arch_b, **{rule: f"{arch_a} + {arch_b}, {rule}" for rule in ("mean", "geometric")}}
+    names = {"a": arch_a, "b": arch_b, **{rule: f"{arch_a} + {arch_b}, {rule}" for rule in RULES[2:]}}
 
     def cell(s: dict[str, float]) -> str:
         return f"{s['mean']:.3f} +- {s['sd']:.3f}"

@@ -216,9 +216,14 @@ def test_fusion_combines_two_models_per_clip_and_checks_the_sets(tmp_path, capsy
     acc = {s["rule"]: s["accuracy"]["mean"] for s in result["summary"]}
     assert acc["a"] == pytest.approx(2 / 3, abs=1e-3) and acc["b"] == pytest.approx(2 / 3, abs=1e-3)
     assert acc["mean"] == 1.0 and acc["geometric"] == 1.0
+    assert acc["calibrated"] == 1.0  # no within runs in these files: temperature 1, the mean
     assert all(s["runs"] == 2 for s in result["summary"]) and "stcnn + flow, mean" in capsys.readouterr().out
     g = fuse(np.array([[0.5, 0.5, 0.0]]), np.array([[0.0, 0.5, 0.5]]), "geometric")
     assert np.allclose(g, [[0.0, 1.0, 0.0]], atol=1e-5)  # a class either model rules out stays out
+    from bench.crossgen_fuse import temper
+
+    sure = np.array([[0.98, 0.01, 0.01]])
+    assert np.allclose(temper(sure, 1.0), sure) and temper(sure, 4.0)[0, 0] < 0.8  # T > 1 softens
     other = _result_file(tmp_path / "c.json", "flow", {"c0": b["c0"], "c1": b["c1"]}, truth)
     with pytest.raises(SystemExit, match="different clips"):
         main(["--a", str(fa), "--b", str(other)])
