@@ -164,3 +164,29 @@ def test_training_learns_the_direction_on_tiny_clips(tmp_path):
     accuracy = (predict(model, test.inputs).argmax(1) == test.labels).float().mean().item()
     assert curves["loss"][-1] < curves["loss"][0]
     assert accuracy >= 0.75
+
+
+def test_the_pipeline_feeds_an_au12_clips_signed_motion_and_explains_it(landmarker):
+    """Through the real pipeline (MediaPipe, alignment, Predictor): the smile's mouth corners move up
+    (v < 0) and outwards (u < 0 on the image's left corner, > 0 on its right), and a saliency map
+    comes back per frame of the window."""
+    from microexp.explain import explain_prediction
+    from microexp.pipeline import Predictor
+    from microexp.video import clip_from_frames
+    from tests.fixtures.app import FPS, au_clip_frames
+
+    frames, _ = au_clip_frames(landmarker, "au12")  # onset frame 3, apex 9, offset 15
+    torch.manual_seed(0)
+    model = build_model("stcnn-flow", input_spec=default_spec("stcnn-flow")).eval()
+    pred = Predictor(model, landmarker=landmarker).predict(clip_from_frames(frames, FPS))
+    window = pred.windows[pred.best_window]
+    x = window.inputs[0][0].numpy()  # (3, T, S, S)
+    assert x.shape == (3, 18, S, S)
+    u, v = x[1], x[2]
+    apex = int(np.argmax(np.abs(v).reshape(18, -1).max(axis=1)))
+    mouth = slice(round(SPEC.eye_y * S) + 14, S - 4)
+    left, right = u[apex, mouth, 8 : S // 2 - 4], u[apex, mouth, S // 2 + 4 : S - 8]
+    assert v[apex, mouth].min() < -1.0 and v[apex, mouth].mean() < 0
+    assert left.min() < -0.5 < 0.5 < right.max() and left.mean() < right.mean()
+    e = explain_prediction(model, pred, "saliency")
+    assert e.maps[0].shape == window.aligned.crops["face"].shape[:3]
