@@ -34,7 +34,8 @@ reuses that track for every model (``Predictor.predict(clip, track=...)``), whic
 Usage: ``python bench/crossgen.py [--recipe NAME] [--arch stcnn ...] [--seeds 0 1 2] [--clips 96] [--epochs N]
 [--directions synth-probe] [--quick]``
 Writes ``bench/results/crossgen.json`` (``crossgen-quick.json`` with ``--quick``), with every apex and
-within test clip's ``"clip action-units truth prediction"`` under ``clips`` (per run) and their per-recipe breakdown
+within test clip's ``"clip action-units truth prediction probabilities"`` under ``clips`` (per run; the
+probabilities let ``bench/crossgen_fuse.py`` fuse two files offline) and their per-recipe breakdown
 under ``per_recipe`` (printed after the summary): which recipes of a class fail, and as what.
 """
 
