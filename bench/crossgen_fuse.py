@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join(["python", "bench/crossgen_fuse.py", *(argv if argv is not None else sys.argv[1:])]),
             "a": [str(f) for f in args.a], "b": [str(f) for f in args.b], "draws": draws,
             "rules": {r: names[r] for r in RULES}, "summary": overall, "per_draw": per_draw,
-            "runs": scored, "per_recipe": breakdown,
+            "runs": [{k: v for k, v in r.items() if k not in ("confusion", "labels")} for r in scored],  # size
+            "per_recipe": breakdown,
         })  # fmt: skip
         print(f"-> {args.out}")
     return 0
