@@ -34,7 +34,8 @@ reuses that track for every model (``Predictor.predict(clip, track=...)``), whic
 Usage: ``python bench/crossgen.py [--recipe NAME] [--arch stcnn ...] [--seeds 0 1 2] [--clips 96] [--epochs N]
 [--directions synth-probe] [--quick]``
 Writes ``bench/results/crossgen.json`` (``crossgen-quick.json`` with ``--quick``), with every apex and
-within test clip's ``"clip action-units truth prediction"`` under ``clips`` (per run) and their per-recipe breakdown
+within test clip's ``"clip action-units truth prediction probabilities"`` under ``clips`` (per run; the
+probabilities let ``bench/crossgen_fuse.py`` fuse two files offline) and their per-recipe breakdown
 under ``per_recipe`` (printed after the summary): which recipes of a class fail, and as what.
 """
 
@@ -110,15 +111,26 @@ def per_recipe(rows: list[dict[str, Any]], labels: tuple[str, ...]) -> list[dict
 
 
 def compact_clips(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per-clip rows grouped by run, each clip one ``"clip recipe truth prediction"`` string (the result
-    file stays small: a row per line of indented JSON)."""
+    """Per-clip rows grouped by run, each clip one ``"clip recipe truth prediction p1/p2/p3"`` string, the
+    last field its class probabilities in label order, 4 decimals (the result file stays small: a row per
+    line of indented JSON); :func:`parse_clip` reads one back."""
     fields = ("arch", "seed", "train", "test", "mode")
     runs: dict[tuple, list[str]] = {}
     for r in rows:
-        runs.setdefault(tuple(r[f] for f in fields), []).append(
-            f"{r['clip']} {r['recipe'] or '?'} {r['truth']} {r['prediction']}"
-        )
+        line = f"{r['clip']} {r['recipe'] or '?'} {r['truth']} {r['prediction']}"
+        if r.get("probs") is not None:
+            line += " " + "/".join(f"{x:.4f}" for x in r["probs"])
+        runs.setdefault(tuple(r[f] for f in fields), []).append(line)
     return [{**dict(zip(fields, key, strict=True)), "rows": lines} for key, lines in runs.items()]
+
+
+def parse_clip(line: str) -> dict[str, Any]:
+    """One ``compact_clips`` string -> {clip, recipe, truth, prediction, probs (None in files made before
+    the probabilities were kept)}."""
+    parts = line.split(" ")
+    row: dict[str, Any] = dict(zip(("clip", "recipe", "truth", "prediction"), parts[:4], strict=True))
+    row["probs"] = [float(x) for x in parts[4].split("/")] if len(parts) > 4 else None
+    return row
 
 
 def recipe_table(breakdown: list[dict[str, Any]], labels: tuple[str, ...]) -> str:
@@ -291,9 +303,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             probabilities[mode][0].append(probs.numpy())
                             probabilities[mode][1].extend(int(ts.labels[i]) for i in idx)
                             tested = target if mode == "apex" else source
-                            predicted = probs.argmax(1).tolist()
-                            clip_rows.extend(clip_predictions(arch, seed, source, tested, mode, ts, idx, predicted,
-                                                              labels, recipe_of[tested]))  # fmt: skip
+                            clip_rows.extend(clip_predictions(arch, seed, source, tested, mode, ts, idx,
+                                                              probs.numpy(), labels, recipe_of[tested]))  # fmt: skip
                     for mode in shipped_modes:
                         subjects = {s for s, q in person[target].items() if q == p}
                         truth, pred, failed = shipped[target].predict(model, subjects, **SHIPPED_MODES[mode])
@@ -323,13 +334,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def clip_predictions(
-    arch: str, seed: int, train: str, test: str, mode: str, ts: Any, idx: list[int], predicted: list[int],
+    arch: str, seed: int, train: str, test: str, mode: str, ts: Any, idx: list[int], probs: np.ndarray,
     labels: tuple[str, ...], recipes: dict[str, str],
 ) -> list[dict[str, Any]]:
-    """One row per test clip: (clip, its action units, truth, prediction) with the run's keys."""
+    """One row per test clip: (clip, its action units, truth, prediction, class probabilities) with the
+    run's keys; the probabilities let two result files on the same sets be fused offline
+    (``bench/crossgen_fuse.py``)."""
     return [{"arch": arch, "seed": seed, "train": train, "test": test, "mode": mode, "clip": ts.clips[i],
-             "recipe": recipes.get(ts.clips[i], ""), "truth": labels[int(ts.labels[i])], "prediction": labels[int(k)]}
-            for i, k in zip(idx, predicted, strict=True)]  # fmt: skip
+             "recipe": recipes.get(ts.clips[i], ""), "truth": labels[int(ts.labels[i])],
+             "prediction": labels[int(np.argmax(p))], "probs": [float(x) for x in p]}
+            for i, p in zip(idx, probs, strict=True)]  # fmt: skip
 
 
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

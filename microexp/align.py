@@ -48,8 +48,8 @@ import torch
 
 from .errors import NoFaceError
 from .face import FaceTrack, eye_centres, landmark_groups
-from .flow import flow_input
-from .spec import NORMALIZATIONS, InputSpec
+from .flow import flow_input, signed_flow
+from .spec import NORMALIZATIONS, REPRESENTATIONS, InputSpec
 from .windows import Window
 
 # Margins around landmark groups, as a fraction of the group's larger side, for the square boxes.
@@ -413,10 +413,25 @@ def normalize(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
     return np.ascontiguousarray(function(x, spec), dtype=np.float32)
 
 
+def frames_and_flow(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """(T, S, S, 1) crops -> (3, T, S, S): the normalised grey frames, then u, v from the first frame."""
+    return np.concatenate([normalize(crops, spec), signed_flow(crops, spec)], axis=0)
+
+
+# ``InputSpec.representation`` -> function of one region's (T, S, S, C) crops giving its model input
+ENCODERS: dict[str, Callable[[np.ndarray, InputSpec], np.ndarray]] = {
+    "frames": normalize,
+    "flow": flow_input,
+    "frames+flow": frames_and_flow,
+}
+if set(ENCODERS) != set(REPRESENTATIONS):  # the spec validates names against REPRESENTATIONS
+    raise RuntimeError(f"align.ENCODERS {sorted(ENCODERS)} and spec.REPRESENTATIONS {REPRESENTATIONS} differ")
+
+
 def to_tensors(aligned: Sequence[AlignedWindow], spec: InputSpec) -> tuple[torch.Tensor, ...]:
-    """One (N, *spec.input_shapes()[i]) float32 tensor per region of ``spec``, in ``spec.regions`` order:
-    the normalised crops, or their onset -> apex flow for ``spec.representation == "flow"``."""
-    encode = flow_input if spec.representation == "flow" else normalize
+    """One (N, *spec.input_shapes()[i]) float32 tensor per region of ``spec``, in ``spec.regions`` order,
+    encoded as ``spec.representation`` says (:data:`ENCODERS`)."""
+    encode = ENCODERS[spec.representation]
     out = []
     for region, shape in zip(spec.regions, spec.input_shapes()):
         if not aligned:

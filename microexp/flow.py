@@ -24,10 +24,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .spec import FLOW_CHANNELS, FLOW_SIZE, InputSpec
+from .spec import FLOW_CHANNELS, FLOW_SIZE, SIGNED_FLOW_CHANNELS, InputSpec
 
-FLOW_VERSION = "2"  # bump when flow_input's numbers change in code; part of the training cache key
+FLOW_VERSION = "2"  # bump when flow_input's or signed_flow's numbers change in code; part of the training cache key
 MIRROR = (-1.0, 1.0, 1.0)  # per-channel factor of a left-right mirrored flow input: u flips, v and strain stay
+# the same for every input that carries flow: a mirrored field moves the other way horizontally, so u flips
+MIRRORS: dict[str, tuple[float, ...]] = {"flow": MIRROR, "frames+flow": (1.0, -1.0, 1.0)}  # grey, u, v
+
+
+def mirror_factors(spec: InputSpec) -> tuple[float, ...] | None:
+    """Per-channel factor of a left-right mirrored input of ``spec`` (None: values stay, as for frames)."""
+    return MIRRORS.get(spec.representation)
 
 
 def apex_index(crops: np.ndarray) -> int:
@@ -95,6 +102,30 @@ def flow_input(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
     small = cv2.resize(maps, (FLOW_SIZE, FLOW_SIZE), interpolation=cv2.INTER_AREA)  # (28, 28, 3)
     out = np.ascontiguousarray(small.transpose(2, 0, 1)[:, None], dtype=np.float32)
     assert out.shape == (FLOW_CHANNELS, 1, FLOW_SIZE, FLOW_SIZE)
+    return out
+
+
+def signed_flow(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """One window's (T, S, S, 1) grey crops (0..255) -> (2, T, S, S) float32: u, v from the first frame
+    (the onset, the alignment reference) to each frame, for the ``frames+flow`` representation.
+
+    Same units as :func:`flow_input` (percent of the inter-ocular distance, each frame's median
+    displacement removed as residual head motion), at the crop's own size, so a 3D-CNN reads the
+    direction of the movement beside the grey frame it sees. Frame 0 is zero. No apex pick: every
+    frame gets its flow, which also spares the apex pick's misses on subtle clips.
+    """
+    x = np.asarray(crops, dtype=np.float32)
+    t, s = x.shape[0], x.shape[1]
+    out = np.zeros((SIGNED_FLOW_CHANNELS, t, s, s), dtype=np.float32)
+    if t < 2:
+        return out
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    onset = _grey_u8(x[0])
+    scale = 100.0 / (spec.inter_ocular * s)  # pixels -> percent of the inter-ocular distance
+    for i in range(1, t):
+        flow = dis.calc(onset, _grey_u8(x[i]), None)
+        flow -= np.median(flow.reshape(-1, 2), axis=0)
+        out[:, i] = flow.transpose(2, 0, 1) * scale
     return out
 
 

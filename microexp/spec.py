@@ -13,8 +13,9 @@ from typing import Any
 MEGC_LABELS = ("negative", "positive", "surprise")
 REGIONS = ("face", "eyes", "mouth")
 NORMALIZATIONS = ("temporal_mean_zscore", "zscore", "dataset", "unit")
-REPRESENTATIONS = ("frames", "flow")
+REPRESENTATIONS = ("frames", "flow", "frames+flow")
 FLOW_CHANNELS = 3  # u, v, optical strain (see microexp.flow)
+SIGNED_FLOW_CHANNELS = 2  # u, v from the window's first frame, added to each frame by "frames+flow"
 FLOW_SIZE = 28  # side of the flow maps, as in Off-ApexNet / STSTNet
 
 # Bounds on every field, so a config.json from anywhere cannot make preprocessing or model building
@@ -62,6 +63,9 @@ class InputSpec:
             (C, T, S, S). ``flow``: onset -> apex optical flow and optical strain computed from the
             grey crops (:mod:`microexp.flow`), (3, 1, 28, 28); ``normalization`` does not apply
             (flow has its own units) and ``channels`` must be 1 (flow is computed on grey).
+            ``frames+flow``: each frame's normalised grey crop plus the signed optical flow (u, v) from
+            the window's first frame to it (:func:`microexp.flow.signed_flow`), (3, T, S, S): where the
+            face moves and which way; ``channels`` must be 1.
     """
 
     labels: tuple[str, ...] = MEGC_LABELS
@@ -111,8 +115,10 @@ class InputSpec:
             raise ValueError("InputSpec.reference supports only 'first'")
         if self.representation not in REPRESENTATIONS:
             raise ValueError(f"InputSpec.representation must be one of {REPRESENTATIONS}, got {self.representation!r}")
-        if self.representation == "flow" and (self.channels != 1 or self.frames < 2):
-            raise ValueError("InputSpec.representation 'flow' needs grey crops (channels=1) and frames >= 2")
+        if self.representation != "frames" and (self.channels != 1 or self.frames < 2):
+            raise ValueError(
+                f"InputSpec.representation {self.representation!r} needs grey crops (channels=1) and frames >= 2"
+            )
 
     @property
     def num_classes(self) -> int:
@@ -123,10 +129,12 @@ class InputSpec:
         return self.face_size if region == "face" else self.region_size
 
     def input_shapes(self) -> list[tuple[int, int, int, int]]:
-        """Per-region tensor shapes without batch: (C, T, H, W); T = 1 for the flow representation."""
+        """Per-region tensor shapes without batch: (C, T, H, W); T = 1 for the flow representation,
+        C = grey + u + v for ``frames+flow``."""
         if self.representation == "flow":
             return [(FLOW_CHANNELS, 1, FLOW_SIZE, FLOW_SIZE) for _ in self.regions]
-        return [(self.channels, self.frames, self.size_of(r), self.size_of(r)) for r in self.regions]
+        channels = self.channels + (SIGNED_FLOW_CHANNELS if self.representation == "frames+flow" else 0)
+        return [(channels, self.frames, self.size_of(r), self.size_of(r)) for r in self.regions]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

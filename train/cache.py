@@ -105,7 +105,7 @@ def cache_key(record: Any, spec: InputSpec, landmark_stride: int = 1, jitter: in
         "apex": record.apex,
         "offset": record.offset,
     }
-    if spec.representation == "flow":  # flow is computed in code after the crops: its version joins the key
+    if spec.representation != "frames":  # flow is computed in code after the crops: its version joins the key
         from microexp.flow import FLOW_VERSION
 
         payload["flow"] = FLOW_VERSION

@@ -17,7 +17,7 @@ from torch.utils.data import BatchSampler, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
 from microexp.device import amp_dtype, autocast
-from microexp.flow import MIRROR
+from microexp.flow import mirror_factors
 from microexp.models import build_model
 
 from .checkpoints import Checkpoints
@@ -46,7 +46,7 @@ def augment(
 
     Each input is (B, C, T, H, W). A micro-expression is a change over time, so moving or mirroring
     the whole clip keeps its label; per-frame jitter would not (it would add fake motion).
-    ``mirror``: (C,) factor per channel of a flipped input (``microexp.flow.MIRROR``: a mirrored flow
+    ``mirror``: (C,) factor per channel of a flipped input (``microexp.flow.mirror_factors``: a mirrored flow
     field moves the other way horizontally, so u changes sign); None leaves the values as they are.
     """
     batch = inputs[0].shape[0]
@@ -124,7 +124,8 @@ def train_job(
     # fp16 autocast (GPUs without bf16) needs loss scaling; bf16 and the exact fp32 CPU path do not
     scaler = torch.amp.GradScaler("cuda") if amp_dtype(ctx.device) == torch.float16 else None
     loss_fn = nn.CrossEntropyLoss()
-    mirror = torch.tensor(MIRROR) if data.spec.representation == "flow" else None
+    factors = mirror_factors(data.spec)
+    mirror = torch.tensor(factors) if factors is not None else None
     bar = tqdm(total=preset.epochs, initial=start, desc=job, leave=False, disable=not progress, unit="epoch")
     for epoch in range(start, preset.epochs):
         epoch_seed = derive_seed(job_seed, epoch, ctx.rank)

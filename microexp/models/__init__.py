@@ -29,6 +29,7 @@ from .base import REGISTRY, MicroExpModel, read_config
 from .base import load_model as _load_unscaled
 from .flow import MicroExpFlowNet
 from .fusenet import MicroExpFuseNet
+from .motion import MicroExpSTCNNFlow
 from .stcnn import MicroExpSTCNN
 from .twostream import MicroExpTwoStream
 
@@ -60,6 +61,7 @@ _ARCHS: dict[str, Architecture] = dict(
             Architecture("fusenet-late", MicroExpFuseNet, ("eyes", "mouth"), {"fusion": "late"}),
             Architecture("flow", MicroExpFlowNet, ("face",), spec={"representation": "flow"}),
             Architecture("stcnn", MicroExpSTCNN, ("face",)),
+            Architecture("stcnn-flow", MicroExpSTCNNFlow, ("face",), spec={"representation": "frames+flow"}),
             Architecture("twostream", MicroExpTwoStream, ("face",)),
         )
     }
@@ -199,6 +201,7 @@ __all__ = [
     "MicroExpFuseNet",
     "MicroExpModel",
     "MicroExpSTCNN",
+    "MicroExpSTCNNFlow",
     "MicroExpTwoStream",
     "accepts_regions",
     "build_model",

@@ -41,7 +41,8 @@ class MicroExpSTCNN(MicroExpModel):
         if len(self.spec.regions) != 1:
             raise ValueError(f"MicroExpSTCNN takes one region, got {self.spec.regions}")
         size = self.spec.size_of(self.spec.regions[0])
-        self.block = SpatioTemporalBlock(self.spec.channels, filters, tuple(kernel), pool)
+        channels = self.spec.input_shapes()[0][0]  # spec.channels for frames; + u, v for frames+flow
+        self.block = SpatioTemporalBlock(channels, filters, tuple(kernel), pool)
         self.dropout = Dropout(dropout)
         self.fc1 = keras_normal_(nn.Linear(self.block.out_features(self.spec.frames, size), hidden))
         self.fc2 = keras_normal_(nn.Linear(hidden, self.spec.num_classes))

@@ -1,5 +1,10 @@
 """The cross-generator benchmark's folds and summaries: the held-out person never trains."""
 
+import json
+
+import numpy as np
+import pytest
+
 from bench.crossgen import person_folds, summarise
 
 
@@ -169,3 +174,56 @@ def test_compact_clips_keeps_one_line_per_clip_per_run():
     out = compact_clips(rows)
     assert [r["seed"] for r in out] == [0, 1] and out[0]["mode"] == "apex"
     assert out[1]["rows"] == ["synthetic/sub01/c0 ? positive negative", "synthetic/sub01/c1 AU12 positive negative"]
+
+
+def test_clip_lines_keep_class_probabilities_and_parse_back():
+    from bench.crossgen import compact_clips, parse_clip
+
+    row = {"arch": "stcnn", "train": "synth", "test": "probe", "mode": "apex", "seed": 0, "clip": "synthetic/sub01/c0",
+           "recipe": "AU6+AU12", "truth": "positive", "prediction": "positive", "probs": [0.1, 0.85, 0.05]}  # fmt: skip
+    (run,) = compact_clips([row])
+    assert run["rows"] == ["synthetic/sub01/c0 AU6+AU12 positive positive 0.1000/0.8500/0.0500"]
+    parsed = parse_clip(run["rows"][0])
+    assert parsed == {"clip": "synthetic/sub01/c0", "recipe": "AU6+AU12", "truth": "positive",
+                      "prediction": "positive", "probs": [0.1, 0.85, 0.05]}  # fmt: skip
+    assert parse_clip("synthetic/sub01/c0 ? positive negative")["probs"] is None  # files from before
+
+
+def _result_file(path, arch, probs_by_clip, truth, seeds=(0, 1)):
+    """A minimal crossgen result file: one apex run per seed, the same clips, the given probabilities."""
+    from bench.crossgen import compact_clips
+
+    labels = ("negative", "positive", "surprise")
+    rows = [{"arch": arch, "seed": s, "train": "synth", "test": "probe", "mode": "apex", "clip": c, "recipe": "AU12",
+             "truth": truth[c], "prediction": labels[int(np.argmax(p))], "probs": p}
+            for s in seeds for c, p in probs_by_clip.items()]  # fmt: skip
+    path.write_text(json.dumps({"summary": [{"recall": dict.fromkeys(labels, 0.0)}], "clips": compact_clips(rows)}))
+    return path
+
+
+def test_fusion_combines_two_models_per_clip_and_checks_the_sets(tmp_path, capsys):
+    """Each model gets one class wrong with confidence and hesitates where the other is sure: the mean
+    of their probabilities gets all right, and each model alone scores as its own argmax says."""
+    from bench.crossgen_fuse import fuse, main
+
+    truth = {"c0": "negative", "c1": "positive", "c2": "surprise"}
+    a = {"c0": [0.9, 0.05, 0.05], "c1": [0.4, 0.35, 0.25], "c2": [0.1, 0.1, 0.8]}  # c1 wrong, hesitant
+    b = {"c0": [0.3, 0.45, 0.25], "c1": [0.05, 0.9, 0.05], "c2": [0.1, 0.1, 0.8]}  # c0 wrong, hesitant
+    fa, fb = _result_file(tmp_path / "a.json", "stcnn", a, truth), _result_file(tmp_path / "b.json", "flow", b, truth)
+    out = tmp_path / "fused.json"
+    assert main(["--a", str(fa), "--b", str(fb), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    acc = {s["rule"]: s["accuracy"]["mean"] for s in result["summary"]}
+    assert acc["a"] == pytest.approx(2 / 3, abs=1e-3) and acc["b"] == pytest.approx(2 / 3, abs=1e-3)
+    assert acc["mean"] == 1.0 and acc["geometric"] == 1.0
+    assert acc["calibrated"] == 1.0  # no within runs in these files: temperature 1, the mean
+    assert all(s["runs"] == 2 for s in result["summary"]) and "stcnn + flow, mean" in capsys.readouterr().out
+    g = fuse(np.array([[0.5, 0.5, 0.0]]), np.array([[0.0, 0.5, 0.5]]), "geometric")
+    assert np.allclose(g, [[0.0, 1.0, 0.0]], atol=1e-5)  # a class either model rules out stays out
+    from bench.crossgen_fuse import temper
+
+    sure = np.array([[0.98, 0.01, 0.01]])
+    assert np.allclose(temper(sure, 1.0), sure) and temper(sure, 4.0)[0, 0] < 0.8  # T > 1 softens
+    other = _result_file(tmp_path / "c.json", "flow", {"c0": b["c0"], "c1": b["c1"]}, truth)
+    with pytest.raises(SystemExit, match="different clips"):
+        main(["--a", str(fa), "--b", str(other)])

@@ -1,0 +1,36 @@
+"""MicroExpSTCNNFlow: the paper's STCNN on the ``frames+flow`` representation (frames and signed motion).
+
+The frame models read WHERE the face moves (temporal-mean-removed grey frames carry the change but
+not its direction clearly), the flow net reads WHICH WAY from one onset -> apex field; their errors
+were complementary on the cross-generator probe (bench/README.md, "Signed optical flow against the
+frames"). This model sees both in one input: per frame the normalised grey crop plus the signed DIS
+flow (u, v) from the window's first frame, (3, T, 64, 64), through the unchanged STCNN layers (only
+the first convolution has 3 input channels). The paper's STCNN itself (one grey channel) is untouched.
+"""
+
+from __future__ import annotations
+
+from ..spec import InputSpec
+from .base import register
+from .stcnn import MicroExpSTCNN
+
+
+@register("stcnn-flow")
+class MicroExpSTCNNFlow(MicroExpSTCNN):
+    """``forward(face)`` takes (N, 3, T, H, W): grey, u, v per frame (``microexp.flow.signed_flow``)."""
+
+    def __init__(
+        self,
+        input_spec: InputSpec | None = None,
+        filters: int = 32,
+        kernel: tuple[int, int, int] = (15, 3, 3),
+        pool: int = 3,
+        hidden: int = 128,
+        dropout: float = 0.5,
+    ) -> None:
+        # every argument spelt out: the Hub mixin and config bounds read the signature, not **kwargs
+        spec = InputSpec.from_dict(input_spec) if input_spec is not None else InputSpec(representation="frames+flow")
+        if spec.representation != "frames+flow":
+            raise ValueError(f"MicroExpSTCNNFlow takes the frames+flow representation, got {spec.representation!r}")
+        super().__init__(spec, filters=filters, kernel=kernel, pool=pool, hidden=hidden, dropout=dropout)
+        self.arch = "stcnn-flow"
