@@ -20,6 +20,9 @@ Test modes:
   instead of ``microexp.pipeline.APEX_SPREAD`` (the centred window alone).
 ``within`` (apex mode, A's own clips of p, same models) is reported beside them as the
 own-generator reference under the same person folds.
+``--extra-probe DIR``: further ``probe`` sets (a fresh test seed) tested in apex mode by the same fold
+models of each synth -> probe run, stored as test ``probe:<folder name>``: a selection set and a fresh
+test set are scored by identical models without training them twice.
 
 The ``synth`` side is made by a training-data recipe of ``zoo.build.RECIPES`` (default: the zoo's,
 ``zoo.build.ZOO_RECIPE``), through the same ``zoo.build.generate`` that ``python -m zoo build`` runs, and
@@ -259,6 +262,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sets = {g: Path(p).resolve() for g, p in sets.items()}
     person = {g: persons_of(sets[g]) for g in GENERATORS}
     recipe_of = {g: clip_recipes(sets[g]) for g in GENERATORS}
+    extra = {f"probe:{Path(d).name}": Path(d).resolve() for d in args.extra_probe}
+    person |= {name: persons_of(folder) for name, folder in extra.items()}
+    recipe_of |= {name: clip_recipes(folder) for name, folder in extra.items()}
     clip_rows: list[dict[str, Any]] = []
     shared = sorted(set(person["synth"].values()) & set(person["probe"].values()))
     if not shared:
@@ -277,15 +283,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             jitter = args.jitter if any(src == g for src, _ in directions) else 1
             data[g], _ = load_data(f"synthetic={sets[g]}", arch=arch, frames=None, cache_dir=args.cache_dir,
                                    workers=1, progress=False, jitter=jitter, register=args.register)  # fmt: skip
+        for name, folder in extra.items():
+            data[name], _ = load_data(f"synthetic={folder}", arch=arch, frames=None, cache_dir=args.cache_dir,
+                                      workers=1, progress=False, jitter=1, register=args.register)  # fmt: skip
         labels = data["synth"].spec.labels
         for seed in args.seeds:
             config = FitConfig(arch=arch, preset=preset, seed=seed, data="crossgen", dataset_name="synthetic",
                                synthetic=True, release=False, quiet=True)  # fmt: skip
             for source, target in directions:
                 t0 = time.perf_counter()
-                modes = ("apex", "within", *SHIPPED_MODES)
+                tested_extra = [name for name in extra if target == "probe"]
+                modes = ("apex", "within", *SHIPPED_MODES, *tested_extra)
                 pools: dict[str, tuple[list[str], list[str]]] = {m: ([], []) for m in modes}
-                probabilities: dict[str, tuple[list[np.ndarray], list[int]]] = {m: ([], []) for m in ("apex", "within")}
+                probabilities: dict[str, tuple[list[np.ndarray], list[int]]] = {
+                    m: ([], []) for m in ("apex", "within", *tested_extra)
+                }
                 failures: list[str] = []
                 src, tgt = data[source], data[target]
                 for p, train_idx, own_idx, test_idx in person_folds(
@@ -294,7 +306,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     with tempfile.TemporaryDirectory(prefix="microexp-crossgen-") as tmp:
                         model, _ = train_job(f"{source}-without-{p}", src.subset(train_idx), config,
                                              Checkpoints(Path(tmp), writer=True), ctx, False, False)  # fmt: skip
-                    for mode, ts, idx in (("apex", tgt, test_idx), ("within", src, own_idx)):
+                    extra_tests = [(name, data[name], [i for i, s in enumerate(data[name].subjects)
+                                                       if person[name][s] == p]) for name in tested_extra]  # fmt: skip
+                    for mode, ts, idx in (("apex", tgt, test_idx), ("within", src, own_idx), *extra_tests):
                         if idx:
                             chosen = torch.as_tensor(idx, dtype=torch.long)
                             probs = predict(model, tuple(x[chosen] for x in ts.inputs))
@@ -302,9 +316,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             pools[mode][1].extend(labels[int(k)] for k in probs.argmax(1))
                             probabilities[mode][0].append(probs.numpy())
                             probabilities[mode][1].extend(int(ts.labels[i]) for i in idx)
-                            tested = target if mode == "apex" else source
-                            clip_rows.extend(clip_predictions(arch, seed, source, tested, mode, ts, idx,
-                                                              probs.numpy(), labels, recipe_of[tested]))  # fmt: skip
+                            tested = {"apex": target, "within": source}.get(mode, mode)
+                            clip_rows.extend(clip_predictions(arch, seed, source, tested, "apex" if mode in extra
+                                                              else mode, ts, idx, probs.numpy(), labels,
+                                                              recipe_of[tested]))  # fmt: skip
                     for mode in shipped_modes:
                         subjects = {s for s, q in person[target].items() if q == p}
                         truth, pred, failed = shipped[target].predict(model, subjects, **SHIPPED_MODES[mode])
@@ -316,21 +331,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if not truth:
                         continue
                     result = {"arch": arch, "seed": seed, "train": source,
-                              "test": source if mode == "within" else target, "mode": mode,
-                              **pooled(truth, pred, labels)}  # fmt: skip
+                              "test": {"within": source}.get(mode, mode if mode in extra else target),
+                              "mode": "apex" if mode in extra else mode, **pooled(truth, pred, labels)}  # fmt: skip
                     if mode in SHIPPED_MODES:
                         result["failed"] = failures
-                    if mode == "apex" and probabilities["within"][1]:
-                        result["calibration"] = cross_calibration(probabilities["within"], probabilities["apex"])
+                    if (mode == "apex" or mode in extra) and probabilities["within"][1]:
+                        result["calibration"] = cross_calibration(probabilities["within"], probabilities[mode])
                     runs.append(result)
                     scores = f"UF1 {result['uf1']:.3f} UAR {result['uar']:.3f} acc {result['accuracy']:.3f}"
-                    print(f"{arch} seed {seed} {source}->{result['test']} {mode}: {scores} (n={result['n']})",
+                    print(f"{arch} seed {seed} {source}->{result['test']} {result['mode']}: {scores} (n={result['n']})",
                           flush=True)
                 print(f"  {arch} seed {seed} {source}->{target}: {time.perf_counter() - t0:.0f} s", flush=True)
     if landmarker is not None:
         landmarker.close()
-    return {"sets": {g: str(sets[g]) for g in GENERATORS}, "persons": shared, "jitter": args.jitter, "runs": runs,
-            "labels": list(labels), "clips": clip_rows}  # fmt: skip
+    return {"sets": {g: str(sets[g]) for g in GENERATORS} | {n: str(f) for n, f in extra.items()}, "persons": shared,
+            "jitter": args.jitter, "runs": runs, "labels": list(labels), "clips": clip_rows}  # fmt: skip
 
 
 def clip_predictions(
@@ -385,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="one architecture, one seed, 36 clips, 8 epochs")
     p.add_argument("--synth", type=Path, default=None, help="an existing `python -m train synth` set (mp4 or jpg)")
     p.add_argument("--probe", type=Path, default=None, help="an existing `python -m train probe` set")
+    p.add_argument("--extra-probe", type=Path, nargs="+", default=[],
+                   help="further probe sets (e.g. a fresh test seed) tested in apex mode by the synth -> probe models")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the generated sets")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "microexp-crossgen",
                    help="where generated sets are kept and reused")  # fmt: skip

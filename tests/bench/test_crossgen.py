@@ -227,3 +227,68 @@ def test_fusion_combines_two_models_per_clip_and_checks_the_sets(tmp_path, capsy
     other = _result_file(tmp_path / "c.json", "flow", {"c0": b["c0"], "c1": b["c1"]}, truth)
     with pytest.raises(SystemExit, match="different clips"):
         main(["--a", str(fa), "--b", str(other)])
+
+
+def test_extra_probe_sets_are_tested_by_the_same_fold_models_on_the_held_out_person(tmp_path, monkeypatch):
+    """``--extra-probe``: a fresh probe set is scored by each fold's model on that fold's held-out person only,
+    stored as its own apex runs (test ``probe:<folder>``), beside the selection set's."""
+    import csv
+    from types import SimpleNamespace
+
+    import torch
+
+    import train.fit
+    from bench.crossgen import build_parser, run
+
+    labels = ("negative", "positive", "surprise")
+    people = {"ann": 0, "bob": 1}
+
+    def make(name, persons, truth):
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = [{"subject": f"s{p}", "person": p, "clip": f"{name}{i}", "aus": "AU12"} for i, p in enumerate(persons)]
+        with (folder / "annotations.csv").open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return folder, fake_set([f"synthetic/s{p}" for p in persons], [f"synthetic/{r['subject']}/{r['clip']}"
+                                                                           for r in rows], persons, truth)
+
+    def fake_set(subjects, clips, persons, truth):
+        inputs = (torch.eye(3)[truth], torch.tensor([people[p] for p in persons]))
+        return SimpleNamespace(subjects=tuple(subjects), clips=tuple(clips), labels=torch.tensor(truth),
+                               inputs=inputs, spec=SimpleNamespace(labels=labels),
+                               subset=lambda idx: fake_set([subjects[i] for i in idx], [clips[i] for i in idx],
+                                                           [persons[i] for i in idx], [truth[i] for i in idx]))
+
+    sets = {"synth": make("synth", ["ann", "ann", "bob", "bob"], [0, 1, 1, 2]),
+            "probe": make("probe", ["ann", "bob"], [2, 0]),
+            "fresh": make("fresh", ["ann", "bob", "bob", "bob"], [0, 1, 2, 2])}  # fmt: skip
+    by_folder = {str(folder.resolve()): data for folder, data in sets.values()}
+    monkeypatch.setattr(train.fit, "load_data", lambda spec, **_: (by_folder[spec.split("=", 1)[1]], None))
+    trained_on = []
+
+    def train_job(job, data, *_):
+        trained_on.append(set(data.inputs[1].tolist()))
+        return trained_on[-1], None
+
+    def predict(model, inputs):
+        assert not model & set(inputs[1].tolist()), "a test clip's person was in its model's training set"
+        return inputs[0]
+
+    monkeypatch.setattr(train.fit, "train_job", train_job)
+    monkeypatch.setattr(train.fit, "predict", predict)
+    args = build_parser().parse_args(["--arch", "stcnn", "--seeds", "0", "--directions", "synth-probe",
+                                      "--modes", "apex", "--synth", str(sets["synth"][0]), "--probe",
+                                      str(sets["probe"][0]), "--extra-probe", str(sets["fresh"][0])])  # fmt: skip
+    args.epochs, args.jitter = 1, 1
+    result = run(args)
+    assert trained_on == [{1}, {0}]  # one model per held-out person, each tested on every set
+    runs = {(r["test"], r["mode"]): r for r in result["runs"]}
+    assert set(runs) == {("probe", "apex"), ("synth", "within"), ("probe:fresh", "apex")}
+    assert runs["probe:fresh", "apex"]["n"] == 4 and runs["probe", "apex"]["n"] == 2
+    assert runs["probe:fresh", "apex"]["uf1"] == 1.0 and "calibration" in runs["probe:fresh", "apex"]
+    fresh = [r for r in result["clips"] if r["test"] == "probe:fresh"]
+    assert sorted(r["clip"] for r in fresh) == [f"synthetic/s{p}/fresh{i}" for i, p in
+                                                enumerate(["ann", "bob", "bob", "bob"])]  # fmt: skip
+    assert {r["mode"] for r in fresh} == {"apex"} and result["sets"]["probe:fresh"] == str(sets["fresh"][0].resolve())
