@@ -209,6 +209,11 @@ class SpotSettings:
             the corners' score is the larger of that and their cells'. Talking barely changes that
             height, a lip-corner pull or depressor does; a peak it makes is tested for return on it.
         lift_floor: least noise level (IOD) that height's band-pass is divided by.
+        lift_min: least band-passed height change (IOD) that scores: landmark jitter on a hand-held
+            still face reached 0.008.
+        repeat_masked: a mouth peak near speech is also tested for repetition on its grey-level movement
+            (:attr:`_Signals.raw`), which the speech mask does not silence: the mask's edges lag a phrase's
+            first and last syllables, and a syllable there was compared with the silenced zeros.
         busy_own: a weak brow peak inside talking may stand ``min_contrast`` above the brows' own score
             elsewhere instead of above the combined score's (which the talking lower face keeps high).
     """
@@ -257,7 +262,9 @@ class SpotSettings:
     head_contrast: float = 5.0
     corner_lift: bool = True
     lift_floor: float = 0.001
+    lift_min: float = 0.01
     busy_own: bool = True
+    repeat_masked: bool = True
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -829,8 +836,9 @@ def combine(
     height = lift = None
     if settings.corner_lift:  # the corners' landmark height over the lips, scored like the corners' cells
         height = corner_height(points, fps)
-        lift = _scored(_band(height, max(1, round(settings.k_seconds * fps))), speech, fps, settings,
-                       settings.lift_floor)
+        band = _band(height, max(1, round(settings.k_seconds * fps)))
+        lift = _scored(band, speech, fps, settings, settings.lift_floor)
+        lift = np.where(band >= settings.lift_min, lift, np.minimum(lift, 0.0))  # as min_difference for the cells
         z["corners"] = np.maximum(z["corners"], lift)
     # A blink: the lids close (eye aspect ratio dips), or the eye cells move far more than the brows.
     ear = eye_aspect_ratio(points)
@@ -940,6 +948,12 @@ def candidates(
         own = stack[region]
         near = np.r_[own[max(p - reach, k) : max(p - gap, k)], own[p + gap + 1 : min(p + reach + 1, n - k)]]
         repeat = float(near.max()) / max(float(own[p]), 1e-9) if near.size else 0.0
+        if settings.repeat_masked and names[region] == "mouth" and sig.speech[max(p - reach, 0) : p + reach + 1].any():
+            # The mouth is silenced in speech (0 there): next to a phrase its grey levels are the reference.
+            g = sig.raw["mouth"]
+            near = np.r_[g[max(p - reach, k) : max(p - gap, k)], g[p + gap + 1 : min(p + reach + 1, n - k)]]
+            if near.size:
+                repeat = max(repeat, float(near.max()) / max(float(g[p]), 1e-9))
         a, b = _half_height_span(score, p)
         elsewhere = np.r_[score[: max(p - gap, 0)], score[p + gap + 1 :]]
         level = float(np.quantile(elsewhere, 0.9)) if elsewhere.size else 0.0
