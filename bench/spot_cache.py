@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--shake-px", type=float, nargs=2, default=(0.2, 1.0), help="their RMS frame-to-frame jitter, px")
     m.add_argument("--head-per-minute", type=float, nargs=2, default=(2.0, 8.0), help="rate of head turns, nods, tilts")
     m.add_argument("--speech", type=float, default=0.75, help="probability that the person talks in a clip")
-    m.add_argument("--speech-overlap", type=float, default=0.3, help="probability that an expression lies inside talking")
+    m.add_argument("--speech-overlap", type=float, default=0.3,
+                   help="probability that an expression lies inside talking")
     e = sub.add_parser("eval")
     e.add_argument("names", nargs="+")
     e.add_argument("--cache", type=Path, default=Path("/tmp/spot/cache"))
