@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--shake-px", type=float, nargs=2, default=(0.2, 1.0), help="their RMS frame-to-frame jitter, px")
     m.add_argument("--head-per-minute", type=float, nargs=2, default=(2.0, 8.0), help="rate of head turns, nods, tilts")
     m.add_argument("--speech", type=float, default=0.75, help="probability that the person talks in a clip")
+    m.add_argument("--speech-overlap", type=float, default=0.3,
+                   help="probability that an expression lies inside talking")
     e = sub.add_parser("eval")
     e.add_argument("names", nargs="+")
     e.add_argument("--cache", type=Path, default=Path("/tmp/spot/cache"))
@@ -244,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         config = LongConfig(clips=args.clips, seed=args.seed, seconds=tuple(args.seconds), fps=args.fps,
                             amplitude=tuple(args.amplitude), micro=tuple(args.micro), crf=args.crf,
                             shake=args.shake, shake_px=tuple(args.shake_px),
-                            head_per_minute=tuple(args.head_per_minute), speech=args.speech)
+                            head_per_minute=tuple(args.head_per_minute), speech=args.speech,
+                            speech_overlap=args.speech_overlap)
         print(generate_long(config, args.out, progress=False))
         return 0
     if args.command == "cache":

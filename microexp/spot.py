@@ -23,6 +23,9 @@ second face pass. Steps:
    above its usual level: a head movement moves every cell, an expression some), divided by its own
    robust noise level (median and MAD over the clip, with a floor), so a region that moves all clip
    long counts less.
+   The lip corners are also scored on their landmarks: their height over the inner lips
+   (:func:`corner_height`) barely changes with talking, which moves their pixels with every syllable,
+   but a lip-corner pull or depressor changes it; the corners' score is the larger of the two.
 3. Distractors: a blink (the eye aspect ratio dips briefly, as lids that meet do, not for as long as a
    lid tightener narrows the eye; or the eye cells move far more than the brows)
    silences the eyes around it, and the brows where they move less than ``blink_brow_ratio`` times
@@ -41,8 +44,10 @@ second face pass. Steps:
    jaw movement, the start of a phrase) or the cheeks moving with the jaw, and is dropped.
 4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals
    (:func:`candidates` measures each filter on every peak, :meth:`Candidate.rejected_by` applies
-   them); a peak where the head's rigid landmarks jerk (:func:`head_motion`) is the head's; a weak peak (under ``min_score + contrast_margin``) must also stand ``min_contrast`` times
-   above the rest of the clip. The apex is refined to the frame most displaced from the local baseline; onset and offset are
+   them); a peak where the head's rigid landmarks jerk (:func:`head_motion`) is the head's; a weak peak
+   (under ``min_score + contrast_margin``) must also stand ``min_contrast`` times above the rest of the
+   clip (a brow peak inside talking: above the brows' own score elsewhere). The apex is refined to the
+   frame most displaced from the local baseline; onset and offset are
    where that movement itself falls under ``extent_fraction`` of its apex value (:func:`_extent`).
 
 All thresholds were tuned on synthetic clips only (``bench/spot_dev.py``).
@@ -76,6 +81,7 @@ _RIGID_SHAPE = ((168, 1), (10, 168), (127, 356))
 # Eye aspect ratio: (outer, inner, upper lid, lower lid) per eye.
 _EYE_POINTS = ((33, 133, 159, 145), (362, 263, 386, 374))
 _SPEECH_REGIONS = ("mouth", "corners", "nose")  # what the jaw moves while talking (cheeks barely: their clip-wide noise applies)
+_STILL_IN_SPEECH = ("brows",)  # talking does not move them (the eyes: blinks and head jerks do)
 _EYE_Y, _INTER_OCULAR = 0.38, 0.36  # canonical crop geometry, as fractions of its side (as InputSpec)
 
 # A bump this many noise scales high that covers this share of the clip is left out of its noise (_noise).
@@ -198,6 +204,18 @@ class SpotSettings:
             by more than ``head_level`` IOD and ``head_contrast`` times their clip median is the head
             movement's residue (the registration, smoothed over ``registration_seconds``, lags a
             fast nod or turn, and every cell moves), not an expression (0: not asked).
+        corner_lift: also score the lip corners by their landmark height over the inner lips
+            (:func:`corner_height`, band-passed like the cells, over its own quiet and talking noise);
+            the corners' score is the larger of that and their cells'. Talking barely changes that
+            height, a lip-corner pull or depressor does; a peak it makes is tested for return on it.
+        lift_floor: least noise level (IOD) that height's band-pass is divided by.
+        lift_min: least band-passed height change (IOD) that scores: landmark jitter on a hand-held
+            still face reached 0.008.
+        repeat_masked: a mouth peak near speech is also tested for repetition on its grey-level movement
+            (:attr:`_Signals.raw`), which the speech mask does not silence: the mask's edges lag a phrase's
+            first and last syllables, and a syllable there was compared with the silenced zeros.
+        busy_own: a weak brow peak inside talking may stand ``min_contrast`` above the brows' own score
+            elsewhere instead of above the combined score's (which the talking lower face keeps high).
     """
 
     crop_size: int = 96
@@ -242,6 +260,11 @@ class SpotSettings:
     contrast_margin: float = 5.0
     head_level: float = 0.06
     head_contrast: float = 5.0
+    corner_lift: bool = True
+    lift_floor: float = 0.001
+    lift_min: float = 0.01
+    busy_own: bool = True
+    repeat_masked: bool = True
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -512,6 +535,31 @@ def eye_aspect_ratio(points: np.ndarray) -> np.ndarray:
     return np.mean(ratios, axis=0)
 
 
+def corner_height(points: np.ndarray, fps: float) -> np.ndarray:
+    """(N,) height of the lip corners over the centre of the inner lips, in IOD (towards the brows
+    positive), from (N, 478, 2) head-frame landmarks (:func:`head_frame`), smoothed over 0.03 s.
+
+    The corners sit between the two lips: opening the jaw lowers them half as far as the lower lip, so
+    their height over the inner lips' midpoint barely changes while talking, whereas a lip-corner pull
+    (AU12) raises them and a depressor (AU15) lowers them. Inside talking the corners' and cheeks'
+    pixels move with every syllable, and such an expression scored 4-7 noise units there.
+    """
+    left, right = eye_centres(points)
+    iod = np.maximum(np.linalg.norm(right - left, axis=-1), 1e-6)
+    axis = (right - left) / iod[:, None]
+    up = np.stack([axis[:, 1], -axis[:, 0]], 1)  # perpendicular to the eye line, towards the brows
+    centre = 0.5 * (points[:, _INNER_LIPS[0]] + points[:, _INNER_LIPS[1]])
+    height = np.mean([((points[:, i] - centre) * up).sum(axis=1) for i in _LIP_CORNERS[:2]], axis=0) / iod
+    return gaussian_filter1d(height, max(0.03 * fps, 1e-3), mode="nearest")
+
+
+def _band(x: np.ndarray, k: int) -> np.ndarray:
+    """|x_t - (x_t-k + x_t+k) / 2| along the first axis (the cells' feature difference, :func:`cell_differences`)."""
+    n = len(x)
+    t = np.arange(n)
+    return np.abs(x - 0.5 * (x[np.clip(t - k, 0, n - 1)] + x[np.clip(t + k, 0, n - 1)]))
+
+
 def speech_mask(
     track: FaceTrack,
     fps: float,
@@ -680,6 +728,8 @@ class _Signals:
     blinks: np.ndarray  # (N,) bool
     speech: np.ndarray  # (N,) bool
     head: np.ndarray | None = None  # (N,) rigid head jerk in IOD (head_motion); None: not measured
+    corner_height: np.ndarray | None = None  # (N,) lip corners over the lips, IOD (corner_height); None: not used
+    corner_lift: np.ndarray | None = None  # (N,) its band-pass in noise units (part of regions["corners"])
 
 
 def _lid_closures(ear: np.ndarray, fps: float, settings: SpotSettings) -> np.ndarray:
@@ -705,6 +755,19 @@ def _lid_closures(ear: np.ndarray, fps: float, settings: SpotSettings) -> np.nda
     return out
 
 
+def _scored(s: np.ndarray, speech: np.ndarray | None, fps: float, settings: SpotSettings, floor: float) -> np.ndarray:
+    """(N,) signal ``s`` in noise units: over the clip's noise, or (``speech`` given and long enough) over
+    its talking-time noise while talking and its quiet noise elsewhere, passing smoothly between them."""
+    if speech is None or speech.sum() <= 10:
+        base, scale = _noise(s, floor)
+        return (s - base) / scale
+    (b1, s1), (b0, s0) = (_noise(s[part], floor) for part in (speech, ~speech))
+    w = speech.astype(np.float64)
+    if settings.speech_blend_seconds:  # a hard switch makes peaks of its own at the edges of speech
+        w = np.clip(gaussian_filter1d(w, settings.speech_blend_seconds * fps), 0, 1)
+    return (s - (w * b1 + (1 - w) * b0)) / (w * s1 + (1 - w) * s0)
+
+
 def _region_scores(
     cells: np.ndarray, labels: np.ndarray, speech: np.ndarray, fps: float, settings: SpotSettings
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -723,16 +786,7 @@ def _region_scores(
         own = cells[:, labels == r]
         s = raw[name] = np.sort(own, axis=1)[:, -2:].mean(axis=1) - common  # its two strongest cells
         # Talking moves the lower face all the time: while talking, its own noise level applies there.
-        parts = (speech, ~speech) if name in _SPEECH_REGIONS and speech.sum() > 10 else (np.ones(len(s), bool),)
-        if len(parts) == 1:
-            base, scale = _noise(s, settings.noise_floor)
-            z[name] = (s - base) / scale
-        else:  # talking (weight w) and quiet noise levels; w passes smoothly between them unless blending is off
-            (b1, s1), (b0, s0) = (_noise(s[part], settings.noise_floor) for part in parts)
-            w = speech.astype(np.float64)
-            if settings.speech_blend_seconds:  # a hard switch makes peaks of its own at the edges of speech
-                w = np.clip(gaussian_filter1d(w, settings.speech_blend_seconds * fps), 0, 1)
-            z[name] = (s - (w * b1 + (1 - w) * b0)) / (w * s1 + (1 - w) * s0)
+        z[name] = _scored(s, speech if name in _SPEECH_REGIONS else None, fps, settings, settings.noise_floor)
         z[name] = np.where(s >= settings.min_difference, z[name], np.minimum(z[name], 0.0))
     return raw, z
 
@@ -779,6 +833,13 @@ def combine(
     scored = [_region_scores(c, labels, speech, fps, settings) for c in cells]
     raw = scored[-1][0]
     z = {name: np.max([zs[name] for _, zs in scored], axis=0) for name in raw}
+    height = lift = None
+    if settings.corner_lift:  # the corners' landmark height over the lips, scored like the corners' cells
+        height = corner_height(points, fps)
+        band = _band(height, max(1, round(settings.k_seconds * fps)))
+        lift = _scored(band, speech, fps, settings, settings.lift_floor)
+        lift = np.where(band >= settings.lift_min, lift, np.minimum(lift, 0.0))  # as min_difference for the cells
+        z["corners"] = np.maximum(z["corners"], lift)
     # A blink: the lids close (eye aspect ratio dips), or the eye cells move far more than the brows.
     ear = eye_aspect_ratio(points)
     closing = _lid_closures(ear / max(float(np.median(ear)), 1e-9), fps, settings) | (
@@ -791,7 +852,7 @@ def combine(
     z["brows"] = np.where(blinks & ~own, 0.0, z["brows"])
     z["eyes"] = np.where(blinks, 0.0, z["eyes"])
     z["mouth"] = np.where(speech, 0.0, z["mouth"])
-    return _Signals(crops, cells[-1], labels, z, raw, blinks, speech, head_motion(track, fps, settings))
+    return _Signals(crops, cells[-1], labels, z, raw, blinks, speech, head_motion(track, fps, settings), height, lift)
 
 
 @dataclass(frozen=True)
@@ -811,6 +872,7 @@ class Candidate:
         speech, blink: whether the peak falls in speech or around a blink.
         head: the head's rigid jerk at the peak (:func:`head_motion`, IOD); head_ratio: that over its clip
             median.
+        own_contrast: score over the peak region's own 90th percentile elsewhere in the clip.
     """
 
     peak: int
@@ -828,6 +890,7 @@ class Candidate:
     blink: bool
     head: float = 0.0
     head_ratio: float = 0.0
+    own_contrast: float = 0.0
 
     def rejected_by(self, settings: SpotSettings) -> str | None:
         """Which filter drops this peak ("low", "head", "held", "repeated", "wide", "busy"), or None when it is kept."""
@@ -841,7 +904,9 @@ class Candidate:
             return "repeated"  # the region keeps moving (speech, chewing): one of many movements
         if self.width > settings.max_seconds:
             return "wide"
-        if self.score < settings.min_score + settings.contrast_margin and self.contrast < settings.min_contrast:
+        still = settings.busy_own and self.speech and self.region in _STILL_IN_SPEECH
+        contrast = max(self.contrast, self.own_contrast) if still else self.contrast
+        if self.score < settings.min_score + settings.contrast_margin and contrast < settings.min_contrast:
             return "busy"  # a weak peak among many of its size: the clip's noise, not an expression
         return None
 
@@ -875,15 +940,25 @@ def candidates(
         gy, gx = np.divmod(cells, settings.crop_size // settings.cell)
         c = settings.cell
         patch = np.stack([sig.crops[:, y * c : (y + 1) * c, x * c : (x + 1) * c] for y, x in zip(gy, gx)], 1)
-        return_ratio = _return_ratio(patch, p, r)
+        lifted = sig.corner_lift is not None and names[region] == "corners" and sig.corner_lift[p] >= stack[region, p]
+        # A peak the corners' landmark height makes is judged on that height: their pixels change with talking.
+        return_ratio = _return_ratio(sig.corner_height[:, None] if lifted else patch, p, r)
         # The region's score shortly before and after the movement (not within k of the clip's ends,
         # where the feature difference is one-sided and echoes the movement).
         own = stack[region]
         near = np.r_[own[max(p - reach, k) : max(p - gap, k)], own[p + gap + 1 : min(p + reach + 1, n - k)]]
         repeat = float(near.max()) / max(float(own[p]), 1e-9) if near.size else 0.0
+        if settings.repeat_masked and names[region] == "mouth" and sig.speech[max(p - reach, 0) : p + reach + 1].any():
+            # The mouth is silenced in speech (0 there): next to a phrase its grey levels are the reference.
+            g = sig.raw["mouth"]
+            near = np.r_[g[max(p - reach, k) : max(p - gap, k)], g[p + gap + 1 : min(p + reach + 1, n - k)]]
+            if near.size:
+                repeat = max(repeat, float(near.max()) / max(float(g[p]), 1e-9))
         a, b = _half_height_span(score, p)
         elsewhere = np.r_[score[: max(p - gap, 0)], score[p + gap + 1 :]]
         level = float(np.quantile(elsewhere, 0.9)) if elsewhere.size else 0.0
+        own_else = np.r_[own[: max(p - gap, 0)], own[p + gap + 1 :]]
+        own_level = float(np.quantile(np.clip(own_else, 0, None), 0.9)) if own_else.size else 0.0
         # Apex: the frame of the bump most displaced from the local baseline (r before, r after).
         idx = np.arange(max(a - 1, 0), min(b + 2, n))
         base = 0.5 * (patch[np.clip(idx - r, 0, n - 1)] + patch[np.clip(idx + r, 0, n - 1)])
@@ -893,6 +968,7 @@ def candidates(
             int(p), onset, apex, offset, names[region], float(score[p]), float(max(stack[order[-2], p], 0.0)),
             return_ratio, repeat, float(times[b] - times[a]), float(score[p]) / max(level, 1.0),
             bool(sig.speech[p]), bool(sig.blinks[p]), head[p], head[p] / head_level,
+            float(score[p]) / max(own_level, 1.0),
         ))  # fmt: skip
     return score, out
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from microexp.pipeline import NO_EXPRESSION, Predictor
-from microexp.spot import Interval, SpotResult, SpotSettings, spot
+from microexp.spot import Interval, SpotResult, SpotSettings, candidates, signals, spot
 from microexp.video import clip_from_frames
 from tests.fixtures.app import BROWS, EYE_OUTER, FPS, MOUTH_CORNERS, action_unit, warp_points
 from train.synth.media import face_frames
@@ -518,3 +518,61 @@ def test_a_shallow_brief_dip_is_a_blink_a_shallow_lasting_one_is_not():
     closed = _lid_closures(ear, fps, SpotSettings())
     assert closed[20:24].any() and not closed[56:72].any()
     assert not _lid_closures(ear, fps, SpotSettings(blink_ratio=0.8))[20:24].any()  # the old level missed it
+
+
+@pytest.mark.parametrize(("name", "seed"), [("grace_hopper", 41), ("grace_hopper", 45), ("biden_official", 46)])
+def test_lip_corner_pull_inside_talking_is_found_by_the_corners_height(landmarker, photos, name, seed):
+    """A smile (AU12, 3.5-8 % IOD) inside a spoken phrase: the corners' and cheeks' pixels move with every
+    syllable and it scored under the threshold there (nothing spotted without the corners' landmark
+    height, as on main); their height over the inner lips barely moves with talking, so it is found."""
+    clip, events = _long_clip(photos, name, seed, micro=(1, 1), speech=1.0, speech_overlap=1.0, macro=0.0,
+                              head_per_minute=(0.0, 0.0), labels=("positive",))  # fmt: skip
+    (truth,) = [e for e in events if e.kind == "micro"]
+    assert "AU12" in truth.aus
+    assert any(e.kind == "speech" and e.onset <= truth.apex <= e.offset for e in events)
+    track = track_of(landmarker, clip)
+    assert spot(clip, track, SpotSettings(corner_lift=False, busy_own=False)).intervals == ()
+    top = spot(clip, track).top
+    assert top is not None and top.onset - 0.034 <= truth.apex / clip.fps <= top.offset + 0.034, (truth, top)
+
+
+def test_corner_height_ignores_a_jaw_opening_but_follows_a_corner_pull(landmarker):
+    """The corners lie between the lips: a jaw opening that drops the lower lip by d and the corners by d / 2
+    leaves their height over the inner lips' midpoint unchanged; raising the corners (AU12) or lowering
+    them (AU15) by 0.05 IOD changes it by that much."""
+    from microexp.face import eye_centres
+    from microexp.spot import _INNER_LIPS, _LIP_CORNERS, corner_height
+
+    lm = landmarker.detect(face_frames("grace_hopper.jpg", n=1, fps=FPS, seed=0)[0])[0][:, :2].astype(np.float64)
+    iod = float(np.linalg.norm(np.subtract(*eye_centres(lm))))
+    lower = lm[:, 1] > lm[_INNER_LIPS[1], 1] - 1  # the lower lip and chin
+    corners = list(_LIP_CORNERS[:2])
+    n = 40
+    frames = np.repeat(lm[None], n, axis=0)
+    for t in range(10, 20):  # the jaw opens by 0.1 IOD
+        frames[t, lower, 1] += 0.1 * iod
+        frames[t, corners, 1] += 0.05 * iod
+    frames[25:30, corners, 1] -= 0.05 * iod  # a corner pull (image y points down)
+    frames[32:36, corners, 1] += 0.05 * iod  # a depressor
+    h = corner_height(frames, FPS)
+    raw = corner_height(frames, 1.0)  # smoothing over 0.03 of a frame: the unsmoothed height
+    assert abs(raw[15] - raw[0]) < 0.005 and abs(h[15] - h[0]) < 0.005
+    assert raw[27] - raw[0] == pytest.approx(0.05, abs=0.005) and raw[34] - raw[0] == pytest.approx(-0.05, abs=0.005)
+
+
+def test_mouth_peak_beside_a_phrase_is_judged_against_the_phrase(landmarker, photos):
+    """Talking only: the speech mask's edge lags the phrase, and a syllable just outside it scored 33 noise
+    units against the mouth's silenced (zeroed) neighbourhood. Judged for repetition on the mouth's grey
+    levels, which the mask does not silence, it is one of the phrase's many movements."""
+    clip, events = _long_clip(photos, "obama_speaking", 61, micro=(0, 0), speech=1.0, macro=0.0)
+    assert any(e.kind == "speech" for e in events)
+    track = track_of(landmarker, clip)
+    (before,) = spot(clip, track, SpotSettings(repeat_masked=False)).intervals
+    times = np.asarray(clip.timestamps)
+    sig = signals(clip, track, SpotSettings(repeat_masked=False))
+    apex = int(np.argmin(np.abs(times - before.apex)))
+    assert sig.speech[max(apex - 30, 0) : apex + 31].any()  # beside masked speech
+    assert spot(clip, track).intervals == ()
+    _, found = candidates(sig, times, track.valid, SpotSettings())
+    assert any(c.region == "mouth" and c.rejected_by(SpotSettings()) == "repeated" and abs(c.apex - apex) <= 3
+               for c in found)  # fmt: skip
