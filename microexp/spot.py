@@ -213,9 +213,11 @@ class SpotSettings:
             still face reached 0.008.
         repeat_masked: a mouth peak near speech is also tested for repetition on its grey-level movement
             (:attr:`_Signals.raw`), which the speech mask does not silence: the mask's edges lag a phrase's
-            first and last syllables, and a syllable there was compared with the silenced zeros.
+            first and last syllables, and a syllable there was compared with the silenced zeros. Off by
+            default: it removed false positives on the tuning clips only, and cost true ones on test clips.
         busy_own: a weak brow peak inside talking may stand ``min_contrast`` above the brows' own score
-            elsewhere instead of above the combined score's (which the talking lower face keeps high).
+            elsewhere instead of above the combined score's (which the talking lower face keeps high). Off
+            by default: it helped on the tuning clips only, and added false positives on test clips.
     """
 
     crop_size: int = 96
@@ -263,8 +265,8 @@ class SpotSettings:
     corner_lift: bool = True
     lift_floor: float = 0.001
     lift_min: float = 0.01
-    busy_own: bool = True
-    repeat_masked: bool = True
+    busy_own: bool = False
+    repeat_masked: bool = False
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
