@@ -116,12 +116,16 @@ class SpotResult:
         score: (N,) per-frame micro-expression likelihood (noise units; the timeline curve).
         intervals: spotted micro-expressions in time order; () when none was found.
         notices: remarks for the user (speech or blinks discounted, too short to spot, ...).
+        strongest: the highest peak of ``score`` over the threshold, whether or not a filter (held,
+            repeated, head, wide, busy) rejected it; None when there is none. An excerpt known to hold one
+            expression is labelled there when no peak passes the filters.
     """
 
     times: np.ndarray
     score: np.ndarray
     intervals: tuple[Interval, ...]
     notices: tuple[str, ...] = ()
+    strongest: Interval | None = None
 
     @property
     def top(self) -> Interval | None:
@@ -1001,15 +1005,16 @@ def spot(clip: Clip, track: FaceTrack, settings: SpotSettings = SpotSettings()) 
 def decide(sig: _Signals, times: np.ndarray, valid: np.ndarray, settings: SpotSettings) -> SpotResult:
     """Step 4 on computed signals: the peaks no filter rejects become intervals."""
     score, found = candidates(sig, times, valid, settings)
-    intervals = tuple(
-        Interval(float(times[c.onset]), float(times[c.apex]), float(times[c.offset]), c.score)
-        for c in found
-        if c.rejected_by(settings) is None
-    )
+
+    def interval(c: Candidate) -> Interval:
+        return Interval(float(times[c.onset]), float(times[c.apex]), float(times[c.offset]), c.score)
+
+    intervals = tuple(interval(c) for c in found if c.rejected_by(settings) is None)
+    strongest = interval(max(found, key=lambda c: c.score)) if found else None
     notices = []
     if sig.speech.mean() > 0.2:
         notices.append("the person talks in this clip: mouth movement while talking is not counted as an expression")
-    return SpotResult(times, score, intervals, tuple(notices))
+    return SpotResult(times, score, intervals, tuple(notices), strongest)
 
 
 __all__ = ["Candidate", "Interval", "SpotResult", "SpotSettings", "candidates", "combine", "decide", "signals", "spot"]

@@ -373,6 +373,38 @@ def test_a_short_clip_is_an_excerpt_labelled_at_its_strongest_movement(landmarke
     assert recording.prediction is None and NO_EXPRESSION in recording.notices
 
 
+def test_an_excerpt_whose_expression_is_held_to_its_end_is_labelled_on_its_rise(landmarker, tmp_path):
+    """A 2 s excerpt in which a smile rises and stays until the clip ends: the spotter's filters reject the
+    rise as "held" (a recording would report nothing), but an excerpt holds one expression, so its window is
+    centred on that strongest peak, not on the sliding window with the most motion."""
+    from microexp.spot import SpotSettings, candidates, signals
+    from train.synth import make_clip
+    from train.synth.photos import frame_face, load_faces
+
+    torch.manual_seed(2)
+    folder = tmp_path / "model"
+    MicroExpSTCNN(InputSpec(frames=18, window_seconds=0.6, extra={"register": "image"})).save_pretrained(folder)
+    rgb, lm = frame_face(load_faces(landmarker=landmarker)[1])
+    smile = make_clip(rgb, lm, "AU6+AU12", 0, amplitude=0.06, nuisances=False, seconds=1.2)
+    frames = np.repeat(rgb[None], 60, axis=0).astype(np.float64)
+    start = 8  # the smile's first frames from frame 8, then its apex frame to the end
+    rise = smile.frames[: smile.apex + 1]
+    frames[start : start + len(rise)] = rise
+    frames[start + len(rise) :] = smile.frames[smile.apex]
+    frames += np.random.default_rng(0).normal(0, 3.0, frames.shape)
+    clip = clip_from_frames(np.clip(frames, 0, 255).astype(np.uint8), 30.0)
+    onset, apex = (start + smile.onset) / 30.0, (start + smile.apex) / 30.0
+
+    result = Predictor.from_pretrained(folder, landmarker=landmarker).predict(clip)
+    settings = SpotSettings(min_score=0.0, min_contrast=0.0)
+    _, found = candidates(signals(clip, result.track, settings), np.asarray(clip.timestamps), result.track.valid, settings)
+    assert found and all(c.rejected_by(settings) is not None for c in found)  # every peak filtered out
+    assert result.excerpt and result.prediction is not None and len(result.intervals) == 1
+    spotted = result.intervals[0].interval.apex
+    assert onset - 1 / 30 <= spotted <= apex + 1 / 30, (result.intervals[0].interval, onset, apex)  # on the rise
+    assert result.windows[result.best_window].centred
+
+
 def test_a_still_excerpt_is_labelled_from_its_most_moving_window(predictor):
     clip = clip_from_frames(face_frames("grace_hopper.jpg", n=60), fps=30.0)  # 2 s, nothing happens
     result = predictor.predict(clip)
