@@ -319,6 +319,18 @@ def _fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return full.reshape(values.shape)
 
 
+def _tracked_points(track: FaceTrack) -> np.ndarray:
+    """(N, 478, 2) float64 landmark positions, frames without a face filled in time (:func:`_fill`)."""
+    return _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
+
+
+def _reference(track: FaceTrack, lm: np.ndarray) -> np.ndarray | None:
+    """The middle tracked frame's (478, 2) landmarks of ``lm``, the frame every other one is mapped onto
+    (None when no frame holds a face)."""
+    valid = np.flatnonzero(track.valid)
+    return lm[valid[len(valid) // 2]] if len(valid) else None
+
+
 def _fit_rigid(src: np.ndarray, dst: np.ndarray, affine: bool) -> np.ndarray:
     """(2, 3) least-squares map of (K, 2) ``src`` onto ``dst``: a full affine (a head turning or
     nodding foreshortens the face along one axis, which a similarity cannot follow) or a similarity."""
@@ -336,7 +348,7 @@ def registration(track: FaceTrack, fps: float, settings: SpotSettings) -> tuple[
     """
     lm = track.landmarks[..., :2].astype(np.float64)
     valid = np.flatnonzero(track.valid)
-    ref = lm[valid[len(valid) // 2]]
+    ref = _reference(track, lm)
     left, right = eye_centres(ref)
     d = right - left
     size = settings.crop_size
@@ -372,11 +384,10 @@ def head_frame(track: FaceTrack, fps: float, smooth_seconds: float = 0.1, affine
     are smoothed over ``smooth_seconds`` (Gaussian sigma) only: the fit's own frame-to-frame jitter,
     extrapolated to the mouth, would otherwise oscillate like syllables; a head movement is slower.
     """
-    lm = _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
-    valid = np.flatnonzero(track.valid)
-    if not len(valid):
+    lm = _tracked_points(track)
+    ref = _reference(track, lm)
+    if ref is None:
         return lm
-    ref = lm[valid[len(valid) // 2]]
     rigid = _head_points(ref)
     if affine:  # every frame's least-squares affine at once: normal equations of [x, y, 1] -> reference
         design = np.concatenate([lm[:, rigid], np.ones((len(lm), len(rigid), 1))], axis=2)  # (N, K, 3)
@@ -398,11 +409,10 @@ def head_motion(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndar
     quick turn, which the registration (median over ``registration_seconds``) cannot follow, peaks
     where it moves every cell of the crop.
     """
-    lm = _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
-    valid = np.flatnonzero(track.valid)
-    if not len(valid):
+    lm = _tracked_points(track)
+    ref = _reference(track, lm)
+    if ref is None:
         return np.zeros(len(lm))
-    ref = lm[valid[len(valid) // 2]]
     left, right = eye_centres(ref)
     iod = max(float(np.linalg.norm(right - left)), 1e-6)
     points = gaussian_filter1d(lm[:, _rigid_points(ref)], max(0.03 * fps, 1e-3), axis=0, mode="nearest")
@@ -416,7 +426,7 @@ def _landmarks(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndarr
     """(N, 478, 2) landmarks for shape measurements: in the head frame (:func:`head_frame`) or as tracked."""
     if settings.head_frame:
         return head_frame(track, fps, settings.head_frame_seconds, settings.affine)
-    return _fill(track.landmarks[..., :2].astype(np.float64), track.valid)
+    return _tracked_points(track)
 
 
 def face_crops(frames: np.ndarray, transforms: np.ndarray, size: int) -> np.ndarray:
