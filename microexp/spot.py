@@ -416,9 +416,7 @@ def head_motion(track: FaceTrack, fps: float, settings: SpotSettings) -> np.ndar
     left, right = eye_centres(ref)
     iod = max(float(np.linalg.norm(right - left)), 1e-6)
     points = gaussian_filter1d(lm[:, _rigid_points(ref)], max(0.03 * fps, 1e-3), axis=0, mode="nearest")
-    n, k = len(lm), max(1, round(settings.k_seconds * fps))
-    t = np.arange(n)
-    band = points - 0.5 * (points[np.clip(t - k, 0, n - 1)] + points[np.clip(t + k, 0, n - 1)])
+    band = _band(points, max(1, round(settings.k_seconds * fps)))
     return np.linalg.norm(band, axis=-1).mean(axis=1) / iod
 
 
@@ -927,6 +925,20 @@ class Candidate:
         return None
 
 
+def _repeat_ratio(x: np.ndarray, p: int, gap: int, reach: int, k: int) -> float:
+    """Largest value of ``x`` shortly before and after peak ``p`` (between ``gap`` and ``reach`` frames from
+    it, not within ``k`` of the clip's ends) over its value at ``p``; 0 when there is no such frame."""
+    n = len(x)
+    near = np.r_[x[max(p - reach, k) : max(p - gap, k)], x[p + gap + 1 : min(p + reach + 1, n - k)]]
+    return float(near.max()) / max(float(x[p]), 1e-9) if near.size else 0.0
+
+
+def _level_elsewhere(x: np.ndarray, p: int, gap: int) -> float:
+    """90th percentile of ``x`` more than ``gap`` frames from peak ``p`` (0 when the clip holds nothing else)."""
+    rest = np.r_[x[: max(p - gap, 0)], x[p + gap + 1 :]]
+    return float(np.quantile(rest, 0.9)) if rest.size else 0.0
+
+
 def candidates(
     sig: _Signals, times: np.ndarray, valid: np.ndarray, settings: SpotSettings, min_score: float | None = None
 ) -> tuple[np.ndarray, list[Candidate]]:
@@ -962,19 +974,13 @@ def candidates(
         # The region's score shortly before and after the movement (not within k of the clip's ends,
         # where the feature difference is one-sided and echoes the movement).
         own = stack[region]
-        near = np.r_[own[max(p - reach, k) : max(p - gap, k)], own[p + gap + 1 : min(p + reach + 1, n - k)]]
-        repeat = float(near.max()) / max(float(own[p]), 1e-9) if near.size else 0.0
+        repeat = _repeat_ratio(own, p, gap, reach, k)
         if settings.repeat_masked and names[region] == "mouth" and sig.speech[max(p - reach, 0) : p + reach + 1].any():
             # The mouth is silenced in speech (0 there): next to a phrase its grey levels are the reference.
-            g = sig.raw["mouth"]
-            near = np.r_[g[max(p - reach, k) : max(p - gap, k)], g[p + gap + 1 : min(p + reach + 1, n - k)]]
-            if near.size:
-                repeat = max(repeat, float(near.max()) / max(float(g[p]), 1e-9))
+            repeat = max(repeat, _repeat_ratio(sig.raw["mouth"], p, gap, reach, k))
         a, b = _half_height_span(score, p)
-        elsewhere = np.r_[score[: max(p - gap, 0)], score[p + gap + 1 :]]
-        level = float(np.quantile(elsewhere, 0.9)) if elsewhere.size else 0.0
-        own_else = np.r_[own[: max(p - gap, 0)], own[p + gap + 1 :]]
-        own_level = float(np.quantile(np.clip(own_else, 0, None), 0.9)) if own_else.size else 0.0
+        level = _level_elsewhere(score, p, gap)
+        own_level = _level_elsewhere(np.clip(own, 0, None), p, gap)
         # Apex: the frame of the bump most displaced from the local baseline (r before, r after).
         idx = np.arange(max(a - 1, 0), min(b + 2, n))
         base = 0.5 * (patch[np.clip(idx - r, 0, n - 1)] + patch[np.clip(idx + r, 0, n - 1)])
