@@ -285,7 +285,8 @@ def build_demo(build: BackgroundBuild | None = None) -> gr.Blocks:
         gr.Markdown(
             "# MicroExp: facial micro-expression recognition, explained\n"
             "The IJCNN 2019 3D-CNNs (STCNN, Intermediate/Late FuseNet), a two-stream 3D-CNN and STCNN on frames "
-            "+ optical flow classify short windows of your clip as **negative / positive / surprise** (MEGC 3-class), and Captum shows which "
+            "+ optical flow classify short windows of your clip as **negative / positive / surprise** (MEGC 3-class), "
+            "and Captum shows which "
             "pixels of which frames drove the decision.\n\n"
             "> **Every bundled model is trained on synthetic data only.** This is a demonstration of the pipeline, "
             "not a detector of real emotions; never use it to judge people.\n\n"

@@ -397,7 +397,8 @@ def test_an_excerpt_whose_expression_is_held_to_its_end_is_labelled_on_its_rise(
 
     result = Predictor.from_pretrained(folder, landmarker=landmarker).predict(clip)
     settings = SpotSettings(min_score=0.0, min_contrast=0.0)
-    _, found = candidates(signals(clip, result.track, settings), np.asarray(clip.timestamps), result.track.valid, settings)
+    sig = signals(clip, result.track, settings)
+    _, found = candidates(sig, np.asarray(clip.timestamps), result.track.valid, settings)
     assert found and all(c.rejected_by(settings) is not None for c in found)  # every peak filtered out
     assert result.excerpt and result.prediction is not None and len(result.intervals) == 1
     spotted = result.intervals[0].interval.apex
