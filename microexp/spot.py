@@ -41,7 +41,9 @@ second face pass. Steps:
    wider than ``max_seconds`` at half height. A micro-expression is one brief movement of its
    region: a peak whose region reaches ``repeat_ratio`` of it again within ``repeat_seconds`` (beyond
    the movement's own ``max_seconds``) is one of many, as in speech the landmarks barely show (weak
-   jaw movement, the start of a phrase) or the cheeks moving with the jaw, and is dropped.
+   jaw movement, the start of a phrase) or the cheeks moving with the jaw, and is dropped. A mouth peak
+   narrower than ``mouth_min_seconds`` at half height is a flicker (a syllable the speech mask missed, a
+   jump of the face mesh in a blink), not a movement lasting 0.2 s or more.
 4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals
    (:func:`candidates` measures each filter on every peak, :meth:`Candidate.rejected_by` applies
    them); a peak where the head's rigid landmarks jerk (:func:`head_motion`) is the head's; a weak peak
@@ -222,6 +224,11 @@ class SpotSettings:
         busy_own: a weak brow peak inside talking may stand ``min_contrast`` above the brows' own score
             elsewhere instead of above the combined score's (which the talking lower face keeps high). Off
             by default: it helped on the tuning clips only, and added false positives on test clips.
+        mouth_min_seconds: a mouth peak narrower than this at half height (the combined score's ``width``) is
+            a flicker, not an expression: a syllable where the speech mask is off (a phrase's first or last
+            one, or a gap in the mask) or a jump of the face mesh in a blink that carries the landmark
+            registration, whose feature difference stays up for a frame or two, while a movement lasting
+            0.2-0.5 s keeps it up for 0.1 s or more (0: not asked).
     """
 
     crop_size: int = 96
@@ -271,6 +278,7 @@ class SpotSettings:
     lift_min: float = 0.01
     busy_own: bool = False
     repeat_masked: bool = False
+    mouth_min_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -907,7 +915,8 @@ class Candidate:
     own_contrast: float = 0.0
 
     def rejected_by(self, settings: SpotSettings) -> str | None:
-        """Which filter drops this peak ("low", "head", "held", "repeated", "wide", "busy"), or None when it is kept."""
+        """Which filter drops this peak ("low", "head", "held", "repeated", "wide", "flicker", "busy"), or None when
+        it is kept."""
         if self.score < settings.min_score:
             return "low"
         if settings.head_level and self.head > settings.head_level and self.head_ratio > settings.head_contrast:
@@ -918,6 +927,8 @@ class Candidate:
             return "repeated"  # the region keeps moving (speech, chewing): one of many movements
         if self.width > settings.max_seconds:
             return "wide"
+        if self.region == "mouth" and self.width < settings.mouth_min_seconds:
+            return "flicker"  # a syllable or a jump of the face mesh, not a movement lasting 0.2 s or more
         still = settings.busy_own and self.speech and self.region in _STILL_IN_SPEECH
         contrast = max(self.contrast, self.own_contrast) if still else self.contrast
         if self.score < settings.min_score + settings.contrast_margin and contrast < settings.min_contrast:

@@ -308,6 +308,12 @@ def test_candidates_record_why_a_peak_is_dropped():
     assert replace(ok, head=2 * s.head_level, head_ratio=2 * s.head_contrast).rejected_by(s) == "head"
     assert replace(ok, head=2 * s.head_level, head_ratio=0.5 * s.head_contrast).rejected_by(s) is None
     assert replace(ok, head=0.5 * s.head_level, head_ratio=2 * s.head_contrast).rejected_by(s) is None
+    # A mouth peak up for less than mouth_min_seconds is a flicker (a syllable, a mesh jump); other regions are not.
+    f = SpotSettings(mouth_min_seconds=0.09)
+    assert replace(ok, region="mouth", width=0.07).rejected_by(f) == "flicker"
+    assert replace(ok, region="mouth", width=0.1).rejected_by(f) is None
+    assert replace(ok, region="brows", width=0.03).rejected_by(f) is None
+    assert replace(ok, region="mouth", width=0.03).rejected_by(SpotSettings(mouth_min_seconds=0.0)) is None
 
 
 def _true_speech(events, n: int) -> np.ndarray:
@@ -578,3 +584,34 @@ def test_mouth_peak_beside_a_phrase_is_judged_against_the_phrase_with_repeat_mas
     _, found = candidates(sig, times, track.valid, on)
     assert any(c.region == "mouth" and c.rejected_by(on) == "repeated" and abs(c.apex - apex) <= 3
                for c in found)  # fmt: skip
+
+
+def test_mouth_flicker_beside_a_phrase_is_no_expression(landmarker, photos):
+    """The same talking-only clip: the syllable beside the phrase peaks for one frame (half-height width 0.03 s).
+    A movement of 0.2-0.5 s keeps the mouth's feature difference up for 0.1 s or more, so with
+    ``mouth_min_seconds`` the peak is a flicker and nothing is spotted (without it, as on main, it is)."""
+    clip, _ = _long_clip(photos, "obama_speaking", 61, micro=(0, 0), speech=1.0, macro=0.0)
+    track = track_of(landmarker, clip)
+    on = SpotSettings(mouth_min_seconds=0.09)
+    (before,) = spot(clip, track, SpotSettings(mouth_min_seconds=0.0)).intervals
+    assert spot(clip, track, on).intervals == ()
+    times = np.asarray(clip.timestamps)
+    _, found = candidates(signals(clip, track, on), times, track.valid, on)
+    (flicker,) = [c for c in found if abs(times[c.peak] - before.apex) <= 0.1]
+    assert flicker.region == "mouth" and flicker.width < 0.09 and flicker.rejected_by(on) == "flicker"
+
+
+def test_mouth_expression_is_not_a_flicker(landmarker, photos):
+    """A lip-corner depressor with a frown (AU1+AU4+AU15), no talking: its mouth peak stays up 0.1 s at half
+    height and is still spotted at its apex with ``mouth_min_seconds``."""
+    clip, events = _long_clip(photos, "grace_hopper", 81, micro=(1, 1), speech=0.0, macro=0.0,
+                              head_per_minute=(0.0, 0.0), labels=("surprise", "negative"))  # fmt: skip
+    (truth,) = [e for e in events if e.kind == "micro"]
+    assert "AU15" in truth.aus
+    track = track_of(landmarker, clip)
+    on = SpotSettings(mouth_min_seconds=0.09)
+    top = spot(clip, track, on).top
+    assert top is not None and top.onset - 0.034 <= truth.apex / clip.fps <= top.offset + 0.034, (truth, top)
+    times = np.asarray(clip.timestamps)
+    _, found = candidates(signals(clip, track, on), times, track.valid, on)
+    assert any(c.region == "mouth" and c.rejected_by(on) is None and abs(c.apex - truth.apex) <= 3 for c in found)
