@@ -231,6 +231,10 @@ class SpotSettings:
             0.2-0.5 s keeps it up for 0.1 s or more on our generator's clips (0: not asked). Off by default: at
             0.09 s it removed 6 of 19 false positives on the tuning clips and no true one, but on fresh probe
             clips, whose timing differs, two mouth expressions peaked for 0.07-0.086 s and were lost.
+        steady_eyes: measure the corner height (:func:`corner_height`) in the clip's median inter-ocular distance
+            and eye line instead of each frame's: in a blink the lids move the eye contour, whose mean (the eye
+            centre) moved by 2-3 % IOD, and the height's scale with it. Off by default: found after this
+            session's fresh test, not yet tested on clips nobody has seen (bench/README.md, ninth session).
     """
 
     crop_size: int = 96
@@ -281,6 +285,7 @@ class SpotSettings:
     busy_own: bool = False
     repeat_masked: bool = False
     mouth_min_seconds: float = 0.0
+    steady_eyes: bool = False
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -559,16 +564,19 @@ def eye_aspect_ratio(points: np.ndarray) -> np.ndarray:
     return np.mean(ratios, axis=0)
 
 
-def corner_height(points: np.ndarray, fps: float) -> np.ndarray:
+def corner_height(points: np.ndarray, fps: float, steady_eyes: bool = False) -> np.ndarray:
     """(N,) height of the lip corners over the centre of the inner lips, in IOD (towards the brows
     positive), from (N, 478, 2) head-frame landmarks (:func:`head_frame`), smoothed over 0.03 s.
 
     The corners sit between the two lips: opening the jaw lowers them half as far as the lower lip, so
     their height over the inner lips' midpoint barely changes while talking, whereas a lip-corner pull
     (AU12) raises them and a depressor (AU15) lowers them. Inside talking the corners' and cheeks'
-    pixels move with every syllable, and such an expression scored 4-7 noise units there.
+    pixels move with every syllable, and such an expression scored 4-7 noise units there. With ``steady_eyes``
+    the eye centres are their median over the clip (head-frame landmarks: the eyes stay put, only the lids move).
     """
     left, right = eye_centres(points)
+    if steady_eyes:  # the lids move the eye contour's mean in a blink; in the head frame the eyes stay put
+        left, right = (np.broadcast_to(np.median(e, axis=0), e.shape) for e in (left, right))
     iod = np.maximum(np.linalg.norm(right - left, axis=-1), 1e-6)
     axis = (right - left) / iod[:, None]
     up = np.stack([axis[:, 1], -axis[:, 0]], 1)  # perpendicular to the eye line, towards the brows
@@ -859,7 +867,7 @@ def combine(
     z = {name: np.max([zs[name] for _, zs in scored], axis=0) for name in raw}
     height = lift = None
     if settings.corner_lift:  # the corners' landmark height over the lips, scored like the corners' cells
-        height = corner_height(points, fps)
+        height = corner_height(points, fps, settings.steady_eyes)
         band = _band(height, max(1, round(settings.k_seconds * fps)))
         lift = _scored(band, speech, fps, settings, settings.lift_floor)
         lift = np.where(band >= settings.lift_min, lift, np.minimum(lift, 0.0))  # as min_difference for the cells

@@ -615,3 +615,25 @@ def test_mouth_expression_is_not_a_flicker(landmarker, photos):
     times = np.asarray(clip.timestamps)
     _, found = candidates(signals(clip, track, on), times, track.valid, on)
     assert any(c.region == "mouth" and c.rejected_by(on) is None and abs(c.apex - truth.apex) <= 3 for c in found)
+
+
+def test_steady_eyes_keeps_the_corner_height_through_a_blink(landmarker):
+    """In a blink the lids move the eye contour, and its mean (the eye centre) moved by 2-3 % IOD on generated
+    clips: the per-frame inter-ocular distance, which the corner height is measured in, shrank and the height
+    peaked at every blink. With ``steady_eyes`` (head-frame landmarks: the eyes stay put) the scale and the eye
+    line are the clip's median, so a lid movement leaves the height as it is and a corner pull still moves it."""
+    from microexp.face import eye_centres, landmark_groups
+    from microexp.spot import _LIP_CORNERS, corner_height
+
+    lm = landmarker.detect(face_frames("grace_hopper.jpg", n=1, fps=FPS, seed=0)[0])[0][:, :2].astype(np.float64)
+    left, right = eye_centres(lm)
+    iod = float(np.linalg.norm(right - left))
+    eye = list(landmark_groups()["left_eye"])  # the image-right eye's contour
+    n = 40
+    frames = np.repeat(lm[None], n, axis=0)
+    frames[10:15, eye, 0] -= 0.03 * iod  # its centre moves 3 % IOD towards the other eye during a "blink"
+    frames[25:30, list(_LIP_CORNERS[:2]), 1] -= 0.05 * iod  # a corner pull (image y points down)
+    moving, steady = corner_height(frames, 1.0), corner_height(frames, 1.0, steady_eyes=True)
+    assert moving[12] / moving[0] == pytest.approx(1 / 0.97, rel=0.003)  # the scale shrank by 3 %, the height grew
+    assert abs(steady[12] - steady[0]) < 1e-9
+    assert steady[27] - steady[0] == pytest.approx(0.05, abs=0.005)
