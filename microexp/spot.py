@@ -43,7 +43,8 @@ second face pass. Steps:
    the movement's own ``max_seconds``) is one of many, as in speech the landmarks barely show (weak
    jaw movement, the start of a phrase) or the cheeks moving with the jaw, and is dropped. A mouth peak
    narrower than ``mouth_min_seconds`` at half height is a flicker (a syllable the speech mask missed, a
-   jump of the face mesh in a blink), not a movement lasting 0.2 s or more.
+   jump of the face mesh in a blink), not a movement lasting 0.2 s or more; with ``cheek_lift`` a cheek peak
+   inside speech needs the corner height to rise with it (the jaw moves the cheeks, a smile lifts the corners).
 4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals
    (:func:`candidates` measures each filter on every peak, :meth:`Candidate.rejected_by` applies
    them); a peak where the head's rigid landmarks jerk (:func:`head_motion`) is the head's; a weak peak
@@ -235,6 +236,10 @@ class SpotSettings:
             and eye line instead of each frame's: in a blink the lids move the eye contour, whose mean (the eye
             centre) moved by 2-3 % IOD, and the height's scale with it. Off by default: found after this
             session's fresh test, not yet tested on clips nobody has seen (bench/README.md, ninth session).
+        cheek_lift: a cheek peak inside speech counts only where the corner height's score (``corner_lift``)
+            reaches this many noise units within ``k_seconds`` of it: talking moves the cheeks with the jaw,
+            a cheek raise (AU6) in a smile lifts the lip corners too (0: not asked). Off by default, as
+            ``steady_eyes``.
     """
 
     crop_size: int = 96
@@ -286,6 +291,7 @@ class SpotSettings:
     repeat_masked: bool = False
     mouth_min_seconds: float = 0.0
     steady_eyes: bool = False
+    cheek_lift: float = 0.0
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -905,6 +911,7 @@ class Candidate:
         head: the head's rigid jerk at the peak (:func:`head_motion`, IOD); head_ratio: that over its clip
             median.
         own_contrast: score over the peak region's own 90th percentile elsewhere in the clip.
+        lift: the corner height's highest score within ``k_seconds`` of the peak (0 without ``corner_lift``).
     """
 
     peak: int
@@ -923,10 +930,11 @@ class Candidate:
     head: float = 0.0
     head_ratio: float = 0.0
     own_contrast: float = 0.0
+    lift: float = 0.0
 
     def rejected_by(self, settings: SpotSettings) -> str | None:
-        """Which filter drops this peak ("low", "head", "held", "repeated", "wide", "flicker", "busy"), or None when
-        it is kept."""
+        """Which filter drops this peak ("low", "head", "held", "repeated", "wide", "flicker", "jaw", "busy"), or None
+        when it is kept."""
         if self.score < settings.min_score:
             return "low"
         if settings.head_level and self.head > settings.head_level and self.head_ratio > settings.head_contrast:
@@ -939,6 +947,8 @@ class Candidate:
             return "wide"
         if self.region == "mouth" and self.width < settings.mouth_min_seconds:
             return "flicker"  # a syllable or a jump of the face mesh, not a movement lasting 0.2 s or more
+        if self.region == "cheeks" and self.speech and self.lift < settings.cheek_lift:
+            return "jaw"  # the cheeks moving with the jaw while talking; a smile's cheek raise lifts the corners
         still = settings.busy_own and self.speech and self.region in _STILL_IN_SPEECH
         contrast = max(self.contrast, self.own_contrast) if still else self.contrast
         if self.score < settings.min_score + settings.contrast_margin and contrast < settings.min_contrast:
@@ -1012,6 +1022,7 @@ def candidates(
             return_ratio, repeat, float(times[b] - times[a]), float(score[p]) / max(level, 1.0),
             bool(sig.speech[p]), bool(sig.blinks[p]), head[p], head[p] / head_level,
             float(score[p]) / max(own_level, 1.0),
+            float(sig.corner_lift[max(p - k, 0) : p + k + 1].max()) if sig.corner_lift is not None else 0.0,
         ))  # fmt: skip
     return score, out
 

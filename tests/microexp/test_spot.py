@@ -314,6 +314,11 @@ def test_candidates_record_why_a_peak_is_dropped():
     assert replace(ok, region="mouth", width=0.1).rejected_by(f) is None
     assert replace(ok, region="brows", width=0.03).rejected_by(f) is None
     assert replace(ok, region="mouth", width=0.03).rejected_by(SpotSettings(mouth_min_seconds=0.0)) is None
+    # A cheek peak inside speech needs the corners' height to rise with it (a smile's AU6 + AU12), with cheek_lift.
+    c = SpotSettings(cheek_lift=2.0)
+    jaw = replace(ok, region="cheeks", speech=True, lift=0.0)
+    assert jaw.rejected_by(c) == "jaw" and jaw.rejected_by(SpotSettings(cheek_lift=0.0)) is None
+    assert replace(jaw, lift=5.0).rejected_by(c) is None and replace(jaw, speech=False).rejected_by(c) is None
 
 
 def _true_speech(events, n: int) -> np.ndarray:
@@ -637,3 +642,30 @@ def test_steady_eyes_keeps_the_corner_height_through_a_blink(landmarker):
     assert moving[12] / moving[0] == pytest.approx(1 / 0.97, rel=0.003)  # the scale shrank by 3 %, the height grew
     assert abs(steady[12] - steady[0]) < 1e-9
     assert steady[27] - steady[0] == pytest.approx(0.05, abs=0.005)
+
+
+@pytest.mark.parametrize(("name", "seed"), [("biden_official", 35), ("grace_hopper", 33)])
+def test_smile_inside_speech_is_kept_with_steady_eyes_and_cheek_lift(landmarker, photos, name, seed):
+    """The smiles (AU6+AU12) inside a phrase of test_micro_expression_inside_speech_is_found: their corners rise
+    with the cheeks, so with ``cheek_lift`` and ``steady_eyes`` the top interval still holds the apex."""
+    clip, events = _long_clip(photos, name, seed, micro=(1, 1), speech=1.0, speech_overlap=1.0, macro=0.0,
+                              head_per_minute=(0.0, 0.0))  # fmt: skip
+    (truth,) = [e for e in events if e.kind == "micro"]
+    on = SpotSettings(cheek_lift=2.0, steady_eyes=True)
+    top = spot(clip, track_of(landmarker, clip), on).top
+    assert top is not None and top.onset - 0.034 <= truth.apex / clip.fps <= top.offset + 0.034, (truth, top)
+
+
+def test_cheeks_moving_with_the_jaw_inside_speech_are_no_expression_with_cheek_lift(landmarker, photos):
+    """Talking only: inside a phrase the cheeks peak at 17 noise units (judged against the whole clip's noise) while
+    the lip corners' height stays put. Spotted without ``cheek_lift`` (as on main); with it the peak is the jaw's."""
+    clip, events = _long_clip(photos, "astronaut_eileen_collins", 110, micro=(0, 0), speech=1.0, macro=0.0)
+    assert any(e.kind == "speech" for e in events)
+    track = track_of(landmarker, clip)
+    on = SpotSettings(cheek_lift=2.0)
+    (before,) = spot(clip, track, SpotSettings(cheek_lift=0.0)).intervals
+    assert spot(clip, track, on).intervals == ()
+    times = np.asarray(clip.timestamps)
+    _, found = candidates(signals(clip, track, on), times, track.valid, on)
+    (jaw,) = [c for c in found if abs(times[c.peak] - before.apex) <= 0.1]
+    assert jaw.region == "cheeks" and jaw.speech and jaw.lift < 2.0 and jaw.rejected_by(on) == "jaw"
