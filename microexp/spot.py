@@ -41,7 +41,10 @@ second face pass. Steps:
    wider than ``max_seconds`` at half height. A micro-expression is one brief movement of its
    region: a peak whose region reaches ``repeat_ratio`` of it again within ``repeat_seconds`` (beyond
    the movement's own ``max_seconds``) is one of many, as in speech the landmarks barely show (weak
-   jaw movement, the start of a phrase) or the cheeks moving with the jaw, and is dropped.
+   jaw movement, the start of a phrase) or the cheeks moving with the jaw, and is dropped. A mouth peak
+   narrower than ``mouth_min_seconds`` at half height is a flicker (a syllable the speech mask missed, a
+   jump of the face mesh in a blink), not a movement lasting 0.2 s or more; with ``cheek_lift`` a cheek peak
+   inside speech needs the corner height to rise with it (the jaw moves the cheeks, a smile lifts the corners).
 4. Peaks of the combined curve (the largest region score) above ``min_score`` become intervals
    (:func:`candidates` measures each filter on every peak, :meth:`Candidate.rejected_by` applies
    them); a peak where the head's rigid landmarks jerk (:func:`head_motion`) is the head's; a weak peak
@@ -222,6 +225,21 @@ class SpotSettings:
         busy_own: a weak brow peak inside talking may stand ``min_contrast`` above the brows' own score
             elsewhere instead of above the combined score's (which the talking lower face keeps high). Off
             by default: it helped on the tuning clips only, and added false positives on test clips.
+        mouth_min_seconds: a mouth peak narrower than this at half height (the combined score's ``width``) is
+            a flicker, not an expression: a syllable where the speech mask is off (a phrase's first or last
+            one, or a gap in the mask) or a jump of the face mesh in a blink that carries the landmark
+            registration, whose feature difference stays up for a frame or two, while a movement lasting
+            0.2-0.5 s keeps it up for 0.1 s or more on our generator's clips (0: not asked). Off by default: at
+            0.09 s it removed 6 of 19 false positives on the tuning clips and no true one, but on fresh probe
+            clips, whose timing differs, two mouth expressions peaked for 0.07-0.086 s and were lost.
+        steady_eyes: measure the corner height (:func:`corner_height`) in the clip's median inter-ocular distance
+            and eye line instead of each frame's: in a blink the lids move the eye contour, whose mean (the eye
+            centre) moved by 2-3 % IOD, and the height's scale with it. Off by default: found after this
+            session's fresh test, not yet tested on clips nobody has seen (bench/README.md, ninth session).
+        cheek_lift: a cheek peak inside speech counts only where the corner height's score (``corner_lift``)
+            reaches this many noise units within ``k_seconds`` of it: talking moves the cheeks with the jaw,
+            a cheek raise (AU6) in a smile lifts the lip corners too (0: not asked). Off by default, as
+            ``steady_eyes``.
     """
 
     crop_size: int = 96
@@ -271,6 +289,9 @@ class SpotSettings:
     lift_min: float = 0.01
     busy_own: bool = False
     repeat_masked: bool = False
+    mouth_min_seconds: float = 0.0
+    steady_eyes: bool = False
+    cheek_lift: float = 0.0
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -549,16 +570,19 @@ def eye_aspect_ratio(points: np.ndarray) -> np.ndarray:
     return np.mean(ratios, axis=0)
 
 
-def corner_height(points: np.ndarray, fps: float) -> np.ndarray:
+def corner_height(points: np.ndarray, fps: float, steady_eyes: bool = False) -> np.ndarray:
     """(N,) height of the lip corners over the centre of the inner lips, in IOD (towards the brows
     positive), from (N, 478, 2) head-frame landmarks (:func:`head_frame`), smoothed over 0.03 s.
 
     The corners sit between the two lips: opening the jaw lowers them half as far as the lower lip, so
     their height over the inner lips' midpoint barely changes while talking, whereas a lip-corner pull
     (AU12) raises them and a depressor (AU15) lowers them. Inside talking the corners' and cheeks'
-    pixels move with every syllable, and such an expression scored 4-7 noise units there.
+    pixels move with every syllable, and such an expression scored 4-7 noise units there. With ``steady_eyes``
+    the eye centres are their median over the clip (head-frame landmarks: the eyes stay put, only the lids move).
     """
     left, right = eye_centres(points)
+    if steady_eyes:  # the lids move the eye contour's mean in a blink; in the head frame the eyes stay put
+        left, right = (np.broadcast_to(np.median(e, axis=0), e.shape) for e in (left, right))
     iod = np.maximum(np.linalg.norm(right - left, axis=-1), 1e-6)
     axis = (right - left) / iod[:, None]
     up = np.stack([axis[:, 1], -axis[:, 0]], 1)  # perpendicular to the eye line, towards the brows
@@ -849,7 +873,7 @@ def combine(
     z = {name: np.max([zs[name] for _, zs in scored], axis=0) for name in raw}
     height = lift = None
     if settings.corner_lift:  # the corners' landmark height over the lips, scored like the corners' cells
-        height = corner_height(points, fps)
+        height = corner_height(points, fps, settings.steady_eyes)
         band = _band(height, max(1, round(settings.k_seconds * fps)))
         lift = _scored(band, speech, fps, settings, settings.lift_floor)
         lift = np.where(band >= settings.lift_min, lift, np.minimum(lift, 0.0))  # as min_difference for the cells
@@ -887,6 +911,7 @@ class Candidate:
         head: the head's rigid jerk at the peak (:func:`head_motion`, IOD); head_ratio: that over its clip
             median.
         own_contrast: score over the peak region's own 90th percentile elsewhere in the clip.
+        lift: the corner height's highest score within ``k_seconds`` of the peak (0 without ``corner_lift``).
     """
 
     peak: int
@@ -905,9 +930,11 @@ class Candidate:
     head: float = 0.0
     head_ratio: float = 0.0
     own_contrast: float = 0.0
+    lift: float = 0.0
 
     def rejected_by(self, settings: SpotSettings) -> str | None:
-        """Which filter drops this peak ("low", "head", "held", "repeated", "wide", "busy"), or None when it is kept."""
+        """Which filter drops this peak ("low", "head", "held", "repeated", "wide", "flicker", "jaw", "busy"), or None
+        when it is kept."""
         if self.score < settings.min_score:
             return "low"
         if settings.head_level and self.head > settings.head_level and self.head_ratio > settings.head_contrast:
@@ -918,6 +945,10 @@ class Candidate:
             return "repeated"  # the region keeps moving (speech, chewing): one of many movements
         if self.width > settings.max_seconds:
             return "wide"
+        if self.region == "mouth" and self.width < settings.mouth_min_seconds:
+            return "flicker"  # a syllable or a jump of the face mesh, not a movement lasting 0.2 s or more
+        if self.region == "cheeks" and self.speech and self.lift < settings.cheek_lift:
+            return "jaw"  # the cheeks moving with the jaw while talking; a smile's cheek raise lifts the corners
         still = settings.busy_own and self.speech and self.region in _STILL_IN_SPEECH
         contrast = max(self.contrast, self.own_contrast) if still else self.contrast
         if self.score < settings.min_score + settings.contrast_margin and contrast < settings.min_contrast:
@@ -991,6 +1022,7 @@ def candidates(
             return_ratio, repeat, float(times[b] - times[a]), float(score[p]) / max(level, 1.0),
             bool(sig.speech[p]), bool(sig.blinks[p]), head[p], head[p] / head_level,
             float(score[p]) / max(own_level, 1.0),
+            float(sig.corner_lift[max(p - k, 0) : p + k + 1].max()) if sig.corner_lift is not None else 0.0,
         ))  # fmt: skip
     return score, out
 

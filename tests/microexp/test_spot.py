@@ -308,6 +308,17 @@ def test_candidates_record_why_a_peak_is_dropped():
     assert replace(ok, head=2 * s.head_level, head_ratio=2 * s.head_contrast).rejected_by(s) == "head"
     assert replace(ok, head=2 * s.head_level, head_ratio=0.5 * s.head_contrast).rejected_by(s) is None
     assert replace(ok, head=0.5 * s.head_level, head_ratio=2 * s.head_contrast).rejected_by(s) is None
+    # A mouth peak up for less than mouth_min_seconds is a flicker (a syllable, a mesh jump); other regions are not.
+    f = SpotSettings(mouth_min_seconds=0.09)
+    assert replace(ok, region="mouth", width=0.07).rejected_by(f) == "flicker"
+    assert replace(ok, region="mouth", width=0.1).rejected_by(f) is None
+    assert replace(ok, region="brows", width=0.03).rejected_by(f) is None
+    assert replace(ok, region="mouth", width=0.03).rejected_by(SpotSettings(mouth_min_seconds=0.0)) is None
+    # A cheek peak inside speech needs the corners' height to rise with it (a smile's AU6 + AU12), with cheek_lift.
+    c = SpotSettings(cheek_lift=2.0)
+    jaw = replace(ok, region="cheeks", speech=True, lift=0.0)
+    assert jaw.rejected_by(c) == "jaw" and jaw.rejected_by(SpotSettings(cheek_lift=0.0)) is None
+    assert replace(jaw, lift=5.0).rejected_by(c) is None and replace(jaw, speech=False).rejected_by(c) is None
 
 
 def _true_speech(events, n: int) -> np.ndarray:
@@ -578,3 +589,83 @@ def test_mouth_peak_beside_a_phrase_is_judged_against_the_phrase_with_repeat_mas
     _, found = candidates(sig, times, track.valid, on)
     assert any(c.region == "mouth" and c.rejected_by(on) == "repeated" and abs(c.apex - apex) <= 3
                for c in found)  # fmt: skip
+
+
+def test_mouth_flicker_beside_a_phrase_is_no_expression(landmarker, photos):
+    """The same talking-only clip: the syllable beside the phrase peaks for one frame (half-height width 0.03 s).
+    A movement of 0.2-0.5 s keeps the mouth's feature difference up for 0.1 s or more, so with
+    ``mouth_min_seconds`` the peak is a flicker and nothing is spotted (without it, as on main, it is)."""
+    clip, _ = _long_clip(photos, "obama_speaking", 61, micro=(0, 0), speech=1.0, macro=0.0)
+    track = track_of(landmarker, clip)
+    on = SpotSettings(mouth_min_seconds=0.09)
+    (before,) = spot(clip, track, SpotSettings(mouth_min_seconds=0.0)).intervals
+    assert spot(clip, track, on).intervals == ()
+    times = np.asarray(clip.timestamps)
+    _, found = candidates(signals(clip, track, on), times, track.valid, on)
+    (flicker,) = [c for c in found if abs(times[c.peak] - before.apex) <= 0.1]
+    assert flicker.region == "mouth" and flicker.width < 0.09 and flicker.rejected_by(on) == "flicker"
+
+
+def test_mouth_expression_is_not_a_flicker(landmarker, photos):
+    """A lip-corner depressor with a frown (AU1+AU4+AU15), no talking: its mouth peak stays up 0.1 s at half
+    height and is still spotted at its apex with ``mouth_min_seconds``."""
+    clip, events = _long_clip(photos, "grace_hopper", 81, micro=(1, 1), speech=0.0, macro=0.0,
+                              head_per_minute=(0.0, 0.0), labels=("surprise", "negative"))  # fmt: skip
+    (truth,) = [e for e in events if e.kind == "micro"]
+    assert "AU15" in truth.aus
+    track = track_of(landmarker, clip)
+    on = SpotSettings(mouth_min_seconds=0.09)
+    top = spot(clip, track, on).top
+    assert top is not None and top.onset - 0.034 <= truth.apex / clip.fps <= top.offset + 0.034, (truth, top)
+    times = np.asarray(clip.timestamps)
+    _, found = candidates(signals(clip, track, on), times, track.valid, on)
+    assert any(c.region == "mouth" and c.rejected_by(on) is None and abs(c.apex - truth.apex) <= 3 for c in found)
+
+
+def test_steady_eyes_keeps_the_corner_height_through_a_blink(landmarker):
+    """In a blink the lids move the eye contour, and its mean (the eye centre) moved by 2-3 % IOD on generated
+    clips: the per-frame inter-ocular distance, which the corner height is measured in, shrank and the height
+    peaked at every blink. With ``steady_eyes`` (head-frame landmarks: the eyes stay put) the scale and the eye
+    line are the clip's median, so a lid movement leaves the height as it is and a corner pull still moves it."""
+    from microexp.face import eye_centres, landmark_groups
+    from microexp.spot import _LIP_CORNERS, corner_height
+
+    lm = landmarker.detect(face_frames("grace_hopper.jpg", n=1, fps=FPS, seed=0)[0])[0][:, :2].astype(np.float64)
+    left, right = eye_centres(lm)
+    iod = float(np.linalg.norm(right - left))
+    eye = list(landmark_groups()["left_eye"])  # the image-right eye's contour
+    n = 40
+    frames = np.repeat(lm[None], n, axis=0)
+    frames[10:15, eye, 0] -= 0.03 * iod  # its centre moves 3 % IOD towards the other eye during a "blink"
+    frames[25:30, list(_LIP_CORNERS[:2]), 1] -= 0.05 * iod  # a corner pull (image y points down)
+    moving, steady = corner_height(frames, 1.0), corner_height(frames, 1.0, steady_eyes=True)
+    assert moving[12] / moving[0] == pytest.approx(1 / 0.97, rel=0.003)  # the scale shrank by 3 %, the height grew
+    assert abs(steady[12] - steady[0]) < 1e-9
+    assert steady[27] - steady[0] == pytest.approx(0.05, abs=0.005)
+
+
+@pytest.mark.parametrize(("name", "seed"), [("biden_official", 35), ("grace_hopper", 33)])
+def test_smile_inside_speech_is_kept_with_steady_eyes_and_cheek_lift(landmarker, photos, name, seed):
+    """The smiles (AU6+AU12) inside a phrase of test_micro_expression_inside_speech_is_found: their corners rise
+    with the cheeks, so with ``cheek_lift`` and ``steady_eyes`` the top interval still holds the apex."""
+    clip, events = _long_clip(photos, name, seed, micro=(1, 1), speech=1.0, speech_overlap=1.0, macro=0.0,
+                              head_per_minute=(0.0, 0.0))  # fmt: skip
+    (truth,) = [e for e in events if e.kind == "micro"]
+    on = SpotSettings(cheek_lift=2.0, steady_eyes=True)
+    top = spot(clip, track_of(landmarker, clip), on).top
+    assert top is not None and top.onset - 0.034 <= truth.apex / clip.fps <= top.offset + 0.034, (truth, top)
+
+
+def test_cheeks_moving_with_the_jaw_inside_speech_are_no_expression_with_cheek_lift(landmarker, photos):
+    """Talking only: inside a phrase the cheeks peak at 17 noise units (judged against the whole clip's noise) while
+    the lip corners' height stays put. Spotted without ``cheek_lift`` (as on main); with it the peak is the jaw's."""
+    clip, events = _long_clip(photos, "astronaut_eileen_collins", 110, micro=(0, 0), speech=1.0, macro=0.0)
+    assert any(e.kind == "speech" for e in events)
+    track = track_of(landmarker, clip)
+    on = SpotSettings(cheek_lift=2.0)
+    (before,) = spot(clip, track, SpotSettings(cheek_lift=0.0)).intervals
+    assert spot(clip, track, on).intervals == ()
+    times = np.asarray(clip.timestamps)
+    _, found = candidates(signals(clip, track, on), times, track.valid, on)
+    (jaw,) = [c for c in found if abs(times[c.peak] - before.apex) <= 0.1]
+    assert jaw.region == "cheeks" and jaw.speech and jaw.lift < 2.0 and jaw.rejected_by(on) == "jaw"
