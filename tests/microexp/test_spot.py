@@ -591,6 +591,16 @@ def test_mouth_peak_beside_a_phrase_is_judged_against_the_phrase_with_repeat_mas
                for c in found)  # fmt: skip
 
 
+def _dropped_peak(clip, track, on: SpotSettings, off: SpotSettings):
+    """The one interval spotted with ``off`` is gone with ``on``: the candidate at its apex, as ``on`` scores it."""
+    (before,) = spot(clip, track, off).intervals
+    assert spot(clip, track, on).intervals == ()
+    times = np.asarray(clip.timestamps)
+    _, found = candidates(signals(clip, track, on), times, track.valid, on)
+    (peak,) = [c for c in found if abs(times[c.peak] - before.apex) <= 0.1]
+    return peak
+
+
 def test_mouth_flicker_beside_a_phrase_is_no_expression(landmarker, photos):
     """The same talking-only clip: the syllable beside the phrase peaks for one frame (half-height width 0.03 s).
     A movement of 0.2-0.5 s keeps the mouth's feature difference up for 0.1 s or more, so with
@@ -598,11 +608,7 @@ def test_mouth_flicker_beside_a_phrase_is_no_expression(landmarker, photos):
     clip, _ = _long_clip(photos, "obama_speaking", 61, micro=(0, 0), speech=1.0, macro=0.0)
     track = track_of(landmarker, clip)
     on = SpotSettings(mouth_min_seconds=0.09)
-    (before,) = spot(clip, track, SpotSettings(mouth_min_seconds=0.0)).intervals
-    assert spot(clip, track, on).intervals == ()
-    times = np.asarray(clip.timestamps)
-    _, found = candidates(signals(clip, track, on), times, track.valid, on)
-    (flicker,) = [c for c in found if abs(times[c.peak] - before.apex) <= 0.1]
+    flicker = _dropped_peak(clip, track, on, SpotSettings(mouth_min_seconds=0.0))
     assert flicker.region == "mouth" and flicker.width < 0.09 and flicker.rejected_by(on) == "flicker"
 
 
@@ -663,9 +669,5 @@ def test_cheeks_moving_with_the_jaw_inside_speech_are_no_expression_with_cheek_l
     assert any(e.kind == "speech" for e in events)
     track = track_of(landmarker, clip)
     on = SpotSettings(cheek_lift=2.0)
-    (before,) = spot(clip, track, SpotSettings(cheek_lift=0.0)).intervals
-    assert spot(clip, track, on).intervals == ()
-    times = np.asarray(clip.timestamps)
-    _, found = candidates(signals(clip, track, on), times, track.valid, on)
-    (jaw,) = [c for c in found if abs(times[c.peak] - before.apex) <= 0.1]
+    jaw = _dropped_peak(clip, track, on, SpotSettings(cheek_lift=0.0))
     assert jaw.region == "cheeks" and jaw.speech and jaw.lift < 2.0 and jaw.rejected_by(on) == "jaw"
