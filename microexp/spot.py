@@ -49,7 +49,9 @@ second face pass. Steps:
    (:func:`candidates` measures each filter on every peak, :meth:`Candidate.rejected_by` applies
    them); a peak where the head's rigid landmarks jerk (:func:`head_motion`) is the head's; a weak peak
    (under ``min_score + contrast_margin``) must also stand ``min_contrast`` times above the rest of the
-   clip (a brow peak inside talking: above the brows' own score elsewhere). The apex is refined to the
+   clip (a brow peak inside talking: above the brows' own score elsewhere). With ``lift_score``, inside speech the
+   lip corners' landmark height gives a second opinion on a peak the combined score rejects as low, busy, held or
+   repeated (:meth:`Candidate.lift_passes`). The apex is refined to the
    frame most displaced from the local baseline; onset and offset are
    where that movement itself falls under ``extent_fraction`` of its apex value (:func:`_extent`).
 
