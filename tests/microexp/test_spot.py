@@ -671,3 +671,54 @@ def test_cheeks_moving_with_the_jaw_inside_speech_are_no_expression_with_cheek_l
     on = SpotSettings(cheek_lift=2.0)
     jaw = _dropped_peak(clip, track, on, SpotSettings(cheek_lift=0.0))
     assert jaw.region == "cheeks" and jaw.speech and jaw.lift < 2.0 and jaw.rejected_by(on) == "jaw"
+
+
+@pytest.mark.parametrize(("name", "seed"), [("biden_official", 216), ("astronaut_eileen_collins", 224)])
+def test_weak_lip_corner_movement_inside_speech_is_kept_by_the_corner_height_with_lift_score(landmarker, photos,
+                                                                                         name, seed):
+    """A subtle smile (AU12) or lip-corner depressor (AU15+AU17), 3-6 % IOD, inside a phrase: the combined score,
+    which the talking lower face keeps high, rejects its peak and nothing is spotted (as on main); the corner height
+    alone scores it over ``lift_score`` above its own level elsewhere and returns to its baseline, so with the
+    option it is the top interval."""
+    clip, events = _long_clip(photos, name, seed, micro=(1, 1), speech=1.0, speech_overlap=1.0,
+                              macro=0.0, head_per_minute=(0.0, 0.0), labels=("positive", "negative"),
+                              amplitude=(0.03, 0.06))  # fmt: skip
+    (truth,) = [e for e in events if e.kind == "micro"]
+    assert ("AU12" in truth.aus or "AU15" in truth.aus)
+    assert any(e.kind == "speech" and e.onset <= truth.apex <= e.offset for e in events)
+    track = track_of(landmarker, clip)
+    on = SpotSettings(lift_score=5.5)
+    assert spot(clip, track, SpotSettings(lift_score=0.0)).intervals == ()
+    top = spot(clip, track, on).top
+    assert top is not None and top.onset - 0.034 <= truth.apex / clip.fps <= top.offset + 0.034, (truth, top)
+    _, found = candidates(signals(clip, track, on), np.asarray(clip.timestamps), track.valid, on)
+    (kept,) = [c for c in found if c.rejected_by(on) is None]
+    assert kept.speech and kept.lift >= 5.5 and kept.rejected_by(SpotSettings()) in ("low", "busy", "held", "repeated")
+
+
+@pytest.mark.parametrize(("name", "seed"), [("biden_official", 21), ("biden_official", 36), ("obama_speaking", 35)])
+def test_talking_only_clip_gives_none_with_lift_score(landmarker, photos, name, seed):
+    """The talking-only clips of test_talking_only_clip_gives_none: the corner height's second opinion adds no
+    interval there (talking barely moves that height)."""
+    clip, _ = _long_clip(photos, name, seed, micro=(0, 0), speech=1.0, macro=0.0, head_per_minute=(0.0, 0.0))
+    assert spot(clip, track_of(landmarker, clip), SpotSettings(lift_score=5.5)).intervals == ()
+
+
+def test_lift_passes_only_inside_speech_and_for_a_movement_that_returns():
+    """The second opinion's tests on one candidate: the score, the speech flag, the return either way, repetition
+    and the corner height's own contrast for a weak peak."""
+    from dataclasses import replace
+
+    from microexp.spot import Candidate
+
+    base = Candidate(peak=50, onset=45, apex=50, offset=55, region="corners", score=6.0, second=2.0, return_ratio=0.9,
+                     repeat_ratio=0.2, width=0.1, contrast=1.5, speech=True, blink=False, lift=6.0, lift_contrast=5.0,
+                     lift_return=0.1, lift_repeat=0.1)  # fmt: skip
+    on, off = SpotSettings(lift_score=5.5), SpotSettings()
+    assert base.rejected_by(off) == "low" and base.rejected_by(on) is None
+    assert replace(base, speech=False).rejected_by(on) == "low"
+    assert replace(base, lift=5.4).rejected_by(on) == "low"
+    assert replace(base, lift_return=-0.5).rejected_by(on) == "low"  # the height did not return: a step, not a bump
+    assert replace(base, lift_repeat=0.6).rejected_by(on) == "low"
+    assert replace(base, lift_contrast=2.0).rejected_by(on) == "low"  # weak and not above the height elsewhere
+    assert replace(base, score=9.0, head=0.1, head_ratio=10.0).rejected_by(on) == "head"  # not overridden
