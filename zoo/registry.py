@@ -210,7 +210,7 @@ def _megc18(regions: tuple[str, ...], representation: str = "frames") -> dict[st
 # The synthetic set the recorded LOSO figures were measured on: the zoo's recipe (zoo.build.ZOO_RECIPE).
 ZOO_BUILD_DATA = (
     "synthetic clips of `python -m zoo build` (recipe `varied-scenes-jitter`: half `train synth --varied`, "
-    "half `synth-scenes`; 240 clips, 4 people; measured 2026-12-02)"
+    "half `synth-scenes`; 240 clips, 4 people; measured 2026-12-02, the flow entries 2026-12-03)"
 )
 ZOO_BUILD_SOURCE = "README.md, The zoo (python -m zoo build, LOSO pooled over 4 folds)"
 
@@ -241,11 +241,20 @@ FLOW_CROSS_DATA, FLOW_CROSS_SOURCE = _zoo240(FOUR_DRAWS, "bench/results/crossgen
 STCNN_CROSS_DATA, STCNN_CROSS_SOURCE = _zoo240(FOUR_DRAWS, "bench/results/crossgen-s9-frames240-pooled.json")
 FRESH_CROSS_DATA, FRESH_CROSS_SOURCE = _zoo240("1 fresh probe draw (seed 501)",
                                                "bench/results/crossgen-s9-frames240-pooled.json")
+# fusenet-late-flow (tenth session): decided on s501 against the frame FuseNets' figure above, then scored shipped on
+# s502 and s503 as well; the registry pools the three draws
+FUSE_FLOW_CROSS_DATA, FUSE_FLOW_CROSS_SOURCE = _zoo240("3 probe draws (seeds 501, 502, 503)",
+                                                       "bench/results/crossgen-s10-fuseflow-late-pooled.json")
+LATE_CROSS_DATA, LATE_CROSS_SOURCE = _zoo240("3 probe draws (seeds 501, 502, 503)",
+                                             "bench/results/crossgen-s10-late-frames-pooled.json")  # the same three
 FLOW_REVERSE_SOURCE = ("bench/results/crossgen-s8-new-pipeline.json (python bench/crossgen.py --arch stcnn stcnn-flow "
                        "--clips 48 --seeds 0 1 2 --directions synth-probe probe-synth --modes apex shipped --threads 1 "
                        "--data-seed 201; 2026-12-03)")
 FLOW_REVERSE_DATA = ("`train.synth` clips (the zoo recipe) of the held-out person, the model trained on `train.probe` "
                      "clips instead; 48 clips, 4 people, pipeline as shipped, one data draw x 3 seeds")
+FUSE_FLOW_REVERSE_SOURCE = ("bench/results/crossgen-s10-fuseflow-late-reverse.json (python bench/crossgen.py --arch "
+                            "fusenet-late-flow --clips 48 --seeds 0 1 2 --directions probe-synth --modes apex shipped "
+                            "--threads 1 --synth SYNTH-48-s201 --probe PROBE-48-s201; 2026-12-03)")
 
 
 def _cross(data: str, uf1: float, sd: float, uar: float, accuracy: float, recall: tuple[float, ...],
@@ -314,9 +323,18 @@ ENTRIES: dict[str, ZooEntry] = {
         _entry("fusenet-late-t18", "Late MicroExpFuseNet (eyes + mouth)", "fusenet-late", ("eyes", "mouth"),
                "Two 3D-CNN branches on 32x32 eye and mouth crops, each with its own dense layers, fused at the end.",
                6_827_523, (0.825, 0.821, 0.821),
-               _cross(FRESH_CROSS_DATA, 0.623, 0.033, 0.639, 0.639, (0.396, 0.688, 0.833),
-                      source=FRESH_CROSS_SOURCE),
+               _cross(LATE_CROSS_DATA, 0.603, 0.037, 0.623, 0.623, (0.375, 0.632, 0.861), source=LATE_CROSS_SOURCE),
                _cross(REVERSE_DATA, 0.463, 0.063, 0.445, 0.445, (0.271, 0.438, 0.625))),
+        _entry("fusenet-late-flow-t18", "Late MicroExpFuseNet on frames + motion (eyes + mouth)", "fusenet-late-flow",
+               ("eyes", "mouth"),
+               "The paper's Late FuseNet layers on the eye and mouth crops, each with its signed optical flow from the "
+               "window's first frame: which way each region moves.",
+               6_844_803, (0.825, 0.825, 0.825),
+               _cross(FUSE_FLOW_CROSS_DATA, 0.644, 0.062, 0.651, 0.651, (0.528, 0.660, 0.764),
+                      source=FUSE_FLOW_CROSS_SOURCE),
+               _cross(FLOW_REVERSE_DATA, 0.572, 0.075, 0.542, 0.542, (0.333, 0.625, 0.667),
+                      source=FUSE_FLOW_REVERSE_SOURCE),
+               representation="frames+flow"),
         _entry("twostream-t18", "Two-stream 3D-CNN (appearance + motion)", "twostream", ("face",),
                "An appearance stream on the face and a motion stream on frame differences, fused before the classifier.",
                4_918_339, (0.781, 0.783, 0.783),

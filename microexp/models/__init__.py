@@ -29,7 +29,7 @@ from .base import REGISTRY, MicroExpModel, read_config
 from .base import load_model as _load_unscaled
 from .flow import MicroExpFlowNet
 from .fusenet import MicroExpFuseNet
-from .motion import MicroExpSTCNNFlow
+from .motion import MicroExpFuseNetFlow, MicroExpSTCNNFlow
 from .stcnn import MicroExpSTCNN
 from .twostream import MicroExpTwoStream
 
@@ -59,6 +59,10 @@ _ARCHS: dict[str, Architecture] = dict(
         for a in (
             Architecture("fusenet-intermediate", MicroExpFuseNet, ("eyes", "mouth"), {"fusion": "intermediate"}),
             Architecture("fusenet-late", MicroExpFuseNet, ("eyes", "mouth"), {"fusion": "late"}),
+            Architecture("fusenet-intermediate-flow", MicroExpFuseNetFlow, ("eyes", "mouth"),
+                         {"fusion": "intermediate"}, spec={"representation": "frames+flow"}),
+            Architecture("fusenet-late-flow", MicroExpFuseNetFlow, ("eyes", "mouth"), {"fusion": "late"},
+                         spec={"representation": "frames+flow"}),
             Architecture("flow", MicroExpFlowNet, ("face",), spec={"representation": "flow"}),
             Architecture("stcnn", MicroExpSTCNN, ("face",)),
             Architecture("stcnn-flow", MicroExpSTCNNFlow, ("face",), spec={"representation": "frames+flow"}),
@@ -199,6 +203,7 @@ __all__ = [
     "Architecture",
     "MicroExpFlowNet",
     "MicroExpFuseNet",
+    "MicroExpFuseNetFlow",
     "MicroExpModel",
     "MicroExpSTCNN",
     "MicroExpSTCNNFlow",

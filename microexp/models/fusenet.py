@@ -46,6 +46,7 @@ class MicroExpFuseNet(MicroExpModel):
         dense_activation: ``None`` (original, linear) or ``"relu"``.
     """
 
+    representations: tuple[str, ...] = ("frames",)  # what the input spec may name (the flow variant: frames+flow)
 
     def __init__(
         self,
@@ -68,11 +69,13 @@ class MicroExpFuseNet(MicroExpModel):
         )
         if len(self.spec.regions) != 2:
             raise ValueError(f"MicroExpFuseNet takes two regions, got {self.spec.regions}")
+        if self.spec.representation not in self.representations:
+            raise ValueError(f"{type(self).__name__} takes {self.representations}, got {self.spec.representation!r}")
         self.fusion = fusion
         self.arch = f"fusenet-{fusion}"
         widths = tuple(widths)
-        self.branches = nn.ModuleList(
-            SpatioTemporalBlock(self.spec.channels, filters, tuple(kernel), pool) for _ in self.spec.regions
+        self.branches = nn.ModuleList(  # C = spec.channels for frames; + u, v for frames+flow
+            SpatioTemporalBlock(shape[0], filters, tuple(kernel), pool) for shape in self.spec.input_shapes()
         )
         self.dropout = Dropout(dropout)
         flat = [b.out_features(self.spec.frames, self.spec.size_of(r)) for b, r in zip(self.branches, self.spec.regions)]

@@ -1,4 +1,4 @@
-"""MicroExpSTCNNFlow: the paper's STCNN on the ``frames+flow`` representation (frames and signed motion).
+"""The paper's networks on the ``frames+flow`` representation (frames and signed motion): STCNN and both FuseNets.
 
 The frame models read WHERE the face moves (temporal-mean-removed grey frames carry the change but
 not its direction clearly), the flow net reads WHICH WAY from one onset -> apex field; their errors
@@ -6,12 +6,16 @@ were complementary on the cross-generator probe (bench/README.md, "Signed optica
 frames"). This model sees both in one input: per frame the normalised grey crop plus the signed DIS
 flow (u, v) from the window's first frame, (3, T, 64, 64), through the unchanged STCNN layers (only
 the first convolution has 3 input channels). The paper's STCNN itself (one grey channel) is untouched.
+The FuseNet variants do the same per branch: the eye and the mouth crop each carry their own u, v, in percent
+of ``inter_ocular`` x the crop's side (a region crop is scaled to its landmarks, so the unit is the region's,
+the same for every face), each frame's median displacement over the crop removed.
 """
 
 from __future__ import annotations
 
 from ..spec import InputSpec
 from .base import register
+from .fusenet import MicroExpFuseNet
 from .stcnn import MicroExpSTCNN
 
 
@@ -34,3 +38,30 @@ class MicroExpSTCNNFlow(MicroExpSTCNN):
             raise ValueError(f"MicroExpSTCNNFlow takes the frames+flow representation, got {spec.representation!r}")
         super().__init__(spec, filters=filters, kernel=kernel, pool=pool, hidden=hidden, dropout=dropout)
         self.arch = "stcnn-flow"
+
+
+@register("fusenet-intermediate-flow", "fusenet-late-flow")
+class MicroExpFuseNetFlow(MicroExpFuseNet):
+    """``forward(eyes, mouth)`` takes two (N, 3, T, H, W) tensors: grey, u, v per frame of each crop."""
+
+    representations = ("frames+flow",)
+
+    def __init__(
+        self,
+        input_spec: InputSpec | None = None,
+        fusion: str = "intermediate",
+        filters: int = 32,
+        kernel: tuple[int, int, int] = (15, 3, 3),
+        pool: int = 3,
+        widths: tuple[int, ...] = (1024, 128),
+        dropout: float = 0.5,
+        dense_activation: str | None = None,
+    ) -> None:
+        spec = (
+            InputSpec.from_dict(input_spec)
+            if input_spec is not None
+            else InputSpec(regions=("eyes", "mouth"), representation="frames+flow")
+        )
+        super().__init__(spec, fusion=fusion, filters=filters, kernel=kernel, pool=pool, widths=widths,
+                         dropout=dropout, dense_activation=dense_activation)  # fmt: skip
+        self.arch = f"fusenet-{fusion}-flow"

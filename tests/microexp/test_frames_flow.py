@@ -1,4 +1,4 @@
-"""The ``frames+flow`` representation (grey frames + signed flow from the first frame) and the STCNN on it:
+"""The ``frames+flow`` representation (grey frames + signed flow from the first frame) and the STCNN and FuseNets on it:
 known motions recovered with their sign, mirror symmetry, layout through ``to_tensors`` and the cache key,
 model shapes and round trip, and learning the direction of a movement on tiny synthetic clips."""
 
@@ -15,7 +15,15 @@ import torch
 
 from microexp.align import AlignedWindow, frames_and_flow, normalize, to_tensors
 from microexp.flow import MIRRORS, mirror_factors, signed_flow
-from microexp.models import MicroExpSTCNN, MicroExpSTCNNFlow, build_model, default_spec, load_model
+from microexp.models import (
+    MicroExpFuseNet,
+    MicroExpFuseNetFlow,
+    MicroExpSTCNN,
+    MicroExpSTCNNFlow,
+    build_model,
+    default_spec,
+    load_model,
+)
 from microexp.spec import InputSpec
 from microexp.windows import Window
 
@@ -120,6 +128,33 @@ def test_model_shapes_parameters_and_round_trip(tmp_path):
         MicroExpSTCNNFlow(InputSpec())
 
 
+@pytest.mark.parametrize("fusion", ["intermediate", "late"])
+def test_fusenet_flow_shapes_parameters_and_round_trip(tmp_path, fusion):
+    """The FuseNets on frames+flow: each branch's first convolution takes grey, u, v (2 x 32 x 15 x 3 x 3 more
+    per branch); the paper's FuseNets stay on one grey channel and refuse the flow input, and the other way."""
+    arch = f"fusenet-{fusion}-flow"
+    torch.manual_seed(0)
+    model = build_model(arch, input_spec=default_spec(arch))
+    assert isinstance(model, MicroExpFuseNetFlow) and model.arch == arch and model.fusion == fusion
+    paper = {"intermediate": 6_694_915, "late": 6_827_523}[fusion]
+    assert sum(p.numel() for p in MicroExpFuseNet(fusion=fusion).parameters()) == paper
+    assert sum(p.numel() for p in model.parameters()) == paper + 2 * (2 * 32 * 15 * 3 * 3)
+    eyes, mouth = model.example_inputs(2)
+    assert eyes.shape == mouth.shape == (2, 3, 18, 32, 32) and model(eyes, mouth).shape == (2, 3)
+    model.eval().save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["arch"] == arch and config["input_spec"]["representation"] == "frames+flow"
+    loaded = load_model(tmp_path)
+    assert type(loaded) is MicroExpFuseNetFlow and loaded.arch == arch and loaded.spec == model.spec
+    with torch.inference_mode():
+        assert torch.equal(model(eyes, mouth), loaded(eyes, mouth))
+    regions = {"regions": ("eyes", "mouth")}
+    with pytest.raises(ValueError, match="frames\\+flow"):
+        MicroExpFuseNetFlow(InputSpec(**regions), fusion=fusion)
+    with pytest.raises(ValueError, match="'frames'"):
+        MicroExpFuseNet(InputSpec(**regions, representation="frames+flow"), fusion=fusion)
+
+
 def _direction_set(per_class: int, seed: int):
     """Tiny clips encoded by frames_and_flow; the class is WHICH WAY a patch moves: up, down or sideways
     (left or right, so the training mirror keeps every label)."""
@@ -190,3 +225,30 @@ def test_the_pipeline_feeds_an_au12_clips_signed_motion_and_explains_it(landmark
     assert left.min() < -0.5 < 0.5 < right.max() and left.mean() < right.mean()
     e = explain_prediction(model, pred, "saliency")
     assert e.maps[0].shape == window.aligned.crops["face"].shape[:3]
+
+
+def test_the_pipeline_feeds_fusenet_flow_the_mouths_signed_motion(landmarker):
+    """Through the real pipeline, a FuseNet on frames+flow gets the eye and the mouth crop each with its own
+    flow: on an AU12 smile the mouth crop's corners move up (v < 0) and apart, the eyes crop far less; the
+    explanation comes back per frame for both crops."""
+    from microexp.explain import explain_prediction
+    from microexp.pipeline import Predictor
+    from microexp.video import clip_from_frames
+    from tests.fixtures.app import FPS, au_clip_frames
+
+    frames, _ = au_clip_frames(landmarker, "au12")
+    torch.manual_seed(0)
+    arch = "fusenet-intermediate-flow"
+    model = build_model(arch, input_spec=default_spec(arch)).eval()
+    pred = Predictor(model, landmarker=landmarker).predict(clip_from_frames(frames, FPS))
+    window = pred.windows[pred.best_window]
+    eyes, mouth = (x[0].numpy() for x in window.inputs)
+    assert eyes.shape == mouth.shape == (3, 18, 32, 32)
+    v = mouth[2]
+    apex = int(np.argmax(np.abs(v).reshape(18, -1).max(axis=1)))
+    assert v[apex].min() < -1.0
+    u = mouth[1, apex]
+    assert u[:, :12].min() < -0.5 < 0.5 < u[:, 20:].max()  # the corners part: left one left, right one right
+    assert np.abs(eyes[1:, apex]).mean() < np.abs(mouth[1:, apex]).mean()
+    e = explain_prediction(model, pred, "saliency")
+    assert [m.shape for m in e.maps] == [window.aligned.crops[r].shape[:3] for r in ("eyes", "mouth")]
