@@ -46,7 +46,10 @@ class MicroExpFuseNet(MicroExpModel):
         dense_activation: ``None`` (original, linear) or ``"relu"``.
     """
 
-    representations: tuple[str, ...] = ("frames",)  # what the input spec may name (the flow variant: frames+flow)
+    # what the input spec may name, the first being the default, and the registry name's ending: a subclass changes
+    # only these (MicroExpFuseNetFlow), so the constructor, which the Hub mixin reads for config.json, stays one
+    representations: tuple[str, ...] = ("frames",)
+    arch_suffix: str = ""
 
     def __init__(
         self,
@@ -65,14 +68,16 @@ class MicroExpFuseNet(MicroExpModel):
         if dense_activation not in (None, "relu"):
             raise ValueError("dense_activation must be None (original) or 'relu'")
         self.spec = (
-            InputSpec.from_dict(input_spec) if input_spec is not None else InputSpec(regions=("eyes", "mouth"))
+            InputSpec.from_dict(input_spec)
+            if input_spec is not None
+            else InputSpec(regions=("eyes", "mouth"), representation=self.representations[0])
         )
         if len(self.spec.regions) != 2:
             raise ValueError(f"MicroExpFuseNet takes two regions, got {self.spec.regions}")
         if self.spec.representation not in self.representations:
             raise ValueError(f"{type(self).__name__} takes {self.representations}, got {self.spec.representation!r}")
         self.fusion = fusion
-        self.arch = f"fusenet-{fusion}"
+        self.arch = f"fusenet-{fusion}{self.arch_suffix}"
         widths = tuple(widths)
         self.branches = nn.ModuleList(  # C = spec.channels for frames; + u, v for frames+flow
             SpatioTemporalBlock(shape[0], filters, tuple(kernel), pool) for shape in self.spec.input_shapes()

@@ -45,23 +45,4 @@ class MicroExpFuseNetFlow(MicroExpFuseNet):
     """``forward(eyes, mouth)`` takes two (N, 3, T, H, W) tensors: grey, u, v per frame of each crop."""
 
     representations = ("frames+flow",)
-
-    def __init__(
-        self,
-        input_spec: InputSpec | None = None,
-        fusion: str = "intermediate",
-        filters: int = 32,
-        kernel: tuple[int, int, int] = (15, 3, 3),
-        pool: int = 3,
-        widths: tuple[int, ...] = (1024, 128),
-        dropout: float = 0.5,
-        dense_activation: str | None = None,
-    ) -> None:
-        spec = (
-            InputSpec.from_dict(input_spec)
-            if input_spec is not None
-            else InputSpec(regions=("eyes", "mouth"), representation="frames+flow")
-        )
-        super().__init__(spec, fusion=fusion, filters=filters, kernel=kernel, pool=pool, widths=widths,
-                         dropout=dropout, dense_activation=dense_activation)  # fmt: skip
-        self.arch = f"fusenet-{fusion}-flow"
+    arch_suffix = "-flow"
