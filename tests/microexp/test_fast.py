@@ -6,7 +6,9 @@ differences are float rounding (measured <= 5e-6). With dyadic inputs and weight
 sum is exact in fp32, so outputs must then be bitwise equal (gradients still differ by the order
 of fp32 reductions). bf16 (opt-in) rounds conv inputs and weights to 8 mantissa bits: outputs within
 1e-2 of the largest magnitude (measured 3e-3); gradients are compared by relative L2 norm within
-0.15 (measured 2e-3 to 8e-2), because rounding moves some max-pool argmaxes to a neighbour.
+0.15 (measured 2e-3 to 8e-2), because rounding moves some max-pool argmaxes to a neighbour. In fp32 that can
+happen too where two candidates of a pool window tie to within rounding; the whole-model test then redraws its
+inputs, but only when such a near tie is there.
 """
 
 from __future__ import annotations
@@ -112,6 +114,35 @@ def _blocks(model) -> list[SpatioTemporalBlock]:
     return [m for m in model.modules() if isinstance(m, SpatioTemporalBlock)]
 
 
+NEAR_TIE = 1e-5  # relative gap under which two implementations' rounding may pick another max-pool winner
+
+
+def _near_tie(model, inputs: tuple[torch.Tensor, ...]) -> bool:
+    """Whether some block's max-pool winner (in a window that passes the ReLU) leads its runner-up by at most
+    :data:`NEAR_TIE` of the conv output's magnitude. There the fast and the reference conv, which round differently,
+    may route the window's gradient to different positions: both are valid subgradients, but the conv's weight
+    gradient then differs by a few percent (one input draw in 8 for the flow models)."""
+    captured = []
+    hooks = [b.register_forward_hook(lambda m, a, out: captured.append((m, a[0]))) for b in _blocks(model)]
+    try:
+        with torch.no_grad(), fast.fast_mode("reference"):
+            model.eval()(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return any(_min_pool_gap(b.conv(x), b.pool) <= NEAR_TIE for b, x in captured)
+
+
+def _min_pool_gap(y: torch.Tensor, p: int) -> float:
+    n, c, t, h, w = y.shape
+    t, h, w = t // p, h // p, w // p
+    windows = y[:, :, : t * p, : h * p, : w * p].reshape(n, c, t, p, h, p, w, p).permute(0, 1, 2, 4, 6, 3, 5, 7)
+    top = windows.reshape(n, c, t, h, w, p**3).topk(2, dim=-1).values
+    passing = top[..., 0] > 0
+    gaps = (top[..., 0] - top[..., 1])[passing] / y.abs().max().clamp_min(1e-30)
+    return gaps.min().item() if gaps.numel() else float("inf")
+
+
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 def test_models_t18_outputs_and_all_gradients(arch, train):
     """"fast" mode is forced, so every spatiotemporal block of the model must take the fast path (it
@@ -119,15 +150,21 @@ def test_models_t18_outputs_and_all_gradients(arch, train):
     runs, so a model without such blocks must give the same numbers in both modes."""
     torch.manual_seed(0)
     model = build_model(arch, input_spec=_spec(arch, 18))
-    inputs = model.example_inputs(3)
-    ref = _run(model, inputs, "reference", train)
-    got = _run(model, inputs, "fast", train)
-    _close(ref[0], got[0])
-    assert ref[1].keys() == got[1].keys()
-    for name in ref[1]:
-        _close(ref[1][name], got[1][name])
-    for r, g in zip(ref[2], got[2]):
-        _close(r, g)
+    for draw in range(4):  # a mismatch is forgiven only where the inputs hold a near tie (_near_tie), then redrawn
+        inputs = model.example_inputs(3)
+        ref = _run(model, inputs, "reference", train)
+        got = _run(model, inputs, "fast", train)
+        try:
+            _close(ref[0], got[0])
+            assert ref[1].keys() == got[1].keys()
+            for name in ref[1]:
+                _close(ref[1][name], got[1][name])
+            for r, g in zip(ref[2], got[2]):
+                _close(r, g)
+            return
+        except AssertionError:
+            if draw == 3 or not _near_tie(model, inputs):
+                raise
 
 
 FULL_GRADIENTS_MAX_PARAMS = 50_000_000  # above this (the 177M-parameter FuseNets at T=96) compare the light gradients
