@@ -1038,7 +1038,8 @@ def candidates(
     height = settings.min_score if min_score is None else min_score
     if settings.lift_score and min_score is None:
         height = min(height, settings.lift_score)  # weaker peaks of the corner height (Candidate.rejected_by)
-    lift = np.clip(sig.corner_lift, 0.0, None) if sig.corner_lift is not None else np.zeros(n)
+    # the corner height's own tests serve only lift_score (Candidate.lift_passes): not measured while it is off
+    lift = np.clip(sig.corner_lift, 0.0, None) if settings.lift_score and sig.corner_lift is not None else None
     peaks, _ = find_peaks(score, height=height, distance=max(1, round(settings.min_gap_seconds * fps)))
     head = sig.head if sig.head is not None else np.zeros(n)
     head_level = max(float(np.median(head[valid])) if valid.any() else 0.0, 1e-9)
@@ -1075,7 +1076,7 @@ def candidates(
             bool(sig.speech[p]), bool(sig.blinks[p]), head[p], head[p] / head_level,
             float(score[p]) / max(own_level, 1.0),
             float(sig.corner_lift[max(p - k, 0) : p + k + 1].max()) if sig.corner_lift is not None else 0.0,
-            *_lift_tests(lift, sig.corner_height, p, k, r, gap, reach),
+            *(_lift_tests(lift, sig.corner_height, p, k, r, gap, reach) if lift is not None else (0.0, 0.0, 0.0)),
         ))  # fmt: skip
     return score, out
 

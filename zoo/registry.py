@@ -243,10 +243,10 @@ FRESH_CROSS_DATA, FRESH_CROSS_SOURCE = _zoo240("1 fresh probe draw (seed 501)",
                                                "bench/results/crossgen-s9-frames240-pooled.json")
 # fusenet-late-flow (tenth session): decided on s501 against the frame FuseNets' figure above, then scored shipped on
 # s502 and s503 as well; the registry pools the three draws
-FUSE_FLOW_CROSS_DATA, FUSE_FLOW_CROSS_SOURCE = _zoo240("3 probe draws (seeds 501, 502, 503)",
+THREE_DRAWS = "3 probe draws (seeds 501, 502, 503)"
+FUSE_FLOW_CROSS_DATA, FUSE_FLOW_CROSS_SOURCE = _zoo240(THREE_DRAWS,
                                                        "bench/results/crossgen-s10-fuseflow-late-pooled.json")
-LATE_CROSS_DATA, LATE_CROSS_SOURCE = _zoo240("3 probe draws (seeds 501, 502, 503)",
-                                             "bench/results/crossgen-s10-late-frames-pooled.json")  # the same three
+LATE_CROSS_DATA, LATE_CROSS_SOURCE = _zoo240(THREE_DRAWS, "bench/results/crossgen-s10-late-frames-pooled.json")
 FLOW_REVERSE_SOURCE = ("bench/results/crossgen-s8-new-pipeline.json (python bench/crossgen.py --arch stcnn stcnn-flow "
                        "--clips 48 --seeds 0 1 2 --directions synth-probe probe-synth --modes apex shipped --threads 1 "
                        "--data-seed 201; 2026-12-03)")
