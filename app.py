@@ -114,6 +114,7 @@ def model_info(name: str | None) -> str:
     return (f"**{entry.title}** - {entry.description}  \n"
             f"Input: {entry.input_spec['frames']} frames over {entry.input_spec['window_seconds']} s, "
             f"regions {', '.join(entry.input_spec['regions'])}; classes {', '.join(entry.labels)}.  \n"
+            f"Labelling: {entry.labelling}.  \n"
             f"Provenance: {entry.provenance}.  \nWeights loaded from {source}.")
 
 
@@ -167,6 +168,9 @@ def _note(entry, pred, window_index: int, what: str) -> str:
         iv = pred.intervals[0].interval
         head = (f"**Prediction: {pred.prediction}** for the movement spotted at {iv.onset:.2f}-{iv.offset:.2f} s "
                 f"(apex {iv.apex:.2f} s; {len(pred.intervals)} interval(s) spotted).")
+    if pred.intervals and pred.prediction is not None and len(pred.apex_spread) > 1:
+        head += (f" The label is the mean of {len(pred.apex_spread)} windows around the apex; the one explained "
+                 "is the centred window.")
     synthetic = ("It is synthetic-trained: a demonstration, not a model of real human micro-expressions."
                  if entry.synthetic else "")
     return (f"**Model: {entry.title}.** {head}  \n"

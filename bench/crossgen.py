@@ -15,9 +15,11 @@ Test modes:
 - ``apex``: the window centred on the annotated apex, the window training sees (tensor cache);
 - ``shipped``: ``microexp.pipeline.Predictor.predict`` on the raw test clip, reading
   ``pred.prediction``: whatever window choice the pipeline makes;
-- ``shipped-spread3`` / ``shipped-spread5``: the same, each spotted interval labelled from the mean of 3
-  windows (offsets -0.15, 0, 0.15 of a window from its apex) or 5 (up to 0.3, training's jitter span)
-  instead of ``microexp.pipeline.APEX_SPREAD`` (the centred window alone).
+  each spotted interval labelled as the architecture's zoo entry labels it (its ``apex_spread``; the
+  pipeline's default, the centred window alone, for an architecture without an entry);
+- ``shipped-centred`` / ``shipped-spread3`` / ``shipped-spread5``: the same with the centred window alone, or
+  the mean of 3 windows (offsets -0.15, 0, 0.15 of a window from its apex) or 5 (up to 0.3, training's jitter
+  span), whatever the entry says.
 ``within`` (apex mode, A's own clips of p, same models) is reported beside them as the
 own-generator reference under the same person folds.
 ``--extra-probe DIR``: further ``probe`` sets (a fresh test seed) tested in apex mode by the same fold
@@ -160,12 +162,25 @@ def person_folds(
     return [(p, list(folds[p].train), own[p], list(folds[p].test)) for p in shared]
 
 
-# shipped test modes -> the Predictor options they run with
+# shipped test modes -> the Predictor options they run with (``shipped``: see shipped_options)
 SHIPPED_MODES: dict[str, dict[str, Any]] = {
     "shipped": {},
+    "shipped-centred": {"apex_spread": (0.0,)},
     "shipped-spread3": {"apex_spread": (-0.15, 0.0, 0.15)},
     "shipped-spread5": {"apex_spread": (-0.3, -0.15, 0.0, 0.15, 0.3)},
 }
+
+
+def shipped_options(arch: str, mode: str) -> dict[str, Any]:
+    """The Predictor options of ``mode`` for ``arch``. ``shipped`` labels intervals as the architecture's zoo
+    entry does (its ``apex_spread``), so "as shipped" stays true when an entry has its own; an architecture
+    without an entry gets the pipeline's default."""
+    from zoo import ENTRIES
+
+    if mode != "shipped":
+        return SHIPPED_MODES[mode]
+    spreads = {e.apex_spread for e in ENTRIES.values() if e.arch == arch}
+    return {"apex_spread": spreads.pop()} if len(spreads) == 1 else {}
 NONE = "none"  # the shipped pipeline's answer when it spots nothing: scored as a miss of the true class
 
 
@@ -322,7 +337,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                               recipe_of[tested]))  # fmt: skip
                     for mode in shipped_modes:
                         subjects = {s for s, q in person[target].items() if q == p}
-                        truth, pred, failed = shipped[target].predict(model, subjects, **SHIPPED_MODES[mode])
+                        truth, pred, failed = shipped[target].predict(model, subjects,
+                                                                      **shipped_options(arch, mode))
                         pools[mode][0].extend(truth)
                         pools[mode][1].extend(pred)
                         failures += failed if mode == shipped_modes[0] else []
@@ -335,6 +351,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               "mode": "apex" if mode in extra else mode, **pooled(truth, pred, labels)}  # fmt: skip
                     if mode in SHIPPED_MODES:
                         result["failed"] = failures
+                        result["options"] = {k: list(v) for k, v in shipped_options(arch, mode).items()}
                     if (mode == "apex" or mode in extra) and probabilities["within"][1]:
                         result["calibration"] = cross_calibration(probabilities["within"], probabilities[mode])
                     runs.append(result)

@@ -113,6 +113,8 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         best = result.windows[result.best_window]
         how = "centred on the spotted apex" if best.centred else "the one with the most facial motion"
+        if best.centred and len(result.apex_spread) > 1:
+            how += f"; labelled by the mean of {len(result.apex_spread)} windows around it"
         print(f"{result.prediction}  ({float(result.probs.max()):.1%}, window {best.window.start:.2f}-"
               f"{best.window.end:.2f} s, {how})")
     if result.intervals:

@@ -42,7 +42,7 @@ from .models import MicroExpModel, load_model
 from .spec import InputSpec
 from .spot import Interval, SpotResult, SpotSettings, spot
 from .video import Clip, VideoLimits, load_clip
-from .windows import EXCERPT_SECONDS, Window, make_windows, window_at
+from .windows import APEX_SPREAD, EXCERPT_SECONDS, Window, apex_offsets, make_windows, window_at
 
 Progress = Callable[[float, str], None]
 BATCH = 64  # windows per forward pass; bounds memory on long clips
@@ -50,12 +50,6 @@ NO_EXPRESSION = "no micro-expression found in this clip (no brief facial movemen
 # Landmarks on every 2nd frame, interpolated between: markedly faster, and a paired LOSO test of models
 # trained on full-rate landmarks finds no accuracy change (bench/variants.py; figures in bench/README.md).
 INFERENCE_LANDMARK_STRIDE = 2
-# A spotted interval is labelled from the mean probabilities of windows centred on its apex and shifted
-# by these fractions of the window. Default: the centred window alone. The mean over (-0.15, 0, 0.15) or
-# over training's whole jitter span (-0.3 .. 0.3) was measured against it on the same models and
-# cross-generator clips and changed nothing beyond the seed spread (UF1 0.520 / 0.521 against 0.524;
-# bench/README.md, "Labelling an interval from several windows"), so the simpler one stays.
-APEX_SPREAD = (0.0,)
 
 
 def inference_face_settings(**overrides: Any) -> FaceSettings:
@@ -138,6 +132,8 @@ class Prediction:
         spot: the spotting result (per-frame score curve, intervals, notices).
         excerpt: the clip was taken as an excerpt around one expression (module docstring): its
             interval is the spotter's top candidate, whatever its score, and it is always labelled.
+        apex_spread: the window offsets whose mean probabilities labelled each interval
+            (``Predictor.apex_spread``).
     """
 
     labels: tuple[str, ...]
@@ -156,6 +152,7 @@ class Prediction:
     intervals: tuple[IntervalResult, ...] = ()
     spot: SpotResult | None = None
     excerpt: bool = False
+    apex_spread: tuple[float, ...] = APEX_SPREAD
 
     @property
     def sliding(self) -> tuple[WindowResult, ...]:
@@ -196,6 +193,7 @@ class Prediction:
             ],
             "prediction": self.prediction,
             "excerpt": self.excerpt,
+            "apex_spread": list(self.apex_spread),
             "best_window": self.best_window,
             "probs": probs(self.probs),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
@@ -266,7 +264,8 @@ class Predictor:
             at most :data:`EXCERPT_SECONDS`, as a recording to spot in otherwise; True or False for every
             clip.
         apex_spread: offsets, as fractions of the model's window, of the windows whose mean
-            probabilities label a spotted interval (:data:`APEX_SPREAD`; ``(0.0,)``: the centred window alone).
+            probabilities label a spotted interval (``(0.0,)``: the centred window alone). None (default):
+            the model's own ``apex_spread`` (from its ``config.json``), else :data:`APEX_SPREAD`.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (default ``$MICROEXP_DEVICE``, else ``auto``):
             where the model runs (:func:`microexp.device.resolve_device`); the model is moved there.
             Windows are prepared on CPU and the returned tensors and probabilities stay on CPU.
@@ -284,7 +283,7 @@ class Predictor:
         spot_settings: SpotSettings = SpotSettings(),
         excerpt: bool | None = None,
         device: str | torch.device | None = None,
-        apex_spread: Sequence[float] = APEX_SPREAD,
+        apex_spread: Sequence[float] | None = None,
     ) -> None:
         self.device = resolve_device(device)
         prepare(self.device)
@@ -297,9 +296,8 @@ class Predictor:
         self.landmark_stride = landmark_stride
         self.spot_settings = spot_settings
         self.excerpt = excerpt
-        if not apex_spread or any(not abs(float(f)) <= 0.5 for f in apex_spread):
-            raise ValueError(f"apex_spread must be offsets within +-0.5 of a window, got {apex_spread!r}")
-        self.apex_spread = tuple(float(f) for f in apex_spread)
+        self.apex_spread = apex_offsets(getattr(model, "apex_spread", APEX_SPREAD) if apex_spread is None
+                                        else apex_spread)
         self._landmarker = landmarker
         self._owns_landmarker = landmarker is None
 
@@ -450,6 +448,7 @@ class Predictor:
             intervals=intervals,
             spot=spotted,
             excerpt=excerpt,
+            apex_spread=self.apex_spread,
         )
 
     def _spread(self, clip: Clip, ranked: Sequence[Interval], centred: Sequence[Window]) -> list[list[Window]]:

@@ -9,6 +9,7 @@ one window on an annotated apex, so it sees exactly the sampling that inference 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,14 @@ _EPS = 1e-6
 # spotter's feature difference, so in a clip under 2.5 s its own noise is measured on fewer frames than
 # the movement covers. Kept here, beside the window arithmetic, so the CLI's help can name it cheaply.
 EXCERPT_SECONDS = 2.5
+# A spotted interval is labelled from the mean probabilities of windows centred on its apex and shifted by
+# these fractions of the window. Default, for a model whose config names none: the centred window alone. A
+# model's ``config.json`` may name its own (``apex_spread``, written by ``python -m zoo build`` from the zoo
+# entry): it is kept per model because it was measured per model. Against the centred window alone, on the
+# same models and cross-generator clips, three windows (-0.15, 0, 0.15) changed nothing beyond the seed spread
+# for the 48-clip STCNN (UF1 0.520 against 0.524) but lifted the Late FuseNet on frames + flow on every probe
+# draw (bench/README.md, "Labelling an interval from several windows" and "apex_spread per model").
+APEX_SPREAD = (0.0,)
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,20 @@ def make_windows(
         starts.append(t1 - length)
     windows = [Window(i, s, s + length, _positions(t, s, s + length, spec.frames)) for i, s in enumerate(starts)]
     return windows, ()
+
+
+def apex_offsets(values: Sequence[float]) -> tuple[float, ...]:
+    """``values`` as window offsets (fractions of the window around an apex), checked: at least one, each
+    a finite number within +-0.5, so every window still holds the apex.
+
+    Raises:
+        ValueError: anything else (a bare number, an empty list, a string, an offset beyond half a window).
+    """
+    ok = isinstance(values, (list, tuple)) and len(values) > 0
+    ok = ok and all(isinstance(f, (int, float)) and not isinstance(f, bool) and abs(float(f)) <= 0.5 for f in values)
+    if not ok:
+        raise ValueError(f"apex_spread must be a non-empty list of offsets within +-0.5 of a window, got {values!r}")
+    return tuple(float(f) for f in values)
 
 
 def window_at(timestamps: np.ndarray, spec: InputSpec, center_seconds: float, index: int = 0) -> Window:

@@ -34,6 +34,7 @@ def _list(args: argparse.Namespace) -> int:
             scores = entry.metrics[key]
             print(f"  {key.replace('_', '-')}: {scores.summary() if scores else 'not measured yet'}")
         print(f"  {'SYNTHETIC-TRAINED' if entry.synthetic else 'real data'}: {entry.training_data}")
+        print(f"  labelling: {entry.labelling}")
         print(f"  hub: {hub_source(name).describe}; licence {entry.licence}")
         print(f"  resolves to {status}")
     for name, path in imported().items():  # converted by `python -m microexp import-keras`, outside the registry

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from microexp.atomic import remove_stale_temporaries, replace_dir, temporary_dir, write_json, write_text
 from microexp.errors import ModelError
+from microexp.models import APEX_SPREAD_KEY
+from microexp.windows import APEX_SPREAD
 
 from .registry import ENTRIES, ZooEntry, get_entry
 from .resolve import clear_cache, is_model_dir, resolve, zoo_dir
@@ -293,11 +295,15 @@ def install(release: Path, name: str, target_root: Path | None = None, extra: di
                             ignore=shutil.ignore_patterns(".tmp-*"))
         if release.name == "release" and (run_dir / "metrics.json").is_file():
             shutil.copy2(run_dir / "metrics.json", tmp / "metrics.json")
+        if entry.apex_spread != APEX_SPREAD:  # measured per model: the copy on the Hub must carry it too
+            config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
+            write_json(tmp / "config.json", {**config, APEX_SPREAD_KEY: list(entry.apex_spread)})
         card = tmp / "README.md"
         text = card.read_text(encoding="utf-8") if card.exists() else f"# {entry.title}\n\n{entry.description}\n"
         if entry.synthetic and "synthetic" not in text.lower():
             text = SYNTHETIC_NOTE + text
-        text = text.rstrip("\n") + "\n\n" + entry.scores_markdown()
+        labelling = entry.labelling[0].upper() + entry.labelling[1:]
+        text = text.rstrip("\n") + "\n\n" + entry.scores_markdown() + f"\n## Labelling\n\n{labelling}.\n"
         card.write_text(text, encoding="utf-8")  # inside tmp: the whole folder appears at once below
         record = {"entry": name, "arch": entry.arch, "synthetic": entry.synthetic,
                   "training_data": entry.training_data, "built_by": "python -m zoo build",

@@ -28,7 +28,7 @@ from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
 from microexp.errors import ModelError
-from microexp.models import MicroExpModel, load_model
+from microexp.models import MicroExpModel, load_model, set_apex_spread
 from microexp.spec import InputSpec
 
 from .pins import HubSource, hub_source
@@ -156,7 +156,7 @@ def load(name: str, hub: bool = True, revision: str | None = None) -> MicroExpMo
               for k in expected.input_spec if getattr(model.spec, k) != getattr(spec, k)]
     if differ:
         raise ModelError(f"{where} does not match the input spec of zoo entry {name!r}: {'; '.join(differ)}")
-    return model
+    return set_apex_spread(model, expected.apex_spread)  # the entry's, also for copies built before it was set
 
 
 def clear_cache() -> None:

@@ -9,6 +9,10 @@ Calibration: a ``config.json`` may hold a top-level ``temperature`` T (written b
 fit``, fitted on held-out predictions). :func:`load_model` then makes the model's forward return
 ``logits / T``, so every softmax downstream (``Predictor``, the app) gives calibrated probabilities;
 the argmax never changes. Without the field nothing is scaled.
+
+Labelling: a ``config.json`` may also hold ``apex_spread``, the window offsets whose mean probabilities
+label a spotted interval (:data:`microexp.windows.APEX_SPREAD`); :func:`load_model` puts it on the model
+as ``model.apex_spread`` and ``Predictor`` uses it unless told otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from torch import nn
 
 from ..errors import ModelError
 from ..spec import InputSpec
+from ..windows import apex_offsets
 from .base import REGISTRY, MicroExpModel, read_config
 from .base import load_model as _load_unscaled
 from .flow import MicroExpFlowNet
@@ -155,6 +160,7 @@ def default_spec(arch: str, **fields: Any) -> InputSpec:
 
 
 TEMPERATURE_KEY = "temperature"  # top-level config.json field read by load_model
+APEX_SPREAD_KEY = "apex_spread"  # top-level config.json field read by load_model
 
 
 def _divide_by_temperature(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
@@ -181,12 +187,33 @@ def set_temperature(model: MicroExpModel, temperature: float) -> MicroExpModel:
     return model
 
 
+def set_apex_spread(model: MicroExpModel, spread: Sequence[float]) -> MicroExpModel:
+    """Make ``spread`` the window offsets that label ``model``'s spotted intervals (``model.apex_spread``,
+    read by ``Predictor``), and put it in the model's Hub config so ``save_pretrained`` writes it. Returns
+    the model.
+
+    Raises:
+        ModelError: not a non-empty list of offsets within +-0.5 of a window.
+    """
+    try:
+        model.apex_spread = apex_offsets(spread)
+    except ValueError as exc:
+        raise ModelError(f"config.json {exc}") from None
+    if isinstance(getattr(model, "_hub_mixin_config", None), dict):
+        model._hub_mixin_config[APEX_SPREAD_KEY] = list(model.apex_spread)
+    return model
+
+
 def load_model(model_id: str | os.PathLike[str], revision: str | None = None, **hub_kwargs: Any) -> MicroExpModel:
     """Load any MicroExp model from a ``save_pretrained`` directory or a Hub repo id, applying the
-    ``temperature`` of its ``config.json`` when there is one (see the module docstring)."""
+    ``temperature`` and ``apex_spread`` of its ``config.json`` when it has them (see the module docstring)."""
     model = _load_unscaled(model_id, revision=revision, **hub_kwargs)
-    temperature = read_config(model_id, revision=revision, **hub_kwargs).get(TEMPERATURE_KEY)
-    return set_temperature(model, temperature) if temperature is not None else model
+    config = read_config(model_id, revision=revision, **hub_kwargs)
+    if config.get(TEMPERATURE_KEY) is not None:
+        set_temperature(model, config[TEMPERATURE_KEY])
+    if config.get(APEX_SPREAD_KEY) is not None:
+        set_apex_spread(model, config[APEX_SPREAD_KEY])
+    return model
 
 
 def build_model(arch: str, **kwargs: Any) -> MicroExpModel:
@@ -196,6 +223,7 @@ def build_model(arch: str, **kwargs: Any) -> MicroExpModel:
 
 
 __all__ = [
+    "APEX_SPREAD_KEY",
     "ARCHITECTURES",
     "ARCHS",
     "REGISTRY",
@@ -216,6 +244,7 @@ __all__ = [
     "load_model",
     "read_config",
     "register_arch",
+    "set_apex_spread",
     "set_temperature",
     "unregister_arch",
 ]

@@ -36,6 +36,7 @@ def test_models_endpoint_lists_every_entry_as_synthetic(client):
 def test_model_info_shows_description_and_provenance(client, name):
     info = client.predict(name, api_name="/model_info")
     assert zoo.ENTRIES[name].description in info and "synthetic-trained" in info and "`local`" in info
+    assert f"Labelling: {zoo.ENTRIES[name].labelling}" in info  # how its intervals get their label
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -56,6 +57,8 @@ def test_predict_every_model_and_method(client, name, method):
     for stage in ("decode", "landmarks", "spot", "align", "model", "explain", "render", "request"):
         assert timings[stage] >= 0
     assert "synthetic" in note and f"Prediction: {label['label']}" in note and "spotted" in note
+    spread = zoo.ENTRIES[name].apex_spread  # an entry labelled by several windows says so; the others do not
+    assert (f"mean of {len(spread)} windows around the apex" in note) == (len(spread) > 1)
     # the interval picker now lists the automatic choice and every spotted interval
     assert interval["value"] == "auto" and [c[1] for c in interval["choices"]][:2] == ["auto", "1"]
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.crossgen import person_folds, summarise
+from bench.crossgen import SHIPPED_MODES, person_folds, shipped_options, summarise
 
 
 def test_person_folds_hold_each_person_out_of_training():
@@ -292,3 +292,16 @@ def test_extra_probe_sets_are_tested_by_the_same_fold_models_on_the_held_out_per
     assert sorted(r["clip"] for r in fresh) == [f"synthetic/s{p}/fresh{i}" for i, p in
                                                 enumerate(["ann", "bob", "bob", "bob"])]  # fmt: skip
     assert {r["mode"] for r in fresh} == {"apex"} and result["sets"]["probe:fresh"] == str(sets["fresh"][0].resolve())
+
+
+def test_shipped_labels_intervals_as_the_architectures_zoo_entry_does():
+    """``shipped`` is the pipeline as shipped: an architecture whose zoo entry names its own apex_spread is
+    scored with it; one without an entry gets the pipeline's default; the explicit modes ignore the entry."""
+    import zoo
+
+    for entry in zoo.ENTRIES.values():
+        assert shipped_options(entry.arch, "shipped") == {"apex_spread": entry.apex_spread}
+    assert any(len(e.apex_spread) > 1 for e in zoo.ENTRIES.values())  # the case that makes this matter exists
+    assert shipped_options("flow", "shipped") == {}  # no zoo entry: the Predictor's default
+    for mode in ("shipped-centred", "shipped-spread3", "shipped-spread5"):
+        assert shipped_options("fusenet-late-flow", mode) == SHIPPED_MODES[mode]

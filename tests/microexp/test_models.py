@@ -196,6 +196,31 @@ def test_config_temperature_scales_the_logits_of_a_loaded_model(tmp_path) -> Non
             load_model(tmp_path / "scaled")
 
 
+def test_config_apex_spread_reaches_the_predictor(tmp_path) -> None:
+    """A model's ``apex_spread`` travels in its config.json (save_pretrained writes it, load_model reads it) and
+    is what a Predictor labels intervals with unless told otherwise; a malformed one is refused on load."""
+    from microexp.models import APEX_SPREAD_KEY, build_model, set_apex_spread
+    from microexp.pipeline import APEX_SPREAD, Predictor
+
+    model = build_model("stcnn", input_spec=InputSpec(frames=18, face_size=32), filters=4, hidden=8).eval()
+    model.save_pretrained(tmp_path / "plain")
+    assert APEX_SPREAD_KEY not in json.loads((tmp_path / "plain" / "config.json").read_text())
+    plain = load_model(tmp_path / "plain")
+    assert not hasattr(plain, "apex_spread") and Predictor(plain).apex_spread == APEX_SPREAD
+    spread = (-0.15, 0.0, 0.15)
+    set_apex_spread(model, list(spread))
+    model.save_pretrained(tmp_path / "spread")
+    config = json.loads((tmp_path / "spread" / "config.json").read_text())
+    assert config[APEX_SPREAD_KEY] == list(spread)
+    loaded = load_model(tmp_path / "spread")
+    assert loaded.apex_spread == spread and Predictor(loaded).apex_spread == spread
+    assert Predictor(loaded, apex_spread=(0.0,)).apex_spread == (0.0,)  # an explicit choice wins
+    for bad in ([], [0.7], "wide", 0.15):
+        (tmp_path / "spread" / "config.json").write_text(json.dumps(config | {APEX_SPREAD_KEY: bad}))
+        with pytest.raises(ModelError, match=APEX_SPREAD_KEY):
+            load_model(tmp_path / "spread")
+
+
 # ----------------------------------------------------------------------------- hostile config.json
 
 

@@ -274,6 +274,8 @@ def test_an_interval_can_be_labelled_by_the_mean_of_windows_around_its_apex(pred
     np.testing.assert_allclose(alone[1], only.probs, atol=1e-6)
     assert not np.allclose(alone[0], alone[-1])  # the shifted windows did see something else
     assert first.prediction == first.labels[int(np.argmax(mean))] and np.array_equal(first.probs, mean)
+    assert first.apex_spread == spread and first.to_json()["apex_spread"] == list(spread)
+    assert single.to_json()["apex_spread"] == [0.0]
     assert len(first.windows) == len(first.sliding) + len(first.intervals)
     assert len(first.aligned) == len(first.windows) == first.inputs[0].shape[0]
     assert first.windows[first.best_window].window.center == single.windows[single.best_window].window.center

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from microexp.spec import InputSpec
-from microexp.windows import make_windows, window_at
+from microexp.windows import APEX_SPREAD, apex_offsets, make_windows, window_at
 from train.synth.media import vfr_timestamps
 
 SPEC = InputSpec(frames=18, window_seconds=0.6)
@@ -87,3 +87,13 @@ def test_bad_timestamps_rejected():
         make_windows(np.array([0.0, 0.1, 0.1]), SPEC)
     with pytest.raises(ValueError):
         make_windows(np.array([]), SPEC)
+
+
+def test_apex_offsets_keep_every_window_on_the_apex():
+    """Offsets are fractions of a window: within +-0.5 the shifted window still holds the apex; anything else,
+    or a value that is not a list of numbers, is refused with the parameter's name."""
+    assert APEX_SPREAD == (0.0,) and apex_offsets(APEX_SPREAD) == (0.0,)
+    assert apex_offsets([-0.15, 0, 0.15]) == (-0.15, 0.0, 0.15) and apex_offsets((0.5, -0.5)) == (0.5, -0.5)
+    for bad in ((), [], (0.6,), (-0.51,), (float("nan"),), (float("inf"),), 0.1, "0.1", (True,), ("0.1",), None):
+        with pytest.raises(ValueError, match="apex_spread"):
+            apex_offsets(bad)

@@ -205,6 +205,31 @@ def test_install_is_atomic_replaces_and_marks_synthetic_entries(local_zoo, tmp_p
     assert zoo.resolve(NAME).source == "local"
 
 
+def test_an_entrys_apex_spread_is_installed_with_it_and_applied_on_load(local_zoo, tmp_path, monkeypatch):
+    """An entry labelled by several windows: its install writes them into config.json (so the Hub copy and the
+    CLI carry them) and says so in the card; ``zoo.load`` applies the entry's, also to a copy built before.
+    An entry with the default writes nothing."""
+    from dataclasses import replace
+
+    from microexp.models import APEX_SPREAD_KEY
+    from microexp.pipeline import Predictor
+    from zoo.registry import ENTRIES
+
+    release = tmp_path / "release"
+    _save(ARCH, release)
+    monkeypatch.setitem(ENTRIES, NAME, replace(ENTRIES[NAME], apex_spread=(0.0,)))
+    plain = install(release, NAME)
+    assert APEX_SPREAD_KEY not in json.loads((plain / "config.json").read_text())
+    assert "labelled by the window centred on its apex" in (plain / "README.md").read_text()
+    spread = (-0.15, 0.0, 0.15)
+    monkeypatch.setitem(ENTRIES, NAME, replace(ENTRIES[NAME], apex_spread=spread))
+    assert Predictor(zoo.load(NAME)).apex_spread == spread  # the copy installed without it
+    target = install(release, NAME)
+    assert json.loads((target / "config.json").read_text())[APEX_SPREAD_KEY] == list(spread)
+    assert "mean probabilities of 3 windows around its apex" in (target / "README.md").read_text()
+    assert load_model(target).apex_spread == spread  # outside the zoo too (python -m microexp predict --model DIR)
+
+
 def test_hub_only_at_the_pinned_commit_then_its_cache_offline(local_zoo, hub_env, monkeypatch):
     """The real huggingface_hub client against the Hub double: an unpinned repo is never used, a pinned
     commit wins over the local zoo (network first, then the cache offline), and a later push to the
