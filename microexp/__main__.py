@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="bf16 conv and dense weights (opt-in: faster on CPUs with avx512_bf16 or AMX, logits move "
                    "~1e-2; on the synthetic LOSO benchmark at most 1 of 240 predictions changed, bench/variants.py); "
                    "elsewhere it is slower, so it is ignored with a warning")
+    p.add_argument("--apex-spread", type=float, nargs="+", default=None, metavar="OFFSET",
+                   help="label each spotted interval by the mean of windows at these offsets from its apex, in "
+                   "fractions of a window, each within +-0.5 (default: the model's config.json `apex_spread`, else "
+                   "0 = the centred window alone)")
     p.add_argument("--device", default=None, metavar="auto|cpu|cuda",
                    help="where the model runs (default $MICROEXP_DEVICE, else auto: the GPU when one is usable)")
     sub.add_parser("fetch-face-model", help="find or download the MediaPipe face model and print its path")
@@ -92,7 +96,7 @@ def _predict(args: argparse.Namespace) -> int:
     with Predictor.from_pretrained(
         args.model, revision=args.revision, limits=limits, stride_seconds=args.stride, min_coverage=args.min_coverage,
         landmark_stride=args.landmark_stride, device=args.device,
-        excerpt={"auto": None, "yes": True, "no": False}[args.excerpt],
+        excerpt={"auto": None, "yes": True, "no": False}[args.excerpt], apex_spread=args.apex_spread,
     ) as predictor:
         if args.bf16 and predictor.device.type != "cpu":
             print("warning: --bf16 ignored: on a GPU the model runs under autocast mixed precision", file=sys.stderr)

@@ -69,6 +69,14 @@ def test_predict_json_lists_spotted_intervals(model_dir):
     text = run("predict", example, "--model", model_dir)
     assert text.returncode == 0 and "interval (onset-apex-offset s)" in text.stdout
     assert text.stdout.splitlines()[0].startswith(data["prediction"])
+    assert data["apex_spread"] == [0.0] and "windows around it" not in text.stdout
+    # three windows around the apex, asked for on the command line: said in the JSON and in the text
+    spread = run("predict", example, "--model", model_dir, "--json", "--apex-spread", "-0.15", "0", "0.15")
+    assert spread.returncode == 0, spread.stderr
+    assert json.loads(spread.stdout)["apex_spread"] == [-0.15, 0.0, 0.15]
+    text = run("predict", example, "--model", model_dir, "--apex-spread", "-0.15", "0", "0.15")
+    assert "labelled by the mean of 3 windows around it" in text.stdout.splitlines()[0]
+    assert_one_line_error(run("predict", example, "--model", model_dir, "--apex-spread", "0.8"), "apex_spread")
 
 
 def test_a_short_clip_is_an_excerpt_unless_told_otherwise(model_dir, tmp_path):
