@@ -24,11 +24,13 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from ..flow import MAGNIFY_ALPHA, MAGNIFY_SOURCE
 from ..spec import InputSpec
 from .base import REGISTRY, MicroExpModel, read_config
 from .base import load_model as _load_unscaled
 from .flow import MicroExpFlowNet
 from .fusenet import MicroExpFuseNet
+from .magnified import MicroExpFuseNetMag, MicroExpSTCNNMag
 from .motion import MicroExpFuseNetFlow, MicroExpSTCNNFlow
 from .stcnn import MicroExpSTCNN
 from .twostream import MicroExpTwoStream
@@ -53,6 +55,13 @@ class Architecture:
     spec: Mapping[str, Any] = field(default_factory=dict)
 
 
+# What a newly trained model's frames are registered with (``microexp.align``): image registration
+# removes frame-to-frame shake that landmarks cannot follow. A config without the key means landmarks.
+DEFAULT_EXTRA: Mapping[str, Any] = MappingProxyType({"register": "image"})
+# the magnified nets' spec records their magnification, so a config.json keeps it if the defaults change
+_MAGNIFIED = {"representation": "magnified",
+              "extra": {**DEFAULT_EXTRA, "magnify_alpha": MAGNIFY_ALPHA, "magnify_source": MAGNIFY_SOURCE}}
+
 _ARCHS: dict[str, Architecture] = dict(
     {
         a.name: a
@@ -63,9 +72,11 @@ _ARCHS: dict[str, Architecture] = dict(
                          {"fusion": "intermediate"}, spec={"representation": "frames+flow"}),
             Architecture("fusenet-late-flow", MicroExpFuseNetFlow, ("eyes", "mouth"), {"fusion": "late"},
                          spec={"representation": "frames+flow"}),
+            Architecture("fusenet-late-mag", MicroExpFuseNetMag, ("eyes", "mouth"), {"fusion": "late"}, spec=_MAGNIFIED),
             Architecture("flow", MicroExpFlowNet, ("face",), spec={"representation": "flow"}),
             Architecture("stcnn", MicroExpSTCNN, ("face",)),
             Architecture("stcnn-flow", MicroExpSTCNNFlow, ("face",), spec={"representation": "frames+flow"}),
+            Architecture("stcnn-mag", MicroExpSTCNNMag, ("face",), spec=_MAGNIFIED),
             Architecture("twostream", MicroExpTwoStream, ("face",)),
         )
     }
@@ -143,11 +154,6 @@ def accepts_regions(arch: str, regions: Sequence[str]) -> bool:
     return set(regions) == set(own) and len(regions) == len(own)
 
 
-# What a newly trained model's frames are registered with (``microexp.align``): image registration
-# removes frame-to-frame shake that landmarks cannot follow. A config without the key means landmarks.
-DEFAULT_EXTRA: Mapping[str, Any] = MappingProxyType({"register": "image"})
-
-
 def default_spec(arch: str, **fields: Any) -> InputSpec:
     """The InputSpec an architecture trains on by default: its regions and the fields it needs, plus ``fields``."""
     entry = get_arch(arch)
@@ -204,9 +210,11 @@ __all__ = [
     "MicroExpFlowNet",
     "MicroExpFuseNet",
     "MicroExpFuseNetFlow",
+    "MicroExpFuseNetMag",
     "MicroExpModel",
     "MicroExpSTCNN",
     "MicroExpSTCNNFlow",
+    "MicroExpSTCNNMag",
     "MicroExpTwoStream",
     "accepts_regions",
     "build_model",
