@@ -35,14 +35,15 @@ MIRRORS: dict[str, tuple[float, ...]] = {"flow": MIRROR, "frames+flow": (1.0, -1
 
 # The ``magnified`` representation (:func:`magnify`): each frame's motion from the onset scaled by 1 + alpha.
 # The datasets' movements are 2-6 % of the inter-ocular distance, 0.5-1.4 px on a 64 px face crop, which a
-# 3x3 kernel sees as a faint intensity change; alpha = MAGNIFY_ALPHA makes them a few pixels, a change of
-# shape. Larger values magnify DIS's own errors with them (and fold the warp where the flow varies fast).
-# Chosen on the tuning probe draws, bench/README.md "Motion-magnified frames (eleventh session)".
+# 3x3 kernel sees as a faint intensity change; alpha = 2 makes them 1.5-4 px, a change of shape. Larger values
+# magnify DIS's own errors with them (and fold the warp where the flow varies fast): alpha 4 did no better on
+# the tuning draws. Chosen there, among three settings, bench/README.md "Motion-magnified frames".
 MAGNIFY_ALPHA = 2.0
 MAX_MAGNIFY_ALPHA = 20.0
-# what is warped: "onset" re-renders every frame from the first (drops whatever is not motion: lighting,
-# noise, compression, so only geometry carries over between renderers); "frame" moves frame t by the extra
-# alpha d (keeps its real texture changes). Read magnify_source in InputSpec.extra to switch.
+# What is warped: "frame" moves frame t by the extra alpha d and keeps its real texture changes; "onset"
+# re-renders every frame from the first by (1 + alpha) d, which drops whatever is not motion (lighting, noise,
+# compression) but also every change DIS misses, and magnifies DIS's error by 1 + alpha instead of alpha: it
+# lost own-generator and cross-generator accuracy on the tuning draws. ``InputSpec.extra`` magnify_source switches.
 MAGNIFY_SOURCES = ("onset", "frame")
 MAGNIFY_SOURCE = "frame"
 
