@@ -30,7 +30,7 @@ from .base import REGISTRY, MicroExpModel, read_config
 from .base import load_model as _load_unscaled
 from .flow import MicroExpFlowNet
 from .fusenet import MicroExpFuseNet
-from .magnified import MicroExpFuseNetMag, MicroExpSTCNNMag
+from .magnified import MicroExpSTCNNMag
 from .motion import MicroExpFuseNetFlow, MicroExpSTCNNFlow
 from .stcnn import MicroExpSTCNN
 from .twostream import MicroExpTwoStream
@@ -58,7 +58,7 @@ class Architecture:
 # What a newly trained model's frames are registered with (``microexp.align``): image registration
 # removes frame-to-frame shake that landmarks cannot follow. A config without the key means landmarks.
 DEFAULT_EXTRA: Mapping[str, Any] = MappingProxyType({"register": "image"})
-# the magnified nets' spec records their magnification, so a config.json keeps it if the defaults change
+# the magnified net's spec records their magnification, so a config.json keeps it if the defaults change
 _MAGNIFIED = {"representation": "magnified",
               "extra": {**DEFAULT_EXTRA, "magnify_alpha": MAGNIFY_ALPHA, "magnify_source": MAGNIFY_SOURCE}}
 
@@ -72,7 +72,6 @@ _ARCHS: dict[str, Architecture] = dict(
                          {"fusion": "intermediate"}, spec={"representation": "frames+flow"}),
             Architecture("fusenet-late-flow", MicroExpFuseNetFlow, ("eyes", "mouth"), {"fusion": "late"},
                          spec={"representation": "frames+flow"}),
-            Architecture("fusenet-late-mag", MicroExpFuseNetMag, ("eyes", "mouth"), {"fusion": "late"}, spec=_MAGNIFIED),
             Architecture("flow", MicroExpFlowNet, ("face",), spec={"representation": "flow"}),
             Architecture("stcnn", MicroExpSTCNN, ("face",)),
             Architecture("stcnn-flow", MicroExpSTCNNFlow, ("face",), spec={"representation": "frames+flow"}),
@@ -210,7 +209,6 @@ __all__ = [
     "MicroExpFlowNet",
     "MicroExpFuseNet",
     "MicroExpFuseNetFlow",
-    "MicroExpFuseNetMag",
     "MicroExpModel",
     "MicroExpSTCNN",
     "MicroExpSTCNNFlow",

@@ -1,10 +1,10 @@
-"""The paper's networks on motion-magnified frames (the ``magnified`` representation): STCNN and the Late FuseNet.
+"""The paper's STCNN on motion-magnified frames (the ``magnified`` representation).
 
 The plain-frame networks read where the face moves more than which way: a 2-6 % IOD movement is half a pixel
 to a pixel and a half on a 64 px crop, a faint intensity change after ``temporal_mean_zscore``. Geometric
 motion magnification before the CNN (as in CASME II / SMIC / MEGC pipelines) turns it into a visible change of
-shape (:func:`microexp.flow.magnify`). The input stays one grey channel, (1, T, S, S), so these classes are the
-paper's layers unchanged, with the same parameter counts; only the input spec they accept and the registry
+shape (:func:`microexp.flow.magnify`). The input stays one grey channel, (1, T, S, S), so this class is the
+paper's layers unchanged, with the same parameter count; only the input spec it accepts and the registry
 name differ.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from ..spec import InputSpec
 from .base import register
-from .fusenet import MicroExpFuseNet
 from .stcnn import MicroExpSTCNN
 
 
@@ -35,11 +34,3 @@ class MicroExpSTCNNMag(MicroExpSTCNN):
             raise ValueError(f"MicroExpSTCNNMag takes the magnified representation, got {spec.representation!r}")
         super().__init__(spec, filters=filters, kernel=kernel, pool=pool, hidden=hidden, dropout=dropout)
         self.arch = "stcnn-mag"
-
-
-@register("fusenet-late-mag")
-class MicroExpFuseNetMag(MicroExpFuseNet):
-    """``forward(eyes, mouth)`` takes two (N, 1, T, H, W) tensors: each crop's magnified, normalised frames."""
-
-    representations = ("magnified",)
-    arch_suffix = "-mag"
