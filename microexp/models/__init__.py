@@ -58,7 +58,7 @@ class Architecture:
 # What a newly trained model's frames are registered with (``microexp.align``): image registration
 # removes frame-to-frame shake that landmarks cannot follow. A config without the key means landmarks.
 DEFAULT_EXTRA: Mapping[str, Any] = MappingProxyType({"register": "image"})
-# the magnified net's spec records their magnification, so a config.json keeps it if the defaults change
+# the magnified net's spec records its magnification, so a config.json keeps it if the defaults change
 _MAGNIFIED = {"representation": "magnified",
               "extra": {**DEFAULT_EXTRA, "magnify_alpha": MAGNIFY_ALPHA, "magnify_source": MAGNIFY_SOURCE}}
 
@@ -156,7 +156,8 @@ def accepts_regions(arch: str, regions: Sequence[str]) -> bool:
 def default_spec(arch: str, **fields: Any) -> InputSpec:
     """The InputSpec an architecture trains on by default: its regions and the fields it needs, plus ``fields``."""
     entry = get_arch(arch)
-    return InputSpec(**{"regions": entry.regions, "extra": dict(DEFAULT_EXTRA), **entry.spec, **fields})
+    needs = {k: dict(v) if isinstance(v, Mapping) else v for k, v in entry.spec.items()}  # no dict shared with the table
+    return InputSpec(**{"regions": entry.regions, "extra": dict(DEFAULT_EXTRA), **needs, **fields})
 
 
 TEMPERATURE_KEY = "temperature"  # top-level config.json field read by load_model

@@ -91,6 +91,9 @@ def test_representation_layout_to_tensors_and_mirroring():
     spec = default_spec("stcnn-mag")
     assert spec.representation == "magnified" and spec.input_shapes() == [(1, 18, S, S)]
     assert spec.extra["magnify_alpha"] == MAGNIFY_ALPHA and spec.extra["register"] == "image"
+    spec.extra["magnify_alpha"] = 7.0  # a caller's edit of its spec must not reach the architecture table
+    assert default_spec("stcnn-mag").extra["magnify_alpha"] == MAGNIFY_ALPHA
+    spec = default_spec("stcnn-mag")
     assert mirror_factors(spec) is None  # grey levels: a mirrored window mirrors as frames do
     img = _texture(3)
     crops = np.stack([_moved(img, a * SHIFT) for a in np.linspace(0, 1, 18)])[..., None]
