@@ -48,7 +48,7 @@ import torch
 
 from .errors import NoFaceError
 from .face import FaceTrack, eye_centres, landmark_groups
-from .flow import flow_input, signed_flow
+from .flow import flow_input, magnify, signed_flow
 from .spec import NORMALIZATIONS, REPRESENTATIONS, InputSpec
 from .windows import Window
 
@@ -418,11 +418,18 @@ def frames_and_flow(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
     return np.concatenate([normalize(crops, spec), signed_flow(crops, spec)], axis=0)
 
 
+def magnified_frames(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """(T, S, S, 1) crops -> (1, T, S, S): the frames with their motion from the first frame magnified
+    (:func:`microexp.flow.magnify`), then normalised as plain frames are."""
+    return normalize(magnify(crops, spec), spec)
+
+
 # ``InputSpec.representation`` -> function of one region's (T, S, S, C) crops giving its model input
 ENCODERS: dict[str, Callable[[np.ndarray, InputSpec], np.ndarray]] = {
     "frames": normalize,
     "flow": flow_input,
     "frames+flow": frames_and_flow,
+    "magnified": magnified_frames,
 }
 if set(ENCODERS) != set(REPRESENTATIONS):  # the spec validates names against REPRESENTATIONS
     raise RuntimeError(f"align.ENCODERS {sorted(ENCODERS)} and spec.REPRESENTATIONS {REPRESENTATIONS} differ")

@@ -30,6 +30,22 @@ FLOW_VERSION = "2"  # bump when flow_input's or signed_flow's numbers change in 
 MIRROR = (-1.0, 1.0, 1.0)  # per-channel factor of a left-right mirrored flow input: u flips, v and strain stay
 # the same for every input that carries flow: a mirrored field moves the other way horizontally, so u flips
 MIRRORS: dict[str, tuple[float, ...]] = {"flow": MIRROR, "frames+flow": (1.0, -1.0, 1.0)}  # grey, u, v
+# ("magnified" is absent: its values are grey levels, and the mirror of a magnified window is the magnified
+# mirrored window, so it mirrors as frames do)
+
+# The ``magnified`` representation (:func:`magnify`): each frame's motion from the onset scaled by 1 + alpha.
+# The datasets' movements are 2-6 % of the inter-ocular distance, 0.5-1.4 px on a 64 px face crop, which a
+# 3x3 kernel sees as a faint intensity change; alpha = 2 makes them 1.5-4 px, a change of shape. Larger values
+# magnify DIS's own errors with them (and fold the warp where the flow varies fast): alpha 4 did no better on
+# the tuning draws. Chosen there, among three settings, bench/README.md "Motion-magnified frames".
+MAGNIFY_ALPHA = 2.0
+MAX_MAGNIFY_ALPHA = 20.0
+# What is warped: "frame" moves frame t by the extra alpha d and keeps its real texture changes; "onset"
+# re-renders every frame from the first by (1 + alpha) d, which drops whatever is not motion (lighting, noise,
+# compression) but also every change DIS misses, and magnifies DIS's error by 1 + alpha instead of alpha: it
+# lost own-generator and cross-generator accuracy on the tuning draws. ``InputSpec.extra`` magnify_source switches.
+MAGNIFY_SOURCES = ("onset", "frame")
+MAGNIFY_SOURCE = "frame"
 
 
 def mirror_factors(spec: InputSpec) -> tuple[float, ...] | None:
@@ -105,6 +121,17 @@ def flow_input(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
     return out
 
 
+def _flows_from_onset(x: np.ndarray):
+    """Yield (t, flow) for t = 1..T-1: DIS flow (S, S, 2) in pixels from frame 0 to frame t of ``x``, each
+    frame's median displacement (residual head motion) removed. One DIS object, one call per frame."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    onset = _grey_u8(x[0])
+    for i in range(1, x.shape[0]):
+        flow = dis.calc(onset, _grey_u8(x[i]), None)
+        flow -= np.median(flow.reshape(-1, 2), axis=0)
+        yield i, flow
+
+
 def signed_flow(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
     """One window's (T, S, S, 1) grey crops (0..255) -> (2, T, S, S) float32: u, v from the first frame
     (the onset, the alignment reference) to each frame, for the ``frames+flow`` representation.
@@ -117,15 +144,47 @@ def signed_flow(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
     x = np.asarray(crops, dtype=np.float32)
     t, s = x.shape[0], x.shape[1]
     out = np.zeros((SIGNED_FLOW_CHANNELS, t, s, s), dtype=np.float32)
-    if t < 2:
-        return out
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-    onset = _grey_u8(x[0])
     scale = 100.0 / (spec.inter_ocular * s)  # pixels -> percent of the inter-ocular distance
-    for i in range(1, t):
-        flow = dis.calc(onset, _grey_u8(x[i]), None)
-        flow -= np.median(flow.reshape(-1, 2), axis=0)
+    for i, flow in _flows_from_onset(x):
         out[:, i] = flow.transpose(2, 0, 1) * scale
+    return out
+
+
+def magnify_settings(spec: InputSpec) -> tuple[float, str]:
+    """(alpha, source) of the ``magnified`` representation: ``spec.extra``'s ``magnify_alpha`` and
+    ``magnify_source``, else :data:`MAGNIFY_ALPHA` and :data:`MAGNIFY_SOURCE`. ValueError if out of range."""
+    alpha = spec.extra.get("magnify_alpha", MAGNIFY_ALPHA)
+    source = spec.extra.get("magnify_source", MAGNIFY_SOURCE)
+    ok = isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0.0 <= alpha <= MAX_MAGNIFY_ALPHA
+    if not ok:
+        raise ValueError(f"InputSpec.extra magnify_alpha must be a number in [0, {MAX_MAGNIFY_ALPHA:g}], got {alpha!r}")
+    if source not in MAGNIFY_SOURCES:
+        raise ValueError(f"InputSpec.extra magnify_source must be one of {MAGNIFY_SOURCES}, got {source!r}")
+    return float(alpha), source
+
+
+def magnify(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """One window's (T, S, S, 1) grey crops (0..255) -> (T, S, S, 1) float32 crops whose motion from the first
+    frame is (1 + alpha) times the measured one (``magnified`` representation, see :data:`MAGNIFY_ALPHA`).
+
+    The flow is :func:`signed_flow`'s (DIS from the onset to each frame, median displacement removed, so head
+    motion is not magnified). DIS gives d with frame(x + d(x)) ~ onset(x): the point at x in the onset sits
+    at x + d(x) in frame t and must sit at x + (1 + alpha) d(x). ``cv2.remap`` warps backwards, reading the
+    source at y - k d(y) (d read at y instead of x: exact for a locally uniform motion, close for a smooth
+    one): k = 1 + alpha from the onset (``source="onset"``), k = alpha from frame t (``source="frame"``).
+    Frame 0 is left as it is.
+    """
+    x = np.asarray(crops, dtype=np.float32)
+    alpha, source = magnify_settings(spec)
+    out = x.copy()
+    s_y, s_x = x.shape[1], x.shape[2]
+    grid_x, grid_y = np.meshgrid(np.arange(s_x, dtype=np.float32), np.arange(s_y, dtype=np.float32))
+    gain = 1.0 + alpha if source == "onset" else alpha
+    for i, flow in _flows_from_onset(x):
+        src = x[0] if source == "onset" else x[i]
+        warped = cv2.remap(src[..., 0], grid_x - gain * flow[..., 0], grid_y - gain * flow[..., 1],
+                           interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        out[i, ..., 0] = warped
     return out
 
 

@@ -13,7 +13,7 @@ from typing import Any
 MEGC_LABELS = ("negative", "positive", "surprise")
 REGIONS = ("face", "eyes", "mouth")
 NORMALIZATIONS = ("temporal_mean_zscore", "zscore", "dataset", "unit")
-REPRESENTATIONS = ("frames", "flow", "frames+flow")
+REPRESENTATIONS = ("frames", "flow", "frames+flow", "magnified")
 FLOW_CHANNELS = 3  # u, v, optical strain (see microexp.flow)
 SIGNED_FLOW_CHANNELS = 2  # u, v from the window's first frame, added to each frame by "frames+flow"
 FLOW_SIZE = 28  # side of the flow maps, as in Off-ApexNet / STSTNet
@@ -66,6 +66,10 @@ class InputSpec:
             ``frames+flow``: each frame's normalised grey crop plus the signed optical flow (u, v) from
             the window's first frame to it (:func:`microexp.flow.signed_flow`), (3, T, S, S): where the
             face moves and which way; ``channels`` must be 1.
+            ``magnified``: the frames with each one's motion from the window's first frame scaled by
+            1 + alpha (geometric motion magnification by the same DIS flow, :func:`microexp.flow.magnify`;
+            ``extra`` may set ``magnify_alpha`` and ``magnify_source``), then normalised as ``frames``,
+            (1, T, S, S): the paper's networks take it unchanged; ``channels`` must be 1.
     """
 
     labels: tuple[str, ...] = MEGC_LABELS

@@ -28,12 +28,14 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from ..flow import MAGNIFY_ALPHA, MAGNIFY_SOURCE
 from ..spec import InputSpec
 from ..windows import apex_offsets
 from .base import REGISTRY, MicroExpModel, read_config
 from .base import load_model as _load_unscaled
 from .flow import MicroExpFlowNet
 from .fusenet import MicroExpFuseNet
+from .magnified import MicroExpSTCNNMag
 from .motion import MicroExpFuseNetFlow, MicroExpSTCNNFlow
 from .stcnn import MicroExpSTCNN
 from .twostream import MicroExpTwoStream
@@ -58,6 +60,13 @@ class Architecture:
     spec: Mapping[str, Any] = field(default_factory=dict)
 
 
+# What a newly trained model's frames are registered with (``microexp.align``): image registration
+# removes frame-to-frame shake that landmarks cannot follow. A config without the key means landmarks.
+DEFAULT_EXTRA: Mapping[str, Any] = MappingProxyType({"register": "image"})
+# the magnified net's spec records its magnification, so a config.json keeps it if the defaults change
+_MAGNIFIED = {"representation": "magnified",
+              "extra": {**DEFAULT_EXTRA, "magnify_alpha": MAGNIFY_ALPHA, "magnify_source": MAGNIFY_SOURCE}}
+
 _ARCHS: dict[str, Architecture] = dict(
     {
         a.name: a
@@ -71,6 +80,7 @@ _ARCHS: dict[str, Architecture] = dict(
             Architecture("flow", MicroExpFlowNet, ("face",), spec={"representation": "flow"}),
             Architecture("stcnn", MicroExpSTCNN, ("face",)),
             Architecture("stcnn-flow", MicroExpSTCNNFlow, ("face",), spec={"representation": "frames+flow"}),
+            Architecture("stcnn-mag", MicroExpSTCNNMag, ("face",), spec=_MAGNIFIED),
             Architecture("twostream", MicroExpTwoStream, ("face",)),
         )
     }
@@ -148,15 +158,11 @@ def accepts_regions(arch: str, regions: Sequence[str]) -> bool:
     return set(regions) == set(own) and len(regions) == len(own)
 
 
-# What a newly trained model's frames are registered with (``microexp.align``): image registration
-# removes frame-to-frame shake that landmarks cannot follow. A config without the key means landmarks.
-DEFAULT_EXTRA: Mapping[str, Any] = MappingProxyType({"register": "image"})
-
-
 def default_spec(arch: str, **fields: Any) -> InputSpec:
     """The InputSpec an architecture trains on by default: its regions and the fields it needs, plus ``fields``."""
     entry = get_arch(arch)
-    return InputSpec(**{"regions": entry.regions, "extra": dict(DEFAULT_EXTRA), **entry.spec, **fields})
+    needs = {k: dict(v) if isinstance(v, Mapping) else v for k, v in entry.spec.items()}  # no dict shared with the table
+    return InputSpec(**{"regions": entry.regions, "extra": dict(DEFAULT_EXTRA), **needs, **fields})
 
 
 TEMPERATURE_KEY = "temperature"  # top-level config.json field read by load_model
@@ -235,6 +241,7 @@ __all__ = [
     "MicroExpModel",
     "MicroExpSTCNN",
     "MicroExpSTCNNFlow",
+    "MicroExpSTCNNMag",
     "MicroExpTwoStream",
     "accepts_regions",
     "build_model",
