@@ -10,27 +10,13 @@ name differ.
 
 from __future__ import annotations
 
-from ..spec import InputSpec
 from .base import register
-from .stcnn import MicroExpSTCNN
+from .stcnn import STCNNOnRepresentation
 
 
 @register("stcnn-mag")
-class MicroExpSTCNNMag(MicroExpSTCNN):
+class MicroExpSTCNNMag(STCNNOnRepresentation):
     """``forward(face)`` takes (N, 1, T, H, W): the magnified, normalised grey frames."""
 
-    def __init__(
-        self,
-        input_spec: InputSpec | None = None,
-        filters: int = 32,
-        kernel: tuple[int, int, int] = (15, 3, 3),
-        pool: int = 3,
-        hidden: int = 128,
-        dropout: float = 0.5,
-    ) -> None:
-        # every argument spelt out: the Hub mixin and config bounds read the signature, not **kwargs
-        spec = InputSpec.from_dict(input_spec) if input_spec is not None else InputSpec(representation="magnified")
-        if spec.representation != "magnified":
-            raise ValueError(f"MicroExpSTCNNMag takes the magnified representation, got {spec.representation!r}")
-        super().__init__(spec, filters=filters, kernel=kernel, pool=pool, hidden=hidden, dropout=dropout)
-        self.arch = "stcnn-mag"
+    representation = "magnified"
+    arch_name = "stcnn-mag"

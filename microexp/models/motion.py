@@ -13,31 +13,17 @@ the same for every face), each frame's median displacement over the crop removed
 
 from __future__ import annotations
 
-from ..spec import InputSpec
 from .base import register
 from .fusenet import MicroExpFuseNet
-from .stcnn import MicroExpSTCNN
+from .stcnn import STCNNOnRepresentation
 
 
 @register("stcnn-flow")
-class MicroExpSTCNNFlow(MicroExpSTCNN):
+class MicroExpSTCNNFlow(STCNNOnRepresentation):
     """``forward(face)`` takes (N, 3, T, H, W): grey, u, v per frame (``microexp.flow.signed_flow``)."""
 
-    def __init__(
-        self,
-        input_spec: InputSpec | None = None,
-        filters: int = 32,
-        kernel: tuple[int, int, int] = (15, 3, 3),
-        pool: int = 3,
-        hidden: int = 128,
-        dropout: float = 0.5,
-    ) -> None:
-        # every argument spelt out: the Hub mixin and config bounds read the signature, not **kwargs
-        spec = InputSpec.from_dict(input_spec) if input_spec is not None else InputSpec(representation="frames+flow")
-        if spec.representation != "frames+flow":
-            raise ValueError(f"MicroExpSTCNNFlow takes the frames+flow representation, got {spec.representation!r}")
-        super().__init__(spec, filters=filters, kernel=kernel, pool=pool, hidden=hidden, dropout=dropout)
-        self.arch = "stcnn-flow"
+    representation = "frames+flow"
+    arch_name = "stcnn-flow"
 
 
 @register("fusenet-intermediate-flow", "fusenet-late-flow")

@@ -51,3 +51,31 @@ class MicroExpSTCNN(MicroExpModel):
         x = self.dropout(self.block(face)).flatten(1)
         x = self.dropout(torch.relu(self.fc1(x)))
         return self.fc2(x)
+
+
+class STCNNOnRepresentation(MicroExpSTCNN):
+    """The paper's STCNN layers on another representation of the face: a subclass names the representation it
+    takes (:attr:`representation`) and its registry name (:attr:`arch_name`); the layers are the paper's, sized
+    by the spec (only the first convolution's input channels follow it). Plain STCNN keeps its own constructor,
+    which checks no representation."""
+
+    representation: str = ""
+    arch_name: str = ""
+
+    def __init__(
+        self,
+        input_spec: InputSpec | None = None,
+        filters: int = 32,
+        kernel: tuple[int, int, int] = (15, 3, 3),
+        pool: int = 3,
+        hidden: int = 128,
+        dropout: float = 0.5,
+    ) -> None:
+        # every argument spelt out: the Hub mixin and config bounds read the signature, not **kwargs
+        default = InputSpec(representation=self.representation)
+        spec = InputSpec.from_dict(input_spec) if input_spec is not None else default
+        if spec.representation != self.representation:
+            raise ValueError(f"{type(self).__name__} takes the {self.representation} representation, "
+                             f"got {spec.representation!r}")
+        super().__init__(spec, filters=filters, kernel=kernel, pool=pool, hidden=hidden, dropout=dropout)
+        self.arch = self.arch_name
