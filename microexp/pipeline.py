@@ -3,8 +3,8 @@
 Spot, then recognise: :func:`~microexp.spot.spot` finds the brief facial movements of the clip (or
 none), and each is classified in one window of the model's duration centred on its apex, the way
 training windows are cut (``windows.window_at``), or in the mean of windows shifted around it when the model
-names an ``apex_spread`` (measured per model: :data:`~microexp.windows.APEX_SPREAD`). The sliding windows are still classified, for the
-probabilities-over-time curve. A clip where nothing is spotted gets no label: the three-class models
+names an ``apex_spread`` (measured per model: :data:`~microexp.windows.APEX_SPREAD`). The sliding windows are
+still classified, for the probabilities-over-time curve. A clip where nothing is spotted gets no label: the three-class models
 know no "neutral", so that decision is the pipeline's.
 
 A short clip (up to :data:`EXCERPT_SECONDS`) is an *excerpt*: the samples of CASME II, SAMM and SMIC are

@@ -27,8 +27,9 @@ EXCERPT_SECONDS = 2.5
 # model's ``config.json`` may name its own (``apex_spread``, written by ``python -m zoo build`` from the zoo
 # entry): it is kept per model because it was measured per model. Against the centred window alone, on the
 # same models and cross-generator clips, three windows (-0.15, 0, 0.15) changed nothing beyond the seed spread
-# for the 48-clip STCNN (UF1 0.520 against 0.524) but lifted the Late FuseNet on frames + flow on every probe
-# draw (bench/README.md, "Labelling an interval from several windows" and "apex_spread per model").
+# for the 48-clip STCNN (UF1 0.520 against 0.524) but lifted stcnn-flow and the Late FuseNet on frames + flow
+# trained on the zoo's 240 clips (bench/README.md, "Labelling an interval from several windows" and
+# "apex_spread per model").
 APEX_SPREAD = (0.0,)
 
 

@@ -161,7 +161,8 @@ def accepts_regions(arch: str, regions: Sequence[str]) -> bool:
 def default_spec(arch: str, **fields: Any) -> InputSpec:
     """The InputSpec an architecture trains on by default: its regions and the fields it needs, plus ``fields``."""
     entry = get_arch(arch)
-    needs = {k: dict(v) if isinstance(v, Mapping) else v for k, v in entry.spec.items()}  # no dict shared with the table
+    # no dict shared with the table
+    needs = {k: dict(v) if isinstance(v, Mapping) else v for k, v in entry.spec.items()}
     return InputSpec(**{"regions": entry.regions, "extra": dict(DEFAULT_EXTRA), **needs, **fields})
 
 
