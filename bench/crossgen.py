@@ -292,6 +292,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     directions = [tuple(d.split("-")) for d in args.directions]
     runs = []
     for arch in args.arch:
+        options = {mode: shipped_options(arch, mode) for mode in shipped_modes}
         data = {}
         for g in GENERATORS:
             # a training side caches its jittered windows too; its centred `inputs` are what tests read
@@ -337,8 +338,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                               recipe_of[tested]))  # fmt: skip
                     for mode in shipped_modes:
                         subjects = {s for s, q in person[target].items() if q == p}
-                        truth, pred, failed = shipped[target].predict(model, subjects,
-                                                                      **shipped_options(arch, mode))
+                        truth, pred, failed = shipped[target].predict(model, subjects, **options[mode])
                         pools[mode][0].extend(truth)
                         pools[mode][1].extend(pred)
                         failures += failed if mode == shipped_modes[0] else []
@@ -351,7 +351,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               "mode": "apex" if mode in extra else mode, **pooled(truth, pred, labels)}  # fmt: skip
                     if mode in SHIPPED_MODES:
                         result["failed"] = failures
-                        result["options"] = {k: list(v) for k, v in shipped_options(arch, mode).items()}
+                        result["options"] = {k: list(v) for k, v in options[mode].items()}
                     if (mode == "apex" or mode in extra) and probabilities["within"][1]:
                         result["calibration"] = cross_calibration(probabilities["within"], probabilities[mode])
                     runs.append(result)

@@ -11,11 +11,11 @@ name differ.
 from __future__ import annotations
 
 from .base import register
-from .stcnn import STCNNOnRepresentation
+from .stcnn import MicroExpSTCNN
 
 
 @register("stcnn-mag")
-class MicroExpSTCNNMag(STCNNOnRepresentation):
+class MicroExpSTCNNMag(MicroExpSTCNN):
     """``forward(face)`` takes (N, 1, T, H, W): the magnified, normalised grey frames."""
 
     representation = "magnified"

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from .base import register
 from .fusenet import MicroExpFuseNet
-from .stcnn import STCNNOnRepresentation
+from .stcnn import MicroExpSTCNN
 
 
 @register("stcnn-flow")
-class MicroExpSTCNNFlow(STCNNOnRepresentation):
+class MicroExpSTCNNFlow(MicroExpSTCNN):
     """``forward(face)`` takes (N, 3, T, H, W): grey, u, v per frame (``microexp.flow.signed_flow``)."""
 
     representation = "frames+flow"

@@ -24,7 +24,14 @@ class MicroExpSTCNN(MicroExpModel):
         filters, kernel, pool: the spatiotemporal block; ``kernel`` is (T, H, W) for Table IX ablations.
         hidden: width of the dense layer.
         dropout: dropout rate after the block and after the dense layer.
+
+    The same layers on another representation of the face are a subclass that sets :attr:`representation` (the
+    one its spec must name, and its default spec's) and :attr:`arch_name` (its registry name); only the first
+    convolution's input channels follow the spec. Plain STCNN names none and checks none.
     """
+
+    representation: str | None = None
+    arch_name: str = "stcnn"
 
     def __init__(
         self,
@@ -36,8 +43,12 @@ class MicroExpSTCNN(MicroExpModel):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        self.arch = "stcnn"
-        self.spec = InputSpec.from_dict(input_spec) if input_spec is not None else InputSpec()
+        self.arch = self.arch_name
+        default = InputSpec() if self.representation is None else InputSpec(representation=self.representation)
+        self.spec = InputSpec.from_dict(input_spec) if input_spec is not None else default
+        if self.representation is not None and self.spec.representation != self.representation:
+            raise ValueError(f"{type(self).__name__} takes the {self.representation} representation, "
+                             f"got {self.spec.representation!r}")
         if len(self.spec.regions) != 1:
             raise ValueError(f"MicroExpSTCNN takes one region, got {self.spec.regions}")
         size = self.spec.size_of(self.spec.regions[0])
@@ -52,30 +63,3 @@ class MicroExpSTCNN(MicroExpModel):
         x = self.dropout(torch.relu(self.fc1(x)))
         return self.fc2(x)
 
-
-class STCNNOnRepresentation(MicroExpSTCNN):
-    """The paper's STCNN layers on another representation of the face: a subclass names the representation it
-    takes (:attr:`representation`) and its registry name (:attr:`arch_name`); the layers are the paper's, sized
-    by the spec (only the first convolution's input channels follow it). Plain STCNN keeps its own constructor,
-    which checks no representation."""
-
-    representation: str = ""
-    arch_name: str = ""
-
-    def __init__(
-        self,
-        input_spec: InputSpec | None = None,
-        filters: int = 32,
-        kernel: tuple[int, int, int] = (15, 3, 3),
-        pool: int = 3,
-        hidden: int = 128,
-        dropout: float = 0.5,
-    ) -> None:
-        # every argument spelt out: the Hub mixin and config bounds read the signature, not **kwargs
-        default = InputSpec(representation=self.representation)
-        spec = InputSpec.from_dict(input_spec) if input_spec is not None else default
-        if spec.representation != self.representation:
-            raise ValueError(f"{type(self).__name__} takes the {self.representation} representation, "
-                             f"got {spec.representation!r}")
-        super().__init__(spec, filters=filters, kernel=kernel, pool=pool, hidden=hidden, dropout=dropout)
-        self.arch = self.arch_name
