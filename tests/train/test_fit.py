@@ -458,21 +458,31 @@ def test_training_failures_are_one_line_not_tracebacks(
 
 
 def _pool_workers(pid: int) -> list[int]:
-    """Child processes of ``pid`` that run its own command line: the forked workers of its process pool."""
+    """Child processes of ``pid`` that run its own command line: the forked workers of its process pool.
+
+    A child that is still ``pid``'s command line 50 ms later: a subprocess (multiprocessing's resource tracker,
+    ffmpeg) also shares it between its fork and its exec, and killing that one breaks no pool."""
     from bench.crash import child_processes
+
+    def same_command(children: list[int]) -> list[int]:
+        found = []
+        for child in children:
+            try:
+                if Path(f"/proc/{child}/cmdline").read_bytes() == cmdline:
+                    found.append(child)
+            except OSError:
+                pass
+        return found
 
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return []
-    workers = []
-    for child in child_processes(pid):
-        try:
-            if Path(f"/proc/{child}/cmdline").read_bytes() == cmdline:
-                workers.append(child)
-        except OSError:
-            pass
-    return workers
+    candidates = same_command(child_processes(pid))
+    if not candidates:
+        return []
+    time.sleep(0.05)
+    return same_command(candidates)
 
 
 def two_clip_set(folder: Path) -> Path:
