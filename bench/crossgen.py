@@ -356,7 +356,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               "mode": "apex" if mode in extra else mode, **pooled(truth, pred, labels)}  # fmt: skip
                     if mode in SHIPPED_MODES:
                         result["failed"] = failures
-                        result["options"] = {k: list(v) for k, v in options[mode].items()}
+                        result["options"] = {k: list(v) if isinstance(v, tuple) else v  # JSON: no tuples
+                                             for k, v in options[mode].items()}
                     if (mode == "apex" or mode in extra) and probabilities["within"][1]:
                         result["calibration"] = cross_calibration(probabilities["within"], probabilities[mode])
                     runs.append(result)
