@@ -136,6 +136,7 @@ class Prediction:
             interval is the spotter's top candidate, whatever its score, and it is always labelled.
         apex_spread: the window offsets whose mean probabilities labelled each interval
             (``Predictor.apex_spread``).
+        mirror: every window's probabilities are the mean of its own and its mirror's (``Predictor.mirror``).
     """
 
     labels: tuple[str, ...]
@@ -155,6 +156,7 @@ class Prediction:
     spot: SpotResult | None = None
     excerpt: bool = False
     apex_spread: tuple[float, ...] = APEX_SPREAD
+    mirror: bool = False
 
     @property
     def sliding(self) -> tuple[WindowResult, ...]:
@@ -196,6 +198,7 @@ class Prediction:
             "prediction": self.prediction,
             "excerpt": self.excerpt,
             "apex_spread": list(self.apex_spread),
+            "mirror": self.mirror,
             "best_window": self.best_window,
             "probs": probs(self.probs),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
@@ -456,6 +459,7 @@ class Predictor:
             spot=spotted,
             excerpt=excerpt,
             apex_spread=self.apex_spread,
+            mirror=self.mirror,
         )
 
     def _spread(self, clip: Clip, ranked: Sequence[Interval], centred: Sequence[Window]) -> list[list[Window]]:
