@@ -734,7 +734,8 @@ def test_busy_region_keeps_a_weak_peak_whose_own_region_is_quiet():
     from microexp.spot import Candidate
 
     busy = Candidate(peak=50, onset=45, apex=50, offset=55, region="brows", score=9.0, second=2.0, return_ratio=0.2,
-                     repeat_ratio=0.2, width=0.13, contrast=2.5, speech=False, blink=False, own_contrast=6.0)  # fmt: skip
+                     repeat_ratio=0.2, width=0.13, contrast=2.5, speech=False, blink=False,
+                     own_contrast=6.0)  # fmt: skip
     on, off = SpotSettings(busy_region=5.5), SpotSettings()
     assert off.busy_region == 0.0 and busy.rejected_by(off) == "busy" and busy.rejected_by(on) is None
     assert replace(busy, own_contrast=5.0).rejected_by(on) == "busy"
