@@ -49,9 +49,10 @@ second face pass. Steps:
    (:func:`candidates` measures each filter on every peak, :meth:`Candidate.rejected_by` applies
    them); a peak where the head's rigid landmarks jerk (:func:`head_motion`) is the head's; a weak peak
    (under ``min_score + contrast_margin``) must also stand ``min_contrast`` times above the rest of the
-   clip (a brow peak inside talking: above the brows' own score elsewhere). With ``lift_score``, inside speech the
-   lip corners' landmark height gives a second opinion on a peak the combined score rejects as low, busy, held or
-   repeated (:meth:`Candidate.lift_passes`). The apex is refined to the
+   clip (a brow peak inside talking: above the brows' own score elsewhere; with ``busy_region``, a brow, cheek,
+   nose or corner peak: above its own region's score elsewhere by that much, but not the corners at a blink). With
+   ``lift_score``, inside speech the lip corners' landmark height gives a second opinion on a peak the combined
+   score rejects as low, busy, held or repeated (:meth:`Candidate.lift_passes`). The apex is refined to the
    frame most displaced from the local baseline; onset and offset are
    where that movement itself falls under ``extent_fraction`` of its apex value (:func:`_extent`).
 
@@ -86,6 +87,10 @@ _RIGID_SHAPE = ((168, 1), (10, 168), (127, 356))
 # Eye aspect ratio: (outer, inner, upper lid, lower lid) per eye.
 _EYE_POINTS = ((33, 133, 159, 145), (362, 263, 386, 374))
 _SPEECH_REGIONS = ("mouth", "corners", "nose")  # what the jaw moves while talking (cheeks barely: their clip-wide noise applies)
+# busy_region: not the mouth and eyes, whose scores are zeroed in speech and blinks (their level elsewhere is low
+# by construction); not the lip corners at a blink, where their landmark height jumps with the eye centres.
+_OWN_LEVEL_REGIONS = ("brows", "cheeks", "nose", "corners")
+_JUMP_AT_BLINK = ("corners",)
 _STILL_IN_SPEECH = ("brows",)  # talking does not move them (the eyes: blinks and head jerks do)
 _EYE_Y, _INTER_OCULAR = 0.38, 0.36  # canonical crop geometry, as fractions of its side (as InputSpec)
 
@@ -255,6 +260,16 @@ class SpotSettings:
         lift_return: largest change of the corner height between ``return_seconds`` before and after a peak, over
             the bump's own size (either sign), for ``lift_score``'s path: the pixels' ``max_return_ratio`` allows
             for talking changing them; the height barely changes with talking, so a brief movement of it returns.
+        busy_region: a weak peak that fails ``min_contrast`` against the combined score elsewhere is kept when it
+            stands this many times above its own region's 90th percentile elsewhere (:attr:`Candidate.own_contrast`;
+            0: not asked). The combined score is the largest of six regions' scores, so its 90th percentile is the
+            top of six noises (3.3-5 noise units in quiet clips) while each region's own stays at 1-2.5: a brow raise
+            of 9-10 units in a still, silent clip was "busy". For the brows, cheeks, nose and lip corners only: the
+            mouth's and eyes' scores are zeroed in speech and blinks, so their own level is low by construction; and
+            not for the lip corners at a blink, where the corner height jumps with the lids (the eye centres move).
+            Off by default: at 5.5 it found 3 more apexes in 160 probe-shaped tuning clips (our generator) and 5 in
+            240 talking ones, with no none-only clip lost of 204; on a fresh draw of probe clips it found none more
+            in 60 and lost one of 40 none-only clips, a brow peak at a blink (bench/README.md, twelfth session).
     """
 
     crop_size: int = 96
@@ -309,6 +324,7 @@ class SpotSettings:
     cheek_lift: float = 0.0
     lift_score: float = 0.0
     lift_return: float = 0.4
+    busy_region: float = 0.0
 
     def __post_init__(self) -> None:
         if self.crop_size % self.cell:
@@ -989,6 +1005,9 @@ class Candidate:
         still = settings.busy_own and self.speech and self.region in _STILL_IN_SPEECH
         contrast = max(self.contrast, self.own_contrast) if still else self.contrast
         if self.score < settings.min_score + settings.contrast_margin and contrast < settings.min_contrast:
+            quiet = self.region in _OWN_LEVEL_REGIONS and not (self.blink and self.region in _JUMP_AT_BLINK)
+            if settings.busy_region and quiet and self.own_contrast >= settings.busy_region:
+                return None  # busy only against the other regions' noise: its own region is quiet elsewhere
             return "busy"  # a weak peak among many of its size: the clip's noise, not an expression
         return None
 

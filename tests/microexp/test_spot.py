@@ -136,7 +136,7 @@ def _long_clip(photos, name: str, seed: int, **config):
     """A synthetic long clip (train.scenes) of ``name``: its Clip and its events (0-based frames)."""
     from train.scenes import LongConfig, make_long_clip
 
-    made = make_long_clip(photos[name], seed, LongConfig(seconds=(5.0, 5.0), **config))
+    made = make_long_clip(photos[name], seed, LongConfig(**{"seconds": (5.0, 5.0), **config}))
     return clip_from_frames(made.frames, made.fps), made.events
 
 
@@ -722,3 +722,48 @@ def test_lift_passes_only_inside_speech_and_for_a_movement_that_returns():
     assert replace(base, lift_repeat=0.6).rejected_by(on) == "low"
     assert replace(base, lift_contrast=2.0).rejected_by(on) == "low"  # weak and not above the height elsewhere
     assert replace(base, score=9.0, head=0.1, head_ratio=10.0).rejected_by(on) == "head"  # not overridden
+
+
+def test_busy_region_keeps_a_weak_peak_whose_own_region_is_quiet():
+    """The busy test with ``busy_region``: a weak peak that fails ``min_contrast`` against the combined score is kept
+    when it stands that many times above its own region's level elsewhere: the brows, cheeks, nose and lip corners;
+    not the mouth or eyes (zeroed in speech and blinks, their own level is low by construction), not the corners at a
+    blink (their landmark height jumps with the lids)."""
+    from dataclasses import replace
+
+    from microexp.spot import Candidate
+
+    busy = Candidate(peak=50, onset=45, apex=50, offset=55, region="brows", score=9.0, second=2.0, return_ratio=0.2,
+                     repeat_ratio=0.2, width=0.13, contrast=2.5, speech=False, blink=False,
+                     own_contrast=6.0)  # fmt: skip
+    on, off = SpotSettings(busy_region=5.5), SpotSettings()
+    assert off.busy_region == 0.0 and busy.rejected_by(off) == "busy" and busy.rejected_by(on) is None
+    assert replace(busy, own_contrast=5.0).rejected_by(on) == "busy"
+    for region in ("cheeks", "nose", "corners"):
+        assert replace(busy, region=region).rejected_by(on) is None
+    for region in ("mouth", "eyes"):
+        assert replace(busy, region=region).rejected_by(on) == "busy"
+    assert replace(busy, region="corners", blink=True).rejected_by(on) == "busy"
+    assert replace(busy, blink=True).rejected_by(on) is None  # a brow raise during a blink: the brows' own level
+    assert replace(busy, score=6.5).rejected_by(on) == "low"  # the score threshold stays
+    assert replace(busy, head=0.2, head_ratio=10.0).rejected_by(on) == "head"  # and the other tests before it
+
+
+@pytest.mark.parametrize(("name", "seed"), [("biden_official", 102), ("astronaut_eileen_collins", 125)])
+def test_weak_expression_in_a_still_silent_clip_is_kept_by_its_own_region_with_busy_region(landmarker, photos, name,
+                                                                                            seed):
+    """Probe-shaped clips (6 s, one expression of 6-13 % IOD, no talking, hand-held, head turns): a frown with lid
+    tightener (AU4+AU7+AU24) and a brow raise (AU1+AU2+AU5) peak at 7-11 noise units, under 3 times the combined
+    score's 90th percentile elsewhere (the top of six regions' noises), so nothing is spotted (as on main); their own
+    region stays quiet elsewhere, so with ``busy_region`` the top interval holds the apex."""
+    clip, events = _long_clip(photos, name, seed, micro=(1, 1), speech=0.0, shake=1.0, head_per_minute=(4.0, 12.0),
+                              seconds=(6.0, 6.0), amplitude=(0.06, 0.13))  # fmt: skip
+    (truth,) = [e for e in events if e.kind == "micro"]
+    track = track_of(landmarker, clip)
+    on = SpotSettings(busy_region=5.5)
+    assert spot(clip, track, SpotSettings()).intervals == ()
+    top = spot(clip, track, on).top
+    assert top is not None and top.onset - 0.034 <= truth.apex / clip.fps <= top.offset + 0.034, (truth, top)
+    _, found = candidates(signals(clip, track, on), np.asarray(clip.timestamps), track.valid, on)
+    (kept,) = [c for c in found if c.rejected_by(on) is None]
+    assert kept.rejected_by(SpotSettings()) == "busy" and kept.own_contrast >= 5.5 and kept.contrast < 3.0
