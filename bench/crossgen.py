@@ -168,6 +168,9 @@ SHIPPED_MODES: dict[str, dict[str, Any]] = {
     "shipped-centred": {"apex_spread": (0.0,)},
     "shipped-spread3": {"apex_spread": (-0.15, 0.0, 0.15)},
     "shipped-spread5": {"apex_spread": (-0.3, -0.15, 0.0, 0.15, 0.3)},
+    "shipped-mirror": {"mirror": True},  # as shipped, each window also classified mirrored (test-time flip)
+    "shipped-centred-mirror": {"apex_spread": (0.0,), "mirror": True},
+    "shipped-spread3-mirror": {"apex_spread": (-0.15, 0.0, 0.15), "mirror": True},
 }
 
 
@@ -177,6 +180,8 @@ def shipped_options(arch: str, mode: str) -> dict[str, Any]:
     without an entry gets the pipeline's default."""
     from zoo import ENTRIES
 
+    if mode == "shipped-mirror":
+        return {**shipped_options(arch, "shipped"), **SHIPPED_MODES[mode]}
     if mode != "shipped":
         return SHIPPED_MODES[mode]
     spreads = {e.apex_spread for e in ENTRIES.values() if e.arch == arch}
@@ -351,7 +356,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               "mode": "apex" if mode in extra else mode, **pooled(truth, pred, labels)}  # fmt: skip
                     if mode in SHIPPED_MODES:
                         result["failed"] = failures
-                        result["options"] = {k: list(v) for k, v in options[mode].items()}
+                        result["options"] = {k: list(v) if isinstance(v, tuple) else v  # JSON: no tuples
+                                             for k, v in options[mode].items()}
                     if (mode == "apex" or mode in extra) and probabilities["within"][1]:
                         result["calibration"] = cross_calibration(probabilities["within"], probabilities[mode])
                     runs.append(result)

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="label each spotted interval by the mean of windows at these offsets from its apex, in "
                    "fractions of a window, each within +-0.5 (default: the model's config.json `apex_spread`, else "
                    "0 = the centred window alone)")
+    p.add_argument("--mirror", choices=("auto", "yes", "no"), default="auto",
+                   help="also classify every window mirrored left-right and average the two (test-time flip; twice "
+                   "the model time); auto: the model's config.json `mirror`, else no")
     p.add_argument("--device", default=None, metavar="auto|cpu|cuda",
                    help="where the model runs (default $MICROEXP_DEVICE, else auto: the GPU when one is usable)")
     sub.add_parser("fetch-face-model", help="find or download the MediaPipe face model and print its path")
@@ -67,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--flatten-order", choices=("CHWT", "HWTC"), default=None,
                    help="Keras flatten order of a file without a model graph (default CHWT, the original's)")
     return parser
+
+
+_CHOICE = {"auto": None, "yes": True, "no": False}  # --excerpt, --mirror: None lets the model or the clip decide
 
 
 def _limits(max_seconds: float | None):
@@ -96,7 +102,7 @@ def _predict(args: argparse.Namespace) -> int:
     with Predictor.from_pretrained(
         args.model, revision=args.revision, limits=limits, stride_seconds=args.stride, min_coverage=args.min_coverage,
         landmark_stride=args.landmark_stride, device=args.device,
-        excerpt={"auto": None, "yes": True, "no": False}[args.excerpt], apex_spread=args.apex_spread,
+        excerpt=_CHOICE[args.excerpt], apex_spread=args.apex_spread, mirror=_CHOICE[args.mirror],
     ) as predictor:
         if args.bf16 and predictor.device.type != "cpu":
             print("warning: --bf16 ignored: on a GPU the model runs under autocast mixed precision", file=sys.stderr)
@@ -119,6 +125,8 @@ def _predict(args: argparse.Namespace) -> int:
         how = "centred on the spotted apex" if best.centred else "the one with the most facial motion"
         if best.centred and len(result.apex_spread) > 1:
             how += f"; labelled by the mean of {len(result.apex_spread)} windows around it"
+        if result.mirror:
+            how += "; each window also read mirrored"
         print(f"{result.prediction}  ({float(result.probs.max()):.1%}, window {best.window.start:.2f}-"
               f"{best.window.end:.2f} s, {how})")
     if result.intervals:

@@ -435,6 +435,18 @@ if set(ENCODERS) != set(REPRESENTATIONS):  # the spec validates names against RE
     raise RuntimeError(f"align.ENCODERS {sorted(ENCODERS)} and spec.REPRESENTATIONS {REPRESENTATIONS} differ")
 
 
+def mirror_window(x: torch.Tensor, factors: Sequence[float] | torch.Tensor | None) -> torch.Tensor:
+    """(B, C, T, H, W) input mirrored left-right, as training's flip augmentation and test-time flip see it.
+
+    ``factors``: (C,) per-channel factor of a mirrored value (:func:`microexp.flow.mirror_factors`: a mirrored
+    flow field moves the other way horizontally, so u changes sign); None leaves the values, as for grey frames.
+    """
+    flipped = x.flip(-1)
+    if factors is None:
+        return flipped
+    return flipped * torch.as_tensor(factors).view(1, -1, 1, 1, 1).to(device=x.device, dtype=x.dtype)
+
+
 def to_tensors(aligned: Sequence[AlignedWindow], spec: InputSpec) -> tuple[torch.Tensor, ...]:
     """One (N, *spec.input_shapes()[i]) float32 tensor per region of ``spec``, in ``spec.regions`` order,
     encoded as ``spec.representation`` says (:data:`ENCODERS`)."""

@@ -35,10 +35,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .align import AlignedWindow, SourcePyramid, align_window, to_tensors
+from .align import AlignedWindow, SourcePyramid, align_window, mirror_window, to_tensors
 from .device import autocast, prepare, resolve_device
 from .errors import ModelError, NoFaceError
 from .face import FaceLandmarker, FaceSettings, FaceTrack
+from .flow import mirror_factors
 from .models import MicroExpModel, load_model
 from .spec import InputSpec
 from .spot import Interval, SpotResult, SpotSettings, spot
@@ -135,6 +136,7 @@ class Prediction:
             interval is the spotter's top candidate, whatever its score, and it is always labelled.
         apex_spread: the window offsets whose mean probabilities labelled each interval
             (``Predictor.apex_spread``).
+        mirror: every window's probabilities are the mean of its own and its mirror's (``Predictor.mirror``).
     """
 
     labels: tuple[str, ...]
@@ -154,6 +156,7 @@ class Prediction:
     spot: SpotResult | None = None
     excerpt: bool = False
     apex_spread: tuple[float, ...] = APEX_SPREAD
+    mirror: bool = False
 
     @property
     def sliding(self) -> tuple[WindowResult, ...]:
@@ -195,6 +198,7 @@ class Prediction:
             "prediction": self.prediction,
             "excerpt": self.excerpt,
             "apex_spread": list(self.apex_spread),
+            "mirror": self.mirror,
             "best_window": self.best_window,
             "probs": probs(self.probs),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
@@ -267,6 +271,9 @@ class Predictor:
         apex_spread: offsets, as fractions of the model's window, of the windows whose mean
             probabilities label a spotted interval (``(0.0,)``: the centred window alone). None (default):
             the model's own ``apex_spread`` (from its ``config.json``), else :data:`APEX_SPREAD`.
+        mirror: also classify every window mirrored left-right and average the two probabilities (test-time
+            flip; training flips clips at random, so both views are ones the model learned). None (default):
+            the model's own ``mirror`` (from its ``config.json``), else False.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (default ``$MICROEXP_DEVICE``, else ``auto``):
             where the model runs (:func:`microexp.device.resolve_device`); the model is moved there.
             Windows are prepared on CPU and the returned tensors and probabilities stay on CPU.
@@ -285,6 +292,7 @@ class Predictor:
         excerpt: bool | None = None,
         device: str | torch.device | None = None,
         apex_spread: Sequence[float] | None = None,
+        mirror: bool | None = None,
     ) -> None:
         self.device = resolve_device(device)
         prepare(self.device)
@@ -299,6 +307,7 @@ class Predictor:
         self.excerpt = excerpt
         self.apex_spread = apex_offsets(getattr(model, "apex_spread", APEX_SPREAD) if apex_spread is None
                                         else apex_spread)
+        self.mirror = bool(getattr(model, "mirror", False) if mirror is None else mirror)
         self._landmarker = landmarker
         self._owns_landmarker = landmarker is None
 
@@ -450,6 +459,7 @@ class Predictor:
             spot=spotted,
             excerpt=excerpt,
             apex_spread=self.apex_spread,
+            mirror=self.mirror,
         )
 
     def _spread(self, clip: Clip, ranked: Sequence[Interval], centred: Sequence[Window]) -> list[list[Window]]:
@@ -499,13 +509,19 @@ class Predictor:
         return head + f", at its strongest movement (spotting score {score:.1f}{weak})"
 
     def _infer(self, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
-        """Softmax probabilities (N, classes) for batched inputs, BATCH windows per forward pass."""
+        """Softmax probabilities (N, classes) for batched inputs, BATCH windows per forward pass; with
+        :attr:`mirror`, the mean of each window's and its mirrored copy's."""
         n = inputs[0].shape[0]
+        factors = mirror_factors(self.spec)
         out = []
         with torch.inference_mode(), autocast(self.device):
             for i in range(0, n, BATCH):
-                logits = self.model(*(x[i : i + BATCH].to(self.device, non_blocking=True) for x in inputs))
-                out.append(torch.softmax(logits.float(), dim=1).cpu())
+                batch = tuple(x[i : i + BATCH].to(self.device, non_blocking=True) for x in inputs)
+                probs = torch.softmax(self.model(*batch).float(), dim=1)
+                if self.mirror:
+                    mirrored = tuple(mirror_window(x, factors) for x in batch)
+                    probs = (probs + torch.softmax(self.model(*mirrored).float(), dim=1)) / 2
+                out.append(probs.cpu())
         return torch.cat(out).numpy()
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
+from microexp.align import mirror_window
 from microexp.device import amp_dtype, autocast
 from microexp.flow import mirror_factors
 from microexp.models import build_model
@@ -55,8 +56,7 @@ def augment(
     shifts = torch.randint(-m, m + 1, (batch, 2), generator=generator) if m > 0 else None
     out = []
     for x in inputs:
-        flipped = x.flip(-1) if mirror is None else x.flip(-1) * mirror.view(1, -1, 1, 1, 1).to(x.dtype)
-        x = torch.where(flip.view(-1, 1, 1, 1, 1), flipped, x)
+        x = torch.where(flip.view(-1, 1, 1, 1, 1), mirror_window(x, mirror), x)
         if shifts is not None:
             h, w = x.shape[-2:]
             padded = nn.functional.pad(x, (m, m, m, m, 0, 0), mode="replicate")  # pads W, H (T untouched)

@@ -254,23 +254,23 @@ def _zoo240(draws: str, files: str) -> tuple[str, str]:
     return data, source
 
 
-# Trained as the zoo trains them (240 clips); stcnn on probe draws P = 201, 202, 203 (eighth session) and 501
-# (ninth), fusenet-intermediate and twostream on the fresh draw 501 (ninth session).
-FOUR_DRAWS = "4 probe draws (seeds 201, 202, 203, 501)"
-STCNN_CROSS_DATA, STCNN_CROSS_SOURCE = _zoo240(FOUR_DRAWS, "bench/results/crossgen-s9-frames240-pooled.json")
+# Trained as the zoo trains them (240 clips); stcnn on probe draws P = 201, 202, 203 (eighth session), 501
+# (ninth) and 1211 (twelfth), fusenet-intermediate on 501 and 1211, twostream on the fresh draw 501 (ninth session).
+S12_POOLED = "bench/results/crossgen-s12-pooled.json"
+STCNN_CROSS_DATA, STCNN_CROSS_SOURCE = _zoo240("5 probe draws (seeds 201, 202, 203, 501, 1211)", S12_POOLED)
+INTERMEDIATE_CROSS_DATA, INTERMEDIATE_CROSS_SOURCE = _zoo240("2 probe draws (seeds 501, 1211)", S12_POOLED)
 FRESH_CROSS_DATA, FRESH_CROSS_SOURCE = _zoo240("1 fresh probe draw (seed 501)",
                                                "bench/results/crossgen-s9-frames240-pooled.json")
 # the frame Late FuseNet (tenth session): scored shipped on s501-s503 beside fusenet-late-flow; pooled
 THREE_DRAWS = "3 probe draws (seeds 501, 502, 503)"
 LATE_CROSS_DATA, LATE_CROSS_SOURCE = _zoo240(THREE_DRAWS, "bench/results/crossgen-s10-late-frames-pooled.json")
 # The two entries labelled from three windows (eleventh session): their figures pool that labelling over the draws
-# it was scored on with the zoo's 240 clips (bench/README.md, "apex_spread per model")
-SPREAD_DRAWS_STCNN = "3 probe draws (seeds 501, 801, 802), each interval labelled from 3 windows around its apex"
-SPREAD_DRAWS_FUSE = "4 probe draws (seeds 501, 502, 503, 801), each interval labelled from 3 windows around its apex"
-FLOW_SPREAD_DATA, FLOW_SPREAD_SOURCE = _zoo240(SPREAD_DRAWS_STCNN,
-                                               "bench/results/crossgen-s11-spread-stcnn-flow-pooled.json")
-FUSE_SPREAD_DATA, FUSE_SPREAD_SOURCE = _zoo240(SPREAD_DRAWS_FUSE,
-                                               "bench/results/crossgen-s11-spread-fusenet-late-flow-pooled.json")
+# it was scored on with the zoo's 240 clips (bench/README.md, "apex_spread per model"; s1211: twelfth session)
+SPREAD_DRAWS_STCNN = "4 probe draws (seeds 501, 801, 802, 1211), each interval labelled from 3 windows around its apex"
+SPREAD_DRAWS_FUSE = ("5 probe draws (seeds 501, 502, 503, 801, 1211), each interval labelled from 3 windows around "
+                     "its apex")
+FLOW_SPREAD_DATA, FLOW_SPREAD_SOURCE = _zoo240(SPREAD_DRAWS_STCNN, S12_POOLED)
+FUSE_SPREAD_DATA, FUSE_SPREAD_SOURCE = _zoo240(SPREAD_DRAWS_FUSE, S12_POOLED)
 FLOW_REVERSE_SOURCE = ("bench/results/crossgen-s8-new-pipeline.json (python bench/crossgen.py --arch stcnn stcnn-flow "
                        "--clips 48 --seeds 0 1 2 --directions synth-probe probe-synth --modes apex shipped --threads 1 "
                        "--data-seed 201; 2026-12-03)")
@@ -339,19 +339,19 @@ ENTRIES: dict[str, ZooEntry] = {
                "The paper's STCNN layers on the grey face plus its signed optical flow from the window's first "
                "frame: which way the face moves, not only where.",
                1_651_907, (0.814, 0.817, 0.817),
-               _cross(FLOW_SPREAD_DATA, 0.763, 0.076, 0.762, 0.762, (0.813, 0.660, 0.813), source=FLOW_SPREAD_SOURCE),
+               _cross(FLOW_SPREAD_DATA, 0.734, 0.084, 0.734, 0.734, (0.823, 0.594, 0.787), source=FLOW_SPREAD_SOURCE),
                _cross(FLOW_REVERSE_DATA, 0.636, 0.086, 0.597, 0.597, (0.333, 0.708, 0.750), source=FLOW_REVERSE_SOURCE),
                representation="frames+flow", apex_spread=SPREAD3),
         _entry("stcnn-t18", "MicroExpSTCNN (face, 18 frames)", "stcnn", ("face",),
                "The paper's single-stream 3D-CNN on the aligned 64x64 grey face; fastest.",
                1_643_267, (0.800, 0.800, 0.800),
-               _cross(STCNN_CROSS_DATA, 0.607, 0.058, 0.611, 0.611, (0.604, 0.458, 0.771), source=STCNN_CROSS_SOURCE),
+               _cross(STCNN_CROSS_DATA, 0.566, 0.098, 0.572, 0.572, (0.579, 0.408, 0.729), source=STCNN_CROSS_SOURCE),
                _cross(REVERSE_DATA, 0.597, 0.057, 0.562, 0.562, (0.458, 0.604, 0.625))),
         _entry("fusenet-intermediate-t18", "Intermediate MicroExpFuseNet (eyes + mouth)", "fusenet-intermediate",
                ("eyes", "mouth"), "Two 3D-CNN branches on 32x32 eye and mouth crops, features fused before the dense layers.",
                6_694_915, (0.801, 0.800, 0.800),
-               _cross(FRESH_CROSS_DATA, 0.632, 0.015, 0.639, 0.639, (0.458, 0.708, 0.750),
-                      source=FRESH_CROSS_SOURCE),
+               _cross(INTERMEDIATE_CROSS_DATA, 0.586, 0.060, 0.590, 0.590, (0.469, 0.615, 0.688),
+                      source=INTERMEDIATE_CROSS_SOURCE),
                _cross(REVERSE_DATA, 0.468, 0.017, 0.451, 0.451, (0.229, 0.521, 0.604))),
         _entry("fusenet-late-t18", "Late MicroExpFuseNet (eyes + mouth)", "fusenet-late", ("eyes", "mouth"),
                "Two 3D-CNN branches on 32x32 eye and mouth crops, each with its own dense layers, fused at the end.",
@@ -363,7 +363,7 @@ ENTRIES: dict[str, ZooEntry] = {
                "The paper's Late FuseNet layers on the eye and mouth crops, each with its signed optical flow from the "
                "window's first frame: which way each region moves.",
                6_844_803, (0.825, 0.825, 0.825),
-               _cross(FUSE_SPREAD_DATA, 0.689, 0.053, 0.691, 0.691, (0.583, 0.703, 0.787),
+               _cross(FUSE_SPREAD_DATA, 0.680, 0.056, 0.682, 0.682, (0.571, 0.692, 0.783),
                       source=FUSE_SPREAD_SOURCE),
                _cross(FLOW_REVERSE_DATA, 0.572, 0.075, 0.542, 0.542, (0.333, 0.625, 0.667),
                       source=FUSE_FLOW_REVERSE_SOURCE),

@@ -12,7 +12,8 @@ the argmax never changes. Without the field nothing is scaled.
 
 Labelling: a ``config.json`` may also hold ``apex_spread``, the window offsets whose mean probabilities
 label a spotted interval (:data:`microexp.windows.APEX_SPREAD`); :func:`load_model` puts it on the model
-as ``model.apex_spread`` and ``Predictor`` uses it unless told otherwise.
+as ``model.apex_spread`` and ``Predictor`` uses it unless told otherwise; likewise ``mirror`` (true: every window
+is also classified mirrored left-right and the two probabilities averaged, a test-time flip).
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ def default_spec(arch: str, **fields: Any) -> InputSpec:
 
 TEMPERATURE_KEY = "temperature"  # top-level config.json field read by load_model
 APEX_SPREAD_KEY = "apex_spread"  # top-level config.json field read by load_model
+MIRROR_KEY = "mirror"  # top-level config.json field read by load_model
 
 
 def _divide_by_temperature(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
@@ -211,15 +213,32 @@ def set_apex_spread(model: MicroExpModel, spread: Sequence[float]) -> MicroExpMo
     return model
 
 
+def set_mirror(model: MicroExpModel, mirror: bool) -> MicroExpModel:
+    """Make ``Predictor`` also classify every window of ``model`` mirrored and average the two
+    (``model.mirror``), and put it in the model's Hub config so ``save_pretrained`` writes it. Returns the model.
+
+    Raises:
+        ModelError: ``mirror`` is not a boolean.
+    """
+    if not isinstance(mirror, bool):
+        raise ModelError(f"config.json {MIRROR_KEY} must be true or false, got {mirror!r}")
+    model.mirror = mirror
+    if isinstance(getattr(model, "_hub_mixin_config", None), dict):
+        model._hub_mixin_config[MIRROR_KEY] = mirror
+    return model
+
+
 def load_model(model_id: str | os.PathLike[str], revision: str | None = None, **hub_kwargs: Any) -> MicroExpModel:
     """Load any MicroExp model from a ``save_pretrained`` directory or a Hub repo id, applying the
-    ``temperature`` and ``apex_spread`` of its ``config.json`` when it has them (see the module docstring)."""
+    ``temperature``, ``apex_spread`` and ``mirror`` of its ``config.json`` when it has them (module docstring)."""
     model = _load_unscaled(model_id, revision=revision, **hub_kwargs)
     config = read_config(model_id, revision=revision, **hub_kwargs)
     if config.get(TEMPERATURE_KEY) is not None:
         set_temperature(model, config[TEMPERATURE_KEY])
     if config.get(APEX_SPREAD_KEY) is not None:
         set_apex_spread(model, config[APEX_SPREAD_KEY])
+    if config.get(MIRROR_KEY) is not None:
+        set_mirror(model, config[MIRROR_KEY])
     return model
 
 
@@ -231,6 +250,7 @@ def build_model(arch: str, **kwargs: Any) -> MicroExpModel:
 
 __all__ = [
     "APEX_SPREAD_KEY",
+    "MIRROR_KEY",
     "ARCHITECTURES",
     "ARCHS",
     "REGISTRY",
@@ -253,6 +273,7 @@ __all__ = [
     "read_config",
     "register_arch",
     "set_apex_spread",
+    "set_mirror",
     "set_temperature",
     "unregister_arch",
 ]

@@ -305,3 +305,7 @@ def test_shipped_labels_intervals_as_the_architectures_zoo_entry_does():
     assert shipped_options("flow", "shipped") == {}  # no zoo entry: the Predictor's default
     for mode in ("shipped-centred", "shipped-spread3", "shipped-spread5"):
         assert shipped_options("fusenet-late-flow", mode) == SHIPPED_MODES[mode]
+    # shipped-mirror: as shipped, plus the test-time flip; the options a run records stay JSON
+    for entry in zoo.ENTRIES.values():
+        assert shipped_options(entry.arch, "shipped-mirror") == {"apex_spread": entry.apex_spread, "mirror": True}
+    assert shipped_options("flow", "shipped-mirror") == {"mirror": True}

@@ -77,6 +77,13 @@ def test_predict_json_lists_spotted_intervals(model_dir):
     text = run("predict", example, "--model", model_dir, "--apex-spread", "-0.15", "0", "0.15")
     assert "labelled by the mean of 3 windows around it" in text.stdout.splitlines()[0]
     assert_one_line_error(run("predict", example, "--model", model_dir, "--apex-spread", "0.8"), "apex_spread")
+    # the test-time flip, asked for: said in the JSON and the text; the default (no config.json `mirror`) is off
+    assert data["mirror"] is False and "mirrored" not in text.stdout
+    flipped = run("predict", example, "--model", model_dir, "--json", "--mirror", "yes")
+    assert flipped.returncode == 0, flipped.stderr
+    assert json.loads(flipped.stdout)["mirror"] is True
+    text = run("predict", example, "--model", model_dir, "--mirror", "yes")
+    assert "each window also read mirrored" in text.stdout.splitlines()[0]
 
 
 def test_a_short_clip_is_an_excerpt_unless_told_otherwise(model_dir, tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from microexp.align import AlignedWindow, frames_and_flow, normalize, to_tensors
+from microexp.align import AlignedWindow, frames_and_flow, mirror_window, normalize, to_tensors
 from microexp.flow import MIRRORS, mirror_factors, signed_flow
 from microexp.models import (
     MicroExpFuseNet,
@@ -86,6 +86,12 @@ def test_mirrored_window_gives_mirrored_input_with_u_negated():
     assert np.allclose(mirrored[0], expected[0], atol=1e-5)  # the grey frame: an exact mirror
     scale = np.abs(x[1:]).max()
     assert np.abs(mirrored[1:] - expected[1:]).mean() < 0.05 * scale
+    # mirror_window (training's flip and the test-time flip) makes the same input from the encoded window
+    flipped = mirror_window(torch.from_numpy(x)[None], mirror_factors(SPEC))[0].numpy()
+    assert np.array_equal(flipped, expected)
+    assert np.array_equal(mirror_window(torch.from_numpy(flipped)[None], mirror_factors(SPEC))[0].numpy(), x)
+    grey = torch.from_numpy(x[:1])[None]  # frames: mirrored, values kept (factors None)
+    assert torch.equal(mirror_window(grey, None), grey.flip(-1))
 
 
 def test_to_tensors_stacks_normalised_frames_and_flow():

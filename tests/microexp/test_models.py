@@ -288,3 +288,26 @@ def test_corrupt_or_mismatched_weights_are_a_model_error(small_stcnn):
         weights.write_bytes(damaged)
         with pytest.raises(ModelError, match="model.safetensors"):
             load_model(folder)
+
+
+def test_config_mirror_reaches_the_predictor(tmp_path) -> None:
+    """A model's ``mirror`` (test-time flip) travels in its config.json and is what a Predictor does unless told
+    otherwise; absent, it is off; anything but a boolean is refused on load."""
+    from microexp.models import MIRROR_KEY, build_model, set_mirror
+    from microexp.pipeline import Predictor
+
+    model = build_model("stcnn", input_spec=InputSpec(frames=18, face_size=32), filters=4, hidden=8).eval()
+    model.save_pretrained(tmp_path / "plain")
+    assert MIRROR_KEY not in json.loads((tmp_path / "plain" / "config.json").read_text())
+    assert Predictor(load_model(tmp_path / "plain")).mirror is False
+    set_mirror(model, True)
+    model.save_pretrained(tmp_path / "mirror")
+    config = json.loads((tmp_path / "mirror" / "config.json").read_text())
+    assert config[MIRROR_KEY] is True
+    loaded = load_model(tmp_path / "mirror")
+    assert loaded.mirror is True and Predictor(loaded).mirror is True
+    assert Predictor(loaded, mirror=False).mirror is False  # an explicit choice wins
+    for bad in ("yes", 1, [True]):
+        (tmp_path / "mirror" / "config.json").write_text(json.dumps(config | {MIRROR_KEY: bad}))
+        with pytest.raises(ModelError, match=MIRROR_KEY):
+            load_model(tmp_path / "mirror")

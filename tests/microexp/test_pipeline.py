@@ -286,6 +286,37 @@ def test_an_interval_can_be_labelled_by_the_mean_of_windows_around_its_apex(pred
             Predictor(predictor.model, landmarker=predictor.landmarker, apex_spread=bad)
 
 
+def test_test_time_flip_averages_each_window_with_its_mirror(landmarker):
+    """``mirror=True``: every window's probabilities are the mean of the model's on the window and on its mirror
+    (u negated for a flow input, as training flips it); the windows, intervals and inputs stay the same. The
+    default is off, and a model's ``mirror`` attribute (from its config.json) sets it."""
+    from pathlib import Path
+
+    from microexp.align import mirror_window
+    from microexp.flow import mirror_factors
+    from microexp.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("stcnn-flow").eval()
+    clip = load_clip(next((Path(__file__).resolve().parents[2] / "examples").glob("negative_*.mp4")))
+    plain = Predictor(model, landmarker=landmarker).predict(clip)
+    assert Predictor(model, landmarker=landmarker).mirror is False
+    flipped = Predictor(model, landmarker=landmarker, mirror=True).predict(clip, track=plain.track)
+    assert [r.window.center for r in flipped.windows] == [r.window.center for r in plain.windows]
+    assert [r.interval for r in flipped.intervals] == [r.interval for r in plain.intervals]
+    (x,) = flipped.inputs
+    with torch.inference_mode():
+        one = torch.softmax(model(x), dim=1)
+        other = torch.softmax(model(mirror_window(x, mirror_factors(model.spec))), dim=1)
+    probs = np.stack([r.probs for r in flipped.windows])
+    np.testing.assert_allclose(probs, ((one + other) / 2).numpy(), atol=1e-5)
+    np.testing.assert_allclose(np.stack([r.probs for r in plain.windows]), one.numpy(), atol=1e-5)
+    assert not np.allclose(one.numpy(), other.numpy(), atol=1e-3)  # an untrained model: the mirror reads differently
+    model.mirror = True
+    assert Predictor(model, landmarker=landmarker).mirror is True
+    assert Predictor(model, landmarker=landmarker, mirror=False).mirror is False  # an explicit choice wins
+
+
 def test_clip_without_expression_gets_a_notice(predictor, face_mp4):
     """A still photo with drift and noise: nothing spotted, no label, and the user is told so."""
     from microexp.pipeline import NO_EXPRESSION
