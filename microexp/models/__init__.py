@@ -172,6 +172,13 @@ APEX_SPREAD_KEY = "apex_spread"  # top-level config.json field read by load_mode
 MIRROR_KEY = "mirror"  # top-level config.json field read by load_model
 
 
+def _keep_in_config(model: MicroExpModel, key: str, value: Any) -> None:
+    """Put ``key`` in the model's Hub config, so ``save_pretrained`` writes it to ``config.json`` (a model built
+    without the Hub mixin's config has none to keep it in)."""
+    if isinstance(getattr(model, "_hub_mixin_config", None), dict):
+        model._hub_mixin_config[key] = value
+
+
 def _divide_by_temperature(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
     return output / module.temperature
 
@@ -191,8 +198,7 @@ def set_temperature(model: MicroExpModel, temperature: float) -> MicroExpModel:
     model.temperature = t
     if getattr(model, "_temperature_hook", None) is None:
         model._temperature_hook = model.register_forward_hook(_divide_by_temperature)
-    if isinstance(getattr(model, "_hub_mixin_config", None), dict):
-        model._hub_mixin_config[TEMPERATURE_KEY] = t
+    _keep_in_config(model, TEMPERATURE_KEY, t)
     return model
 
 
@@ -208,8 +214,7 @@ def set_apex_spread(model: MicroExpModel, spread: Sequence[float]) -> MicroExpMo
         model.apex_spread = apex_offsets(spread)
     except ValueError as exc:
         raise ModelError(f"config.json {exc}") from None
-    if isinstance(getattr(model, "_hub_mixin_config", None), dict):
-        model._hub_mixin_config[APEX_SPREAD_KEY] = list(model.apex_spread)
+    _keep_in_config(model, APEX_SPREAD_KEY, list(model.apex_spread))
     return model
 
 
@@ -223,8 +228,7 @@ def set_mirror(model: MicroExpModel, mirror: bool) -> MicroExpModel:
     if not isinstance(mirror, bool):
         raise ModelError(f"config.json {MIRROR_KEY} must be true or false, got {mirror!r}")
     model.mirror = mirror
-    if isinstance(getattr(model, "_hub_mixin_config", None), dict):
-        model._hub_mixin_config[MIRROR_KEY] = mirror
+    _keep_in_config(model, MIRROR_KEY, mirror)
     return model
 
 
